@@ -1,0 +1,72 @@
+import { readServerEnv, isLoopback, storageDir, type ServerEnv } from '../core/config/config.js';
+import { collectGarbage } from '../core/data/gc.js';
+import { migrate } from '../core/db/migrate.js';
+import { openDatabase } from '../core/db/open.js';
+import { KnitError } from '../core/errors/knit-error.js';
+import { createLogger } from '../core/log/logger.js';
+import { LocalBlobStore } from '../core/storage/local-store.js';
+import { buildApi, type ApiDeps } from './server.js';
+
+export interface RunningApi {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Starts knitd: migrate, collect upload garbage, then serve. */
+export async function startApiServer(env: ServerEnv, hooks: Partial<Pick<ApiDeps, 'onChange'>> = {}): Promise<RunningApi> {
+  const logger = createLogger('knitd', env.KNIT_LOG_LEVEL);
+  const [host, portText] = [env.KNIT_LISTEN.slice(0, env.KNIT_LISTEN.lastIndexOf(':')), env.KNIT_LISTEN.slice(env.KNIT_LISTEN.lastIndexOf(':') + 1)];
+  if (!isLoopback(host) && env.KNIT_TOKEN === undefined) {
+    throw new KnitError('bad_request', `env.KNIT_LISTEN: refusing to listen on ${host} without KNIT_TOKEN; set a token or listen on 127.0.0.1`, {
+      field: 'env.KNIT_LISTEN',
+    });
+  }
+  const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd' });
+  const store = new LocalBlobStore(storageDir(env));
+  try {
+    const m = await migrate(db.pool);
+    if (m.applied.length > 0) logger.info({ applied: m.applied }, 'database migrated');
+    const gc = await collectGarbage(db.pool, store, env.KNIT_GC_GRACE_SECONDS * 1000);
+    if (gc.incompleteUploads + gc.orphanObjects > 0) logger.info(gc, 'removed leftovers of interrupted uploads');
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const app = await buildApi({
+    pool: db.pool,
+    store,
+    logger,
+    config: { token: env.KNIT_TOKEN, maxDataBytes: env.KNIT_MAX_DATA_BYTES },
+    onChange: hooks.onChange ?? (() => {}),
+  });
+  await app.listen({ host, port: Number(portText) });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : Number(portText);
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    url,
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}
+
+/** The `knitd` executable. */
+export async function main(): Promise<void> {
+  const env = readServerEnv();
+  const api = await startApiServer(env);
+  // One line on stdout so supervisors (knit up, tests) learn the address when the port was 0.
+  process.stdout.write(`knitd listening on ${api.url}\n`);
+  let closing = false;
+  const stop = () => {
+    if (closing) return;
+    closing = true;
+    api.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { MalformedArchiveError, ArchiveValidator } from '../../core/archive/validate.js';
+import { UnsafeEntryError } from '../../core/archive/entry-rules.js';
+import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
+import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
+import { withTx } from '../../core/db/pool.js';
+import { KnitError, badRequest, notFound } from '../../core/errors/knit-error.js';
+import { VerifyingStream } from '../../core/storage/digest.js';
+import { isUuid } from '../../core/tags/tag.js';
+import { parseOrThrow } from '../../core/validation/parse.js';
+import { ByteLimit, tooLarge } from '../byte-limit.js';
+import type { ApiDeps } from '../server.js';
+
+const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
+
+function dataId(params: unknown): string {
+  const id = (params as { id: string }).id;
+  if (!isUuid(id)) throw badRequest('id', `${JSON.stringify(id)} is not a Data id (a UUID such as 3f0c…)`);
+  return id;
+}
+
+/** Turns what can go wrong while receiving an archive into the right 4xx. */
+function uploadError(err: unknown): unknown {
+  if (err instanceof KnitError) return err;
+  if (err instanceof UnsafeEntryError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body', details: { entry: err.entryPath } });
+  if (err instanceof MalformedArchiveError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body' });
+  return err;
+}
+
+export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  // The archive is streamed by the handler itself, never buffered by a body parser.
+  app.addContentTypeParser(TAR_TYPES, (_req, _payload, done) => done(null));
+
+  app.post('/api/data', async (req, reply) => {
+    if (!TAR_TYPES.includes(String(req.headers['content-type'] ?? '').split(';')[0]!.trim())) {
+      throw badRequest('content-type', 'must be application/x-tar: the body is a tar archive of the directory');
+    }
+    const { tag } = parseOrThrow(UploadQuery, req.query);
+    const limit = deps.config.maxDataBytes;
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > limit) throw tooLarge(limit);
+
+    const id = randomUUID();
+    const key = blobKeyOf(id);
+    const validator = new ArchiveValidator();
+    const body = pipeline(req.raw, new ByteLimit(limit), validator, () => {}) as Readable;
+    let stored;
+    try {
+      stored = await deps.store.put(key, body);
+    } catch (err) {
+      throw uploadError(err);
+    }
+    let record;
+    try {
+      record = await withTx(deps.pool, (tx) => insertData(tx, { id, size: stored.size, digest: stored.digest, blobKey: key, tags: tag }));
+    } catch (err) {
+      await deps.store.delete(key).catch(() => {});
+      throw err;
+    }
+    req.log.info({ dataId: id, size: stored.size, entries: validator.stats }, 'data registered');
+    deps.onChange('data.created', id);
+    return reply.code(201).send(toDataDetail(record));
+  });
+
+  app.get('/api/data', async (req) => {
+    const query = parseOrThrow(DataQuery, req.query);
+    return (await findData(deps.pool, query)).map(toDataDetail);
+  });
+
+  app.get('/api/data/:id', async (req) => {
+    const id = dataId(req.params);
+    const d = await getData(deps.pool, id);
+    if (!d) throw notFound('data', id);
+    return toDataDetail(d);
+  });
+
+  app.get('/api/data/:id/content', async (req, reply) => {
+    const id = dataId(req.params);
+    const d = await getData(deps.pool, id);
+    if (!d) throw notFound('data', id);
+    const source = await deps.store.get(d.blobKey);
+    // Verified on the way out too: a corrupt object ends the response early, never completes it.
+    const verified = pipeline(source, new VerifyingStream(d.digest, d.size), (err) => {
+      if (err) req.log.error({ err, dataId: id }, 'stored archive failed verification');
+    });
+    return reply
+      .header('content-type', 'application/x-tar')
+      .header('content-length', String(d.size))
+      .header('x-knit-digest', d.digest)
+      .header('content-disposition', `attachment; filename="${id}.tar"`)
+      .send(verified);
+  });
+
+  app.put('/api/data/:id/tags', async (req) => {
+    const id = dataId(req.params);
+    const change = parseOrThrow(TagChange, req.body ?? {});
+    const d = await withTx(deps.pool, (tx) => changeTags(tx, id, change));
+    if (!d) throw notFound('data', id);
+    deps.onChange('data.tagged', id);
+    return toDataDetail(d);
+  });
+}

@@ -1,0 +1,43 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Pool } from '../core/db/pool.js';
+import type { Logger } from '../core/log/logger.js';
+import type { OutboxKind } from '../core/outbox/db.js';
+import type { BlobStore } from '../core/storage/blob-store.js';
+import { registerBearerAuth } from './auth.js';
+import { registerErrorHandling } from './errors.js';
+import { registerDataRoutes } from './routes/data.js';
+import { VERSION } from '../core/version.js';
+
+export interface ApiDeps {
+  pool: Pool;
+  store: BlobStore;
+  logger: Logger;
+  config: {
+    token: string | undefined;
+    maxDataBytes: number;
+  };
+  /** Called after a change commits, to wake whoever reacts to it (the matcher). Must not throw. */
+  onChange: (kind: OutboxKind, subjectId: string) => void;
+}
+
+/** JSON bodies are small (tag changes, plans); archives stream and have their own limit. */
+const JSON_BODY_LIMIT = 1 << 20;
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: JSON_BODY_LIMIT,
+    // One line per request at debug (below), instead of Fastify's two at info.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestTimeout: 0,
+  });
+  registerErrorHandling(app);
+  registerBearerAuth(app, deps.config.token);
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  app.get('/api/health', async () => ({ status: 'ok', version: VERSION, storage: deps.store.kind }));
+  registerDataRoutes(app, deps);
+  await app.ready();
+  return app;
+}

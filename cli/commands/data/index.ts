@@ -1,0 +1,21 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalArgs } from '../../context.js';
+import { findCommand } from './find.js';
+import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
+import { showCommand } from './show.js';
+import { tagCommand } from './tag.js';
+
+export const dataCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'data <command>',
+  describe: 'Push, find, tag and pull Data',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .command(pushCommand)
+      .command(findCommand)
+      .command(showCommand)
+      .command(tagCommand)
+      .command(pullCommand)
+      .demandCommand(1, 'name a data command: push, find, show, tag or pull'),
+  handler: () => {},
+};

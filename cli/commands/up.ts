@@ -1,0 +1,38 @@
+import type { Argv, CommandModule } from 'yargs';
+import { knitHome, type GlobalArgs } from '../context.js';
+import { info } from '../output.js';
+import { startLocalStack } from '../up/local-stack.js';
+
+interface Args extends GlobalArgs {
+  listen: string;
+}
+
+export const upCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'up',
+  describe: 'Start knit on this machine (database, API) and keep it running until Ctrl-C',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .option('listen', { type: 'string', default: '127.0.0.1:7420', describe: 'HOST:PORT for the API' })
+      .example('$0 up', 'start the local stack in ~/.knit')
+      .example('KNIT_HOME=/tmp/k $0 up --listen 127.0.0.1:0', 'a throwaway stack on a free port') as unknown as Argv<Args>,
+  handler: async (args) => {
+    const home = knitHome();
+    const stack = await startLocalStack({
+      home,
+      listen: args.listen,
+      databaseUrl: process.env['DATABASE_URL'],
+      token: args.token ?? process.env['KNIT_TOKEN'],
+      log: info,
+    });
+    process.stdout.write(`knit is up\n  API:     ${stack.apiUrl}\n  home:    ${home}\nPress Ctrl-C to stop.\n`);
+    const reason = await new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('interrupted'));
+      process.once('SIGTERM', () => resolve('terminated'));
+      void stack.exited.then(resolve);
+    });
+    info(`stopping knit (${reason})…`);
+    await stack.stop();
+    info('knit stopped');
+    if (reason !== 'interrupted' && reason !== 'terminated') process.exitCode = 1;
+  },
+};

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { KnitClient } from '../client/knit-client.js';
+import { KnitError } from '../core/errors/knit-error.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:7420';
+
+const Profile = z.object({ server: z.string().url().optional(), token: z.string().optional() });
+const ProfileFile = z.object({
+  current: z.string().optional(),
+  profiles: z.record(z.string(), Profile).default({}),
+});
+
+export interface GlobalArgs {
+  server?: string | undefined;
+  token?: string | undefined;
+  profile?: string | undefined;
+}
+
+export function knitHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env['KNIT_HOME'] ?? join(homedir(), '.knit');
+}
+
+export function profilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(knitHome(env), 'profile.json');
+}
+
+function readProfile(name: string | undefined, env: NodeJS.ProcessEnv): z.infer<typeof Profile> {
+  const path = profilePath(env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    if (name) throw new KnitError('bad_request', `--profile ${name}: there is no profile file at ${path}`, { field: 'profile' });
+    return {};
+  }
+  let parsed;
+  try {
+    parsed = ProfileFile.parse(JSON.parse(text));
+  } catch (err) {
+    throw new KnitError('bad_request', `${path} is not a valid knit profile file: ${(err as Error).message.slice(0, 200)}`, { field: 'profile' });
+  }
+  const chosen = name ?? parsed.current;
+  if (chosen === undefined) return {};
+  const p = parsed.profiles[chosen];
+  if (!p) throw new KnitError('bad_request', `--profile ${chosen}: no such profile in ${path}; it has ${Object.keys(parsed.profiles).join(', ') || 'none'}`, { field: 'profile' });
+  return p;
+}
+
+/** Flags win over the environment, which wins over the profile file, which wins over the default. */
+export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): { server: string; token: string | undefined } {
+  const profile = readProfile(args.profile ?? env['KNIT_PROFILE'], env);
+  const server = args.server ?? env['KNIT_SERVER'] ?? profile.server ?? DEFAULT_SERVER;
+  const token = args.token ?? env['KNIT_TOKEN'] ?? profile.token;
+  return { server, token };
+}
+
+export function clientFor(args: GlobalArgs): KnitClient {
+  return new KnitClient(resolveConnection(args));
+}

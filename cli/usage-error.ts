@@ -1,0 +1,24 @@
+import type { z } from 'zod';
+
+/** A mistake in how the command was called: exit code 2, with the usage hint. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Validates each value of a repeatable flag, naming the flag and the value on failure. */
+export function parseFlagValues<S extends z.ZodType>(flag: string, values: readonly unknown[] | undefined, schema: S): Array<z.output<S>> {
+  return (values ?? []).map((v) => {
+    const r = schema.safeParse(v);
+    if (!r.success) throw new UsageError(`${flag} ${JSON.stringify(String(v))}: ${r.error.issues[0]?.message ?? 'invalid'}`);
+    return r.data;
+  });
+}
+
+/** yargs gives a single string or an array for repeatable options; normalize to an array of strings. */
+export function many(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}

@@ -1,0 +1,111 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { ErrorBody, KnitError } from '../core/errors/knit-error.js';
+
+export interface Connection {
+  /** Base URL of the knit API, e.g. http://127.0.0.1:7420 */
+  readonly server: string;
+  readonly token?: string | undefined;
+}
+
+export type Query = Record<string, string | readonly string[] | undefined>;
+
+export interface RequestOptions {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  query?: Query;
+  headers?: Record<string, string>;
+  /** A JSON-serializable value, or a stream sent with chunked encoding. */
+  json?: unknown;
+  stream?: Readable;
+  signal?: AbortSignal;
+}
+
+const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+
+function buildUrl(server: string, path: string, query: Query | undefined): URL {
+  const url = new URL(path, server.endsWith('/') ? server : `${server}/`);
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v === undefined) continue;
+    for (const item of typeof v === 'string' ? [v] : v) url.searchParams.append(k, item);
+  }
+  return url;
+}
+
+function unreachable(server: string, err: Error): KnitError {
+  return new KnitError(
+    'unavailable',
+    `cannot reach the knit API at ${server} (${(err as NodeJS.ErrnoException).code ?? err.message}); start it with 'knit up', or point --server / KNIT_SERVER at a running one`,
+    { cause: err },
+  );
+}
+
+/**
+ * Sends one request and resolves with the response once its headers arrive. Non-2xx responses
+ * are turned into KnitError from the API's error body. A server may answer before it has read
+ * a streamed body (401, 413); that answer wins over the write error that follows it.
+ */
+export function send(conn: Connection, opts: RequestOptions): Promise<IncomingMessage> {
+  const url = buildUrl(conn.server, opts.path, opts.query);
+  const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+  if (conn.token) headers['authorization'] = `Bearer ${conn.token}`;
+  let payload: Buffer | undefined;
+  if (opts.json !== undefined) {
+    payload = Buffer.from(JSON.stringify(opts.json));
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(payload.length);
+  }
+  const mod = url.protocol === 'https:' ? https : http;
+  const agent = url.protocol === 'https:' ? agents.https : agents.http;
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    let answered = false;
+    const req = mod.request(url, { method: opts.method, headers, agent, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+      answered = true;
+      if ((res.statusCode ?? 500) < 300) {
+        resolve(res);
+        return;
+      }
+      readError(res).then(reject, reject);
+      if (opts.stream) {
+        // The server has answered; the rest of the body is not wanted.
+        opts.stream.unpipe(req);
+        opts.stream.destroy();
+      }
+    });
+    req.on('error', (err) => {
+      if (answered) return;
+      if (opts.stream?.errored) return reject(opts.stream.errored);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') reject(unreachable(conn.server, err));
+      else reject(err);
+    });
+    if (opts.stream) {
+      opts.stream.on('error', (err) => req.destroy(err));
+      opts.stream.pipe(req);
+    } else {
+      req.end(payload);
+    }
+  });
+}
+
+async function readError(res: IncomingMessage): Promise<KnitError> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  const status = res.statusCode ?? 500;
+  try {
+    const body = ErrorBody.parse(JSON.parse(text));
+    return KnitError.fromBody(status, body);
+  } catch {
+    const err = new KnitError(status >= 500 ? 'internal' : 'bad_request', `HTTP ${status} from the knit API: ${text.slice(0, 200) || res.statusMessage}`);
+    err.httpStatus = status;
+    return err;
+  }
+}
+
+export async function readJson(res: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}

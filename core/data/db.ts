@@ -1,0 +1,125 @@
+import type { Queryable, Tx } from '../db/pool.js';
+import { appendOutbox } from '../outbox/db.js';
+import { normalizeTags, TAG_ID, TAG_TIMESTAMP, type Tag } from '../tags/tag.js';
+import type { DataQuery, DataRecord, TagChange } from './model.js';
+
+interface Row {
+  id: string;
+  created_at: Date;
+  size: number;
+  digest: string;
+  blob_key: string;
+  tags: Array<[string, string]> | null;
+}
+
+const SELECT = `
+SELECT d.id, d.created_at, d.size, d.digest, d.blob_key,
+  (SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key, t.value)
+     FROM data_tag t WHERE t.data_id = d.id) AS tags
+FROM data d`;
+
+function toRecord(r: Row): DataRecord & { blobKey: string } {
+  return {
+    id: r.id,
+    createdAt: r.created_at,
+    size: r.size,
+    digest: r.digest,
+    blobKey: r.blob_key,
+    tags: (r.tags ?? []).map(([key, value]) => ({ key, value })),
+  };
+}
+
+export function blobKeyOf(dataId: string): string {
+  return `data/${dataId}`;
+}
+
+export interface NewData {
+  id: string;
+  size: number;
+  digest: string;
+  blobKey: string;
+  tags: readonly Tag[];
+}
+
+/** Registers an uploaded archive with its tags and an outbox event; call inside a transaction. */
+export async function insertData(tx: Tx, d: NewData): Promise<DataRecord> {
+  // Millisecond precision, so `knit#timestamp` round-trips exactly through its RFC3339 form.
+  await tx.query(
+    `INSERT INTO data (id, created_at, size, digest, blob_key)
+     VALUES ($1, date_trunc('milliseconds', clock_timestamp()), $2, $3, $4)`,
+    [d.id, d.size, d.digest, d.blobKey],
+  );
+  await insertTags(tx, d.id, d.tags);
+  await appendOutbox(tx, 'data.created', d.id);
+  return (await getData(tx, d.id))!;
+}
+
+async function insertTags(q: Queryable, id: string, tags: readonly Tag[]): Promise<void> {
+  const norm = normalizeTags(tags);
+  if (norm.length === 0) return;
+  await q.query(
+    `INSERT INTO data_tag (data_id, key, value)
+     SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS x(k, v)
+     ON CONFLICT DO NOTHING`,
+    [id, norm.map((t) => t.key), norm.map((t) => t.value)],
+  );
+}
+
+export async function getData(q: Queryable, id: string): Promise<(DataRecord & { blobKey: string }) | undefined> {
+  const r = await q.query<Row>(`${SELECT} WHERE d.id = $1`, [id]);
+  return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+}
+
+/** Data holding every tag of the query, in the time window, oldest first. */
+export async function findData(q: Queryable, query: DataQuery): Promise<DataRecord[]> {
+  const user = normalizeTags(query.tag.filter((t) => t.key !== TAG_ID && t.key !== TAG_TIMESTAMP));
+  const ids = query.tag.filter((t) => t.key === TAG_ID).map((t) => t.value);
+  const times = query.tag.filter((t) => t.key === TAG_TIMESTAMP).map((t) => new Date(t.value));
+  const until = query.since && query.duration !== undefined ? new Date(query.since.getTime() + query.duration) : undefined;
+  const r = await q.query<Row>(
+    `${SELECT}
+     WHERE ($1::timestamptz IS NULL OR d.created_at >= $1)
+       AND ($2::timestamptz IS NULL OR d.created_at < $2)
+       AND (cardinality($3::text[]) = 0 OR d.id IN (
+             SELECT t.data_id FROM data_tag t
+             JOIN unnest($3::text[], $4::text[]) AS want(key, value) ON t.key = want.key AND t.value = want.value
+             GROUP BY t.data_id HAVING count(*) = cardinality($3::text[])))
+       AND d.id = ALL($5::uuid[])
+       AND d.created_at = ALL($6::timestamptz[])
+     ORDER BY d.created_at, d.id`,
+    [query.since ?? null, until ?? null, user.map((t) => t.key), user.map((t) => t.value), ids, times],
+  );
+  return r.rows.map(toRecord);
+}
+
+/**
+ * Applies a tag change: removals, then additions, under a row lock so concurrent changes to the
+ * same Data serialize. Returns undefined when the Data does not exist.
+ */
+export async function changeTags(tx: Tx, id: string, change: TagChange): Promise<DataRecord | undefined> {
+  const locked = await tx.query('SELECT 1 FROM data WHERE id = $1 FOR UPDATE', [id]);
+  if (locked.rowCount === 0) return undefined;
+  if (change.remove.length > 0) {
+    await tx.query(
+      `DELETE FROM data_tag t USING unnest($2::text[], $3::text[]) AS x(k, v)
+       WHERE t.data_id = $1 AND t.key = x.k AND t.value = x.v`,
+      [id, change.remove.map((t) => t.key), change.remove.map((t) => t.value)],
+    );
+  }
+  if (change.removeKey.length > 0) {
+    await tx.query('DELETE FROM data_tag WHERE data_id = $1 AND key = ANY($2::text[])', [id, change.removeKey]);
+  }
+  await insertTags(tx, id, change.add);
+  await appendOutbox(tx, 'data.tagged', id);
+  return getData(tx, id);
+}
+
+/** Blob keys under `data/` that no Data row references: leftovers of crashed uploads. */
+export async function unreferencedKeys(q: Queryable, keys: readonly string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const r = await q.query<{ key: string }>(
+    `SELECT k AS key FROM unnest($1::text[]) AS k WHERE NOT EXISTS (SELECT 1 FROM data d WHERE d.blob_key = k)`,
+    [keys],
+  );
+  return r.rows.map((x) => x.key);
+}

@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { SelectorTag, TagString, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, type Tag } from '../tags/tag.js';
+import { parseDuration } from '../config/units.js';
+
+/** Where a Data came from: uploaded by a user, or written by a Run (later issues fill `run`). */
+export const DataOrigin = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('upload') }),
+  z.object({ type: z.literal('run'), runId: z.string(), output: z.string() }),
+]);
+export type DataOrigin = z.infer<typeof DataOrigin>;
+
+/** A Data as the API returns it. `tags` includes the system tags, each as `key:value`. */
+export const DataDetail = z.object({
+  id: z.string(),
+  tags: z.array(z.string()),
+  size: z.number().int().nonnegative(),
+  digest: z.string(),
+  createdAt: z.string(),
+  origin: DataOrigin,
+});
+export type DataDetail = z.infer<typeof DataDetail>;
+
+export const DataList = z.object({ data: z.array(DataDetail) });
+export type DataList = z.infer<typeof DataList>;
+
+/** The stored shape, before system tags are derived. */
+export interface DataRecord {
+  id: string;
+  createdAt: Date;
+  size: number;
+  digest: string;
+  tags: Tag[];
+}
+
+export function systemTags(d: Pick<DataRecord, 'id' | 'createdAt'>): Tag[] {
+  return [
+    { key: TAG_ID, value: d.id },
+    { key: TAG_TIMESTAMP, value: formatTimestamp(d.createdAt) },
+  ];
+}
+
+export function toDataDetail(d: DataRecord): DataDetail {
+  return {
+    id: d.id,
+    tags: [...systemTags(d), ...d.tags].map(formatTag),
+    size: d.size,
+    digest: d.digest,
+    createdAt: formatTimestamp(d.createdAt),
+    origin: { type: 'upload' },
+  };
+}
+
+/** A repeatable query parameter: absent, once, or many times, always read as a list. */
+const tagList = <T extends z.ZodType>(item: T) =>
+  z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
+
+/** `PUT /api/data/{id}/tags`: removals first, then additions, all or nothing. */
+export const TagChange = z
+  .object({
+    add: z.array(UserTag).default([]),
+    remove: z.array(UserTag).default([]),
+    removeKey: z
+      .array(
+        z
+          .string()
+          .transform((k) => k.trim())
+          .pipe(z.string().min(1, 'key is empty'))
+          .superRefine((k, ctx) => {
+            if (isSystemKey(k)) ctx.addIssue({ code: 'custom', message: `tag key ${JSON.stringify(k)} is reserved: knit sets "knit#" tags, users cannot remove them` });
+          }),
+      )
+      .default([]),
+  })
+  .strict();
+export type TagChange = z.output<typeof TagChange>;
+
+/** `GET /api/data` query: tags ANDed, an optional time window. */
+export const DataQuery = z
+  .object({
+    tag: tagList(SelectorTag),
+    since: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (s === undefined) return undefined;
+        const t = Date.parse(s);
+        if (Number.isNaN(t)) {
+          ctx.addIssue({ code: 'custom', message: `must be an RFC3339 time such as 2026-01-02T03:04:05Z, got ${JSON.stringify(s)}` });
+          return z.NEVER;
+        }
+        return new Date(t);
+      }),
+    duration: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (s === undefined) return undefined;
+        const ms = parseDuration(s);
+        if (ms === undefined) {
+          ctx.addIssue({ code: 'custom', message: `must be a duration such as 90s, 30m, 1h or 2d, got ${JSON.stringify(s)}` });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+  })
+  .superRefine((q, ctx) => {
+    if (q.duration !== undefined && q.since === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['duration'], message: 'needs since: the window is [since, since + duration)' });
+    }
+  });
+export type DataQuery = z.output<typeof DataQuery>;
+
+/** Tags given on upload, as query parameters `?tag=k:v&tag=...`. */
+export const UploadQuery = z.object({ tag: tagList(UserTag) }).strict();
+
+export { TagString };

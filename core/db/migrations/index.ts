@@ -1,0 +1,5 @@
+import type { Migration } from '../migrate.js';
+import { m0001 } from './0001_data.js';
+
+/** Every schema change, in order. Never edit a released migration: add a new one. */
+export const migrations: readonly Migration[] = [m0001];

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { assertValidKey, BlobNotFoundError, type BlobEntry, type BlobInfo, type BlobStore } from './blob-store.js';
+import { Digester, formatDigest } from './digest.js';
+import { DurableFileWriter } from './durable-file.js';
+
+/**
+ * Blob storage in a local folder: `objects/<key>` for committed objects and `incoming/` for
+ * uploads in progress. A put is made durable by fsync, then published by an atomic rename.
+ */
+export class LocalBlobStore implements BlobStore {
+  readonly kind = 'local';
+  private readonly objects: string;
+  private readonly incoming: string;
+
+  constructor(readonly root: string) {
+    this.objects = join(root, 'objects');
+    this.incoming = join(root, 'incoming');
+  }
+
+  private pathOf(key: string): string {
+    assertValidKey(key);
+    return join(this.objects, ...key.split('/'));
+  }
+
+  async put(key: string, body: Readable, opts: { signal?: AbortSignal } = {}): Promise<BlobInfo> {
+    const final = this.pathOf(key);
+    await mkdir(this.incoming, { recursive: true });
+    const tmp = join(this.incoming, `${Date.now()}-${randomUUID()}`);
+    const digester = new Digester();
+    try {
+      await pipeline(body, digester, new DurableFileWriter(tmp), opts.signal ? { signal: opts.signal } : {});
+      await mkdir(dirname(final), { recursive: true });
+      await rename(tmp, final);
+      await fsyncPath(dirname(final));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    return { key, size: digester.size, digest: formatDigest(digester.sha256) };
+  }
+
+  async get(key: string): Promise<Readable> {
+    const path = this.pathOf(key);
+    const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? new BlobNotFoundError(key) : err;
+    });
+    return createReadStream('', { fd: fh, highWaterMark: 1 << 20 });
+  }
+
+  async stat(key: string): Promise<BlobEntry | undefined> {
+    try {
+      const s = await stat(this.pathOf(key));
+      return { key, size: s.size, modified: s.mtime };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobEntry> {
+    const start = prefix === '' ? this.objects : join(this.objects, ...prefix.replace(/\/$/, '').split('/'));
+    yield* this.walk(start);
+  }
+
+  private async *walk(dir: string): AsyncIterable<BlobEntry> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        yield* this.walk(p);
+      } else if (e.isFile()) {
+        const s = await stat(p).catch(() => undefined);
+        if (s) yield { key: relative(this.objects, p).split(sep).join('/'), size: s.size, modified: s.mtime };
+      }
+    }
+  }
+
+  async sweepIncomplete(before: Date): Promise<number> {
+    let removed = 0;
+    let names: string[];
+    try {
+      names = await readdir(this.incoming);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    for (const name of names) {
+      const p = join(this.incoming, name);
+      const s = await stat(p).catch(() => undefined);
+      if (s && s.mtime < before) {
+        await rm(p, { force: true, recursive: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

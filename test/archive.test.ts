@@ -1,0 +1,172 @@
+import test from 'ava';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable, Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { ArchiveChecker, UnsafeEntryError } from '../core/archive/entry-rules.js';
+import { extractArchive } from '../core/archive/extract.js';
+import { packDirectory, planPack } from '../core/archive/pack.js';
+import { ArchiveValidator, MalformedArchiveError } from '../core/archive/validate.js';
+import { craftTar, streamOf, type CraftedEntry } from './helpers/tar.js';
+import { buildRoundTripTree, describeTree } from './helpers/tree.js';
+import { tempDir } from './helpers/tmp.js';
+
+async function collect(r: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function validate(buf: Buffer): Promise<void> {
+  await pipeline(streamOf(buf), new ArchiveValidator(), new Writable({ write: (_c, _e, cb) => cb() }));
+}
+
+const malicious: Array<{ name: string; entries: CraftedEntry[]; reason: RegExp; escapee: string }> = [
+  {
+    name: 'a ../ entry',
+    entries: [{ name: '../escaped.txt', type: 'file', content: 'pwned' }],
+    reason: /'\.\.'/,
+    escapee: 'escaped.txt',
+  },
+  {
+    name: 'a nested ../ entry',
+    entries: [
+      { name: 'ok/', type: 'directory' },
+      { name: 'ok/../../escaped.txt', type: 'file', content: 'pwned' },
+    ],
+    reason: /'\.\.'/,
+    escapee: 'escaped.txt',
+  },
+  {
+    name: 'an absolute path',
+    entries: [{ name: '/tmp/knit-absolute-escape.txt', type: 'file', content: 'pwned' }],
+    reason: /absolute/,
+    escapee: '/tmp/knit-absolute-escape.txt',
+  },
+  {
+    name: 'a symlink pointing out, then a file written through it',
+    entries: [
+      { name: 'link', type: 'symlink', linkname: '..' },
+      { name: 'link/escaped.txt', type: 'file', content: 'pwned' },
+    ],
+    reason: /outside the data root/,
+    escapee: 'escaped.txt',
+  },
+  {
+    name: 'an absolute symlink, then a file written through it',
+    entries: [
+      { name: 'link', type: 'symlink', linkname: '/tmp' },
+      { name: 'link/escaped.txt', type: 'file', content: 'pwned' },
+    ],
+    reason: /absolute/,
+    escapee: 'escaped.txt',
+  },
+  {
+    name: 'an inside symlink used as a directory to write through',
+    entries: [
+      { name: 'real/', type: 'directory' },
+      { name: 'link', type: 'symlink', linkname: 'real' },
+      { name: 'link/escaped.txt', type: 'file', content: 'pwned' },
+    ],
+    reason: /written through the symlink/,
+    escapee: 'escaped.txt',
+  },
+  {
+    name: 'a symlink climbing back out through another symlink',
+    entries: [
+      { name: 'a/', type: 'directory' },
+      { name: 'a/up', type: 'symlink', linkname: '..' },
+      { name: 'escape', type: 'symlink', linkname: 'a/up/..' },
+    ],
+    reason: /'\.\.' after a path component/,
+    escapee: 'escape',
+  },
+  {
+    name: 'a hard link to a file outside',
+    entries: [{ name: 'hard', type: 'link', linkname: '../outside.txt' }],
+    reason: /'\.\.'/,
+    escapee: 'hard',
+  },
+  {
+    name: 'a device node',
+    entries: [{ name: 'dev', type: 'character-device' }],
+    reason: /not allowed/,
+    escapee: 'dev',
+  },
+];
+
+for (const m of malicious) {
+  test(`extraction rejects ${m.name} and writes nothing outside DEST`, async (t) => {
+    const sandbox = await tempDir();
+    t.teardown(sandbox.cleanup);
+    const dest = join(sandbox.path, 'dest');
+    await mkdir(dest);
+    const before = await readdir(sandbox.path);
+    const err = await t.throwsAsync(extractArchive(streamOf(await craftTar(m.entries)), dest));
+    t.true(err instanceof UnsafeEntryError, `${err?.name}: ${err?.message}`);
+    t.regex(err!.message, m.reason);
+    t.deepEqual(await readdir(sandbox.path), before, 'nothing appeared beside DEST');
+    await t.throwsAsync(stat(m.escapee.startsWith('/') ? m.escapee : join(sandbox.path, m.escapee)), { code: 'ENOENT' });
+  });
+
+  test(`upload validation rejects ${m.name}`, async (t) => {
+    const err = await t.throwsAsync(validate(await craftTar(m.entries)));
+    t.true(err instanceof UnsafeEntryError, `${err?.name}: ${err?.message}`);
+    t.regex(err!.message, m.reason);
+  });
+}
+
+test('upload validation rejects compressed, truncated, empty and non-tar bodies', async (t) => {
+  const good = await craftTar([{ name: 'a.txt', type: 'file', content: 'x'.repeat(5000) }]);
+  for (const [what, body, re] of [
+    ['gzip', gzipSync(good), /compressed/],
+    ['truncated', good.subarray(0, 1536), /end-of-archive|cut short|middle/],
+    ['empty', Buffer.alloc(0), /empty/],
+    ['garbage', Buffer.from('hello, this is not a tar archive at all'.repeat(40)), /tar/],
+  ] as const) {
+    const err = await t.throwsAsync(validate(body), undefined, what);
+    t.true(err instanceof MalformedArchiveError, `${what}: ${err?.name}: ${err?.message}`);
+    t.regex(err!.message, re, what);
+  }
+  await t.notThrowsAsync(validate(good));
+});
+
+test('the checker accepts what an honest tree contains', (t) => {
+  const c = new ArchiveChecker();
+  t.is(c.check({ path: './', type: 'Directory' }).path, '');
+  t.is(c.check({ path: 'a/', type: 'Directory' }).path, 'a');
+  t.is(c.check({ path: './a/b.txt', type: 'File' }).path, 'a/b.txt');
+  t.is(c.check({ path: 'a/link', type: 'SymbolicLink', linkpath: '../a/b.txt' }).kind, 'symlink');
+  t.is(c.check({ path: 'a/hard', type: 'Link', linkpath: 'a/b.txt' }).kind, 'hardlink');
+  t.throws(() => c.check({ path: 'a/b.txt', type: 'File' }), { message: /twice/ });
+});
+
+test('pack then extract reproduces a tree byte for byte, with modes and links', async (t) => {
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  await buildRoundTripTree(src, 3 << 20);
+  const plan = await planPack(src);
+  const archive = await collect(packDirectory(src, plan));
+  const again = await collect(packDirectory(src, await planPack(src)));
+  t.true(archive.equals(again), 'packing is deterministic');
+  const out = join(dir.path, 'out');
+  await mkdir(out);
+  const stats = await extractArchive(streamOf(archive), out);
+  t.is(stats.symlinks, 2);
+  t.deepEqual(await describeTree(out), await describeTree(src));
+});
+
+test('packing refuses a tree whose symlink points outside it, before sending anything', async (t) => {
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  await writeFile(join(dir.path, 'secret'), 'x');
+  await mkdir(join(dir.path, 'src'));
+  const { symlink } = await import('node:fs/promises');
+  await symlink('../secret', join(dir.path, 'src', 'escape'));
+  const err = await t.throwsAsync(planPack(join(dir.path, 'src')));
+  t.regex(err!.message, /outside the data root/);
+  t.is(await readFile(join(dir.path, 'secret'), 'utf8'), 'x');
+});
