@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { KnitError } from '../core/errors/knit-error.js';
+import { DigestMismatchError } from '../core/storage/digest.js';
 
 /** Maps every failure to `{error: {code, message, field?}}` with the matching status. */
 export function registerErrorHandling(app: FastifyInstance): void {
@@ -16,12 +17,19 @@ export function registerErrorHandling(app: FastifyInstance): void {
       // The rest of the body is not read; closing keeps the connection from reading it as a next request.
       void reply.header('connection', 'close');
     }
-    void reply.code(err.status).send(err.toBody());
+    // A failed download may already have set archive headers; the error body is JSON.
+    reply.removeHeader('content-length');
+    reply.removeHeader('x-knit-digest');
+    reply.removeHeader('content-disposition');
+    void reply.code(err.status).type('application/json; charset=utf-8').send(err.toBody());
   });
 }
 
 function toKnitError(error: unknown): KnitError {
   if (error instanceof KnitError) return error;
+  if (error instanceof DigestMismatchError) {
+    return new KnitError('internal', `stored content failed its digest check and was not served: ${error.message}`, { cause: error });
+  }
   const e = error as FastifyError;
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

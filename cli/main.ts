@@ -31,7 +31,11 @@ function buildCli(argv: string[]) {
     .alias('h', 'help')
     .version(VERSION)
     .wrap(Math.min(110, process.stdout.columns ?? 100))
-    .fail(false);
+    .fail((msg, err) => {
+      // yargs reports its own validation failures as a message, and handler failures as err.
+      if (err) throw err;
+      throw new UsageError(msg);
+    });
 }
 
 /** Runs the CLI and sets the exit code: 0 ok, 1 error, 2 usage. */
@@ -44,10 +48,13 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+const COMMAND_WORDS = new Set(['data', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'migrate', 'completion']);
+
 function report(err: unknown, argv: string[]): number {
   const e = err as Error;
-  if (e instanceof UsageError || e?.name === 'YError') {
-    const cmd = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
+  if (e instanceof UsageError) {
+    const words = argv.filter((a) => !a.startsWith('-'));
+    const cmd = words.slice(0, COMMAND_WORDS.has(words[0] ?? '') && COMMAND_WORDS.has(words[1] ?? '') ? 2 : COMMAND_WORDS.has(words[0] ?? '') ? 1 : 0).join(' ');
     process.stderr.write(`knit: ${e.message}\nRun 'knit ${cmd ? `${cmd} ` : ''}--help' for usage.\n`);
     return EXIT_USAGE;
   }

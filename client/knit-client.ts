@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { z } from 'zod';
 import { extractArchive } from '../core/archive/extract.js';
 import { packDirectory, planPack } from '../core/archive/pack.js';
@@ -97,9 +97,18 @@ export class KnitClient {
       throw new KnitError('internal', 'the server sent no x-knit-digest header; refusing unverifiable content');
     }
     const verified = new VerifyingStream(digest, Number.isFinite(size) ? size : undefined);
-    res.on('aborted', () => verified.destroy(new KnitError('unavailable', 'the download was cut short by the server or the network')));
-    res.on('error', (err) => verified.destroy(err));
+    res.on('error', (err) => {
+      verified.destroy(
+        new KnitError(
+          'unavailable',
+          `the download of ${id} was cut short (${err.message}); the server ends a download early when the stored content fails its digest check, so see its log`,
+          { cause: err },
+        ),
+      );
+    });
     res.pipe(verified);
+    // A consumer attaching later still sees the error: pipeline() and async iteration report it.
+    verified.on('error', () => {});
     return { stream: verified, size, digest };
   }
 
@@ -115,35 +124,37 @@ export class KnitClient {
     if (await stat(final).catch(() => undefined)) {
       throw new KnitError('conflict', `${final} already exists; remove it or pull into another directory`, { field: 'DEST' });
     }
-    const { stream, size, digest } = await this.openData(id);
-    const counted = countProgress(stream, size, opts.onProgress);
     const staging = join(dest, `.${id}.partial-${randomBytes(4).toString('hex')}`);
     try {
+      if (opts.extract) await mkdir(staging);
+      const { stream, size, digest } = await this.openData(id);
+      const progress = new ProgressCounter(size, opts.onProgress);
       if (opts.extract) {
-        await mkdir(staging);
-        await extractArchive(counted, staging);
+        await extractArchive(pipeline(stream, progress, () => {}) as Readable, staging);
       } else {
-        await pipeline(counted, createWriteStream(staging, { flags: 'wx' }));
+        await pipelineAsync(stream, progress, createWriteStream(staging, { flags: 'wx' }));
       }
       await rename(staging, final);
+      return { path: final, size, digest };
     } catch (err) {
-      stream.destroy();
       await rm(staging, { recursive: true, force: true });
       throw err;
     }
-    return { path: final, size, digest };
   }
 }
 
-function countProgress(source: Readable, total: number, onProgress?: Progress): Readable {
-  if (!onProgress) return source;
-  let done = 0;
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  source.on('data', (c: Buffer) => {
-    done += c.length;
-    onProgress(done, total);
-  });
-  source.on('error', (err) => out.destroy(err));
-  source.pipe(out);
-  return out;
+/** Counts bytes on their way through, for a progress bar. */
+class ProgressCounter extends Transform {
+  private done = 0;
+  constructor(
+    private readonly total: number,
+    private readonly onProgress: Progress | undefined,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.done += chunk.length;
+    this.onProgress?.(this.done, this.total);
+    cb(null, chunk);
+  }
 }

@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { chmod, link, lstat, mkdir, readdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { once, type EventEmitter } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { ArchiveChecker, UnsafeEntryError } from './entry-rules.js';
@@ -69,34 +70,45 @@ export async function extractArchive(source: Readable, dest: string): Promise<Ar
     }
   };
 
-  await new Promise<void>((resolve, reject) => {
-    const parser = tarStream.extract();
-    let failed = false;
+  const parser = tarStream.extract();
+  let failure: Error | undefined;
+  let finished = false;
+  const entriesDone = new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => {
-      if (failed) return;
-      failed = true;
-      source.unpipe(parser as unknown as NodeJS.WritableStream);
-      source.destroy();
-      parser.destroy();
-      reject(err);
+      if (finished) return;
+      failure ??= err;
+      parser.destroy(undefined);
+      reject(failure);
     };
-    let sniffed = false;
-    source.on('data', (chunk: Buffer) => {
-      if (sniffed) return;
-      sniffed = true;
-      if (looksCompressed(chunk)) fail(new MalformedArchiveError('the archive is compressed; knit stores plain tar archives'));
-    });
     parser.on('entry', (header, body, next) => {
       body.on('error', () => {});
       writeEntry(header, body as unknown as Readable).then(() => next(), fail);
     });
     parser.on('finish', () => {
-      if (!failed) resolve();
+      finished = true;
+      resolve();
     });
-    parser.on('error', (err: Error) => fail(err instanceof UnsafeEntryError ? err : new MalformedArchiveError(`not a valid tar archive: ${err.message}`, { cause: err })));
-    source.on('error', fail);
-    source.pipe(parser as unknown as NodeJS.WritableStream);
+    parser.on('error', (err: Error) => fail(new MalformedArchiveError(`not a valid tar archive: ${err.message}`, { cause: err })));
+    parser.on('close', () => fail(failure ?? new MalformedArchiveError('the archive ended in the middle of an entry')));
   });
+  entriesDone.catch(() => {});
+
+  // Async iteration surfaces a source error even if it happened before we started reading.
+  let first = true;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    if (first && chunk.length > 0) {
+      first = false;
+      if (looksCompressed(chunk)) {
+        parser.destroy(undefined);
+        throw new MalformedArchiveError('the archive is compressed; knit stores plain tar archives');
+      }
+    }
+    if (failure) break;
+    if (!parser.write(chunk)) await Promise.race([once(parser as unknown as EventEmitter, 'drain'), entriesDone]);
+  }
+  if (failure) throw failure;
+  parser.end(undefined);
+  await entriesDone;
 
   // Deepest first, so a read-only directory is locked only after its children are written.
   for (const d of dirs.sort((a, b) => b.path.length - a.path.length)) {

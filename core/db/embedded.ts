@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { PgliteWireServer } from './pglite-wire-server.js';
 
 export interface EmbeddedPostgres {
   /** A DATABASE_URL that any PostgreSQL client (pg, psql) can use. */
@@ -13,21 +13,15 @@ export interface EmbeddedPostgres {
  * the API and the worker use the same `pg` code path they use against a real server.
  * `dataDir` undefined keeps the database in memory (tests).
  */
-export async function startEmbeddedPostgres(opts: { dataDir?: string; port?: number; maxConnections?: number } = {}): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(opts: { dataDir?: string; port?: number } = {}): Promise<EmbeddedPostgres> {
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
   const db = await PGlite.create(opts.dataDir);
-  const server = new PGLiteSocketServer({
-    db,
-    host: '127.0.0.1',
-    port: opts.port ?? 0,
-    maxConnections: opts.maxConnections ?? 32,
-  });
-  await server.start();
-  const url = `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
+  const server = new PgliteWireServer(db);
+  const { host, port } = await server.listen('127.0.0.1', opts.port ?? 0);
   return {
-    url,
+    url: `postgres://postgres@${host}:${port}/postgres?sslmode=disable`,
     async stop() {
-      await server.stop();
+      await server.close();
       await db.close();
     },
   };

@@ -27,7 +27,7 @@ export async function startTestApi(opts: { token?: string; maxDataBytes?: number
     pool: db.pool,
     store,
     logger: createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent'),
-    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 1 << 40 },
+    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40 },
     onChange: (kind, id) => changes.push({ kind, id }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -16,7 +16,7 @@ export const findCommand: CommandModule<GlobalArgs, Args> = {
   describe: 'Find Data holding every given tag, oldest first',
   builder: (y) =>
     (y as Argv<GlobalArgs>)
-      .option('tag', { alias: 't', type: 'string', array: true, describe: 'KEY:VALUE the Data must hold (repeatable, ANDed); knit#id: and knit#timestamp: work too' })
+      .option('tag', { alias: 't', type: 'string', requiresArg: true, describe: 'KEY:VALUE the Data must hold (repeatable, ANDed); knit#id: and knit#timestamp: work too' })
       .option('since', { type: 'string', describe: 'only Data created at or after this RFC3339 time' })
       .option('duration', { type: 'string', describe: 'with --since: only Data created within this long after it (e.g. 30m, 2h, 1d)' })
       .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })

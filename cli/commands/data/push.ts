@@ -17,7 +17,7 @@ export const pushCommand: CommandModule<GlobalArgs, Args> = {
   builder: (y) =>
     (y as Argv<GlobalArgs>)
       .positional('dir', { type: 'string', array: true, demandOption: true, describe: 'directory to push; one Data per directory' })
-      .option('tag', { alias: 't', type: 'string', array: true, describe: 'tag KEY:VALUE to put on the Data (repeatable)' })
+      .option('tag', { alias: 't', type: 'string', requiresArg: true, describe: 'tag KEY:VALUE to put on the Data (repeatable)' })
       .option('name', { alias: 'n', type: 'boolean', describe: 'also add the tag name:<directory name>' })
       .example('$0 data push -t type:dataset -t project:mnist ./train', 'push ./train with two tags')
       .example('$0 data push -n ./train ./test', 'push two directories, each tagged with its name') as unknown as Argv<Args>,

@@ -18,9 +18,9 @@ export const tagCommand: CommandModule<GlobalArgs, Args> = {
   builder: (y) =>
     (y as Argv<GlobalArgs>)
       .positional('id', { type: 'string', demandOption: true, describe: 'Data id' })
-      .option('add', { type: 'string', array: true, describe: 'tag KEY:VALUE to add (repeatable)' })
-      .option('remove', { type: 'string', array: true, describe: 'tag KEY:VALUE to remove (repeatable)' })
-      .option('remove-key', { type: 'string', array: true, describe: 'remove every tag with this KEY (repeatable)' })
+      .option('add', { type: 'string', requiresArg: true, describe: 'tag KEY:VALUE to add (repeatable)' })
+      .option('remove', { type: 'string', requiresArg: true, describe: 'tag KEY:VALUE to remove (repeatable)' })
+      .option('remove-key', { type: 'string', requiresArg: true, describe: 'remove every tag with this KEY (repeatable)' })
       .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
       .example('$0 data tag --add stage:validated --remove stage:raw 3f0c…', 'move a Data from raw to validated') as unknown as Argv<Args>,
   handler: async (args) => {

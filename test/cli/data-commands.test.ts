@@ -1,0 +1,179 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { DataDetail } from '../../core/data/model.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
+import { knitBin, parseJson, runKnit } from '../helpers/cli.js';
+import { craftTar } from '../helpers/tar.js';
+import { tempDir } from '../helpers/tmp.js';
+import { describeTree, writeRandomFile } from '../helpers/tree.js';
+
+let api: TestApi;
+let work: { path: string; cleanup: () => Promise<void> };
+let src: string;
+
+test.before(async () => {
+  api = await startTestApi();
+  work = await tempDir();
+  src = join(work.path, 'mnist-train');
+  await mkdir(join(src, 'images'), { recursive: true });
+  await writeFile(join(src, 'images', '0.png'), 'not really a png');
+  await writeFile(join(src, 'labels.csv'), '0,5\n');
+});
+test.after.always(async () => {
+  await api?.close();
+  await work?.cleanup();
+});
+
+const knit = (args: string[], env: Record<string, string | undefined> = {}) =>
+  runKnit(args, { env: { KNIT_SERVER: api.url, KNIT_HOME: join(work.path, 'cli-home'), ...env } });
+
+test.serial('push, find, tag, show and pull through the real knit binary', async (t) => {
+  const pushed = await knit(['data', 'push', '-t', 'type:dataset', '--tag', 'project:mnist', '-n', src]);
+  t.is(pushed.code, 0, pushed.stderr);
+  const data = parseJson<DataDetail>(pushed);
+  t.true(data.tags.includes('type:dataset'));
+  t.true(data.tags.includes('project:mnist'));
+  t.true(data.tags.includes('name:mnist-train'));
+  t.regex(pushed.stderr, new RegExp(`pushed .* as ${data.id}`), 'progress and notes go to stderr');
+
+  const found = await knit(['data', 'find', '-t', 'project:mnist', '-t', 'type:dataset']);
+  t.is(found.code, 0, found.stderr);
+  t.deepEqual(parseJson<DataDetail[]>(found).map((d) => d.id), [data.id]);
+  t.deepEqual(parseJson<DataDetail[]>(await knit(['data', 'find', '-t', 'project:other', '--json'])), []);
+
+  const tagged = await knit(['data', 'tag', '--add', 'split:train', '--remove', 'type:dataset', data.id]);
+  t.is(tagged.code, 0, tagged.stderr);
+  t.false(parseJson<DataDetail>(tagged).tags.includes('type:dataset'));
+  t.deepEqual(parseJson<DataDetail[]>(await knit(['data', 'find', '-t', 'type:dataset'])), []);
+  t.deepEqual(parseJson<DataDetail[]>(await knit(['data', 'find', '-t', 'split:train'])).map((d) => d.id), [data.id]);
+  const removedKey = await knit(['data', 'tag', '--remove-key', 'split', data.id]);
+  t.false(parseJson<DataDetail>(removedKey).tags.some((x) => x.startsWith('split:')));
+
+  const shown = parseJson<DataDetail>(await knit(['data', 'show', data.id]));
+  t.is(shown.digest, data.digest);
+
+  const dest = join(work.path, 'pulled');
+  const pulled = await knit(['data', 'pull', '-x', data.id, dest]);
+  t.is(pulled.code, 0, pulled.stderr);
+  t.is(pulled.stdout.trim(), join(dest, data.id));
+  t.deepEqual(await describeTree(join(dest, data.id)), await describeTree(src));
+
+  const archive = await knit(['data', 'pull', data.id, dest]);
+  t.is(archive.code, 0, archive.stderr);
+  const bytes = await readFile(join(dest, `${data.id}.tar`));
+  t.is(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, data.digest);
+  t.deepEqual((await readdir(dest)).sort(), [data.id, `${data.id}.tar`].sort(), 'no staging leftovers');
+
+  const again = await knit(['data', 'pull', '-x', data.id, dest]);
+  t.is(again.code, 1);
+  t.regex(again.stderr, /already exists/);
+});
+
+test.serial('find prints a readable table on a terminal', async (t) => {
+  await knit(['data', 'push', '-t', 'table:yes', src]);
+  // `script` gives the CLI a real pseudo-terminal.
+  const { stdout } = await promisify(execFile)('script', ['-qec', `${process.execPath} ${knitBin} data find -t table:yes`, '/dev/null'], {
+    env: { PATH: process.env['PATH'], KNIT_SERVER: api.url, KNIT_HOME: join(work.path, 'cli-home') },
+  });
+  t.regex(stdout, /ID\s+CREATED\s+SIZE\s+TAGS/);
+  t.regex(stdout, /table:yes/);
+  t.notRegex(stdout, /^\s*\[/m, 'not JSON');
+});
+
+test.serial('exit codes: 2 for usage mistakes, 1 for errors, with messages that say what to do', async (t) => {
+  const noDir = await knit(['data', 'push']);
+  t.is(noDir.code, 2);
+  t.regex(noDir.stderr, /--help/);
+  const badTag = await knit(['data', 'push', '-t', 'notatag', src]);
+  t.is(badTag.code, 2);
+  t.regex(badTag.stderr, /--tag "notatag": .*KEY:VALUE/);
+  const reserved = await knit(['data', 'tag', '--add', 'knit#id:x', '00000000-0000-4000-8000-000000000000']);
+  t.is(reserved.code, 2);
+  t.regex(reserved.stderr, /reserved/);
+  t.is((await knit(['data', 'frobnicate'])).code, 2);
+  t.is((await knit(['data', 'tag', '00000000-0000-4000-8000-000000000000'])).code, 2);
+  const unknown = await knit(['data', 'show', '00000000-0000-4000-8000-000000000000']);
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /not found/);
+  const notDir = await knit(['data', 'push', join(work.path, 'missing')]);
+  t.is(notDir.code, 1);
+  t.regex(notDir.stderr, /not a directory/);
+  const down = await knit(['data', 'find'], { KNIT_SERVER: 'http://127.0.0.1:9' });
+  t.is(down.code, 1);
+  t.regex(down.stderr, /cannot reach the knit API .*knit up/);
+});
+
+test.serial('every command has --help with an example', async (t) => {
+  for (const cmd of [[], ['data'], ['data', 'push'], ['data', 'find'], ['data', 'show'], ['data', 'tag'], ['data', 'pull'], ['up'], ['admin', 'migrate']]) {
+    const r = await knit([...cmd, '--help']);
+    t.is(r.code, 0, cmd.join(' '));
+    if (cmd.length === 2 || cmd[0] === 'up' || cmd.length === 0) t.regex(r.stdout, /Examples:/, `${cmd.join(' ')} --help has an example`);
+  }
+  const completion = await knit(['completion']);
+  t.is(completion.code, 0);
+  t.regex(completion.stdout, /knit/);
+  t.regex(completion.stdout, /complete/);
+});
+
+test.serial('server and token come from flags, then env, then the profile file', async (t) => {
+  const home = join(work.path, 'profile-home');
+  await mkdir(home, { recursive: true });
+  await writeFile(join(home, 'profile.json'), JSON.stringify({ current: 'lab', profiles: { lab: { server: api.url }, broken: { server: 'http://127.0.0.1:9' } } }));
+  const viaProfile = await runKnit(['data', 'find', '-t', 'table:yes'], { env: { KNIT_HOME: home } });
+  t.is(viaProfile.code, 0, viaProfile.stderr);
+  const envWins = await runKnit(['data', 'find'], { env: { KNIT_HOME: home, KNIT_SERVER: 'http://127.0.0.1:9' } });
+  t.is(envWins.code, 1);
+  const flagWins = await runKnit(['data', 'find', '--server', api.url], { env: { KNIT_HOME: home, KNIT_SERVER: 'http://127.0.0.1:9' } });
+  t.is(flagWins.code, 0, flagWins.stderr);
+  const named = await runKnit(['data', 'find', '--profile', 'broken'], { env: { KNIT_HOME: home } });
+  t.is(named.code, 1);
+  const missing = await runKnit(['data', 'find', '--profile', 'nope'], { env: { KNIT_HOME: home } });
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /no such profile/);
+});
+
+test.serial('pull refuses content whose digest does not match, and leaves nothing behind', async (t) => {
+  // A server that lies about the digest: the client must catch it on its own.
+  const body = await craftTar([{ name: 'a.txt', type: 'file', content: 'payload' }]);
+  const liar = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': body.length, 'x-knit-digest': `sha256:${'0'.repeat(64)}` });
+    res.end(body);
+  });
+  await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
+  t.teardown(() => liar.close());
+  const port = (liar.address() as { port: number }).port;
+  const dest = join(work.path, 'liar');
+  for (const args of [['data', 'pull', '-x'], ['data', 'pull']]) {
+    const r = await runKnit([...args, '00000000-0000-4000-8000-000000000000', dest], { env: { KNIT_SERVER: `http://127.0.0.1:${port}` } });
+    t.is(r.code, 1);
+    t.regex(r.stderr, /digest mismatch/);
+    t.deepEqual(await readdir(dest), []);
+  }
+});
+
+for (const [label, bytes] of [
+  ['small', 1000],
+  ['large', 8 << 20],
+] as const) {
+  test.serial(`a ${label} stored archive corrupted on disk is never served as valid`, async (t) => {
+    const dir = join(work.path, `corrupt-src-${label}`);
+    await mkdir(dir, { recursive: true });
+    await writeRandomFile(join(dir, 'blob.bin'), bytes);
+    const pushed = parseJson<DataDetail>(await knit(['data', 'push', dir]));
+    const object = join(api.home, 'storage', 'objects', 'data', pushed.id);
+    const content = await readFile(object);
+    content[600] = content[600]! ^ 0xff;
+    await writeFile(object, content);
+    const dest = join(work.path, `corrupt-${label}`);
+    const r = await knit(['data', 'pull', '-x', pushed.id, dest]);
+    t.is(r.code, 1);
+    // Small archives are checked before the response starts; large ones are cut off at the end.
+    t.regex(r.stderr, label === 'small' ? /failed its digest check/ : /cut short/);
+    t.deepEqual(await readdir(dest), []);
+  });
+}
