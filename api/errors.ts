@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { KnitError } from '../core/errors/knit-error.js';
-import { DigestMismatchError } from '../core/storage/digest.js';
 
 /** Maps every failure to `{error: {code, message, field?}}` with the matching status. */
 export function registerErrorHandling(app: FastifyInstance): void {
@@ -13,10 +12,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const err = toKnitError(error);
     if (err.code === 'internal') req.log.error({ err: error }, 'request failed');
     else req.log.info({ code: err.code, field: err.field, msg: err.message }, 'request rejected');
-    if (err.code === 'payload_too_large' || err.code === 'unauthorized') {
-      // The rest of the body is not read; closing keeps the connection from reading it as a next request.
-      void reply.header('connection', 'close');
-    }
+    if (!req.raw.complete) discardRestOfBody(req.raw);
     // A failed download may already have set archive headers; the error body is JSON.
     reply.removeHeader('content-length');
     reply.removeHeader('x-knit-digest');
@@ -25,11 +21,24 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 }
 
+/** How long a client may keep sending a body we have already answered before we hang up. */
+const DISCARD_GRACE_MS = 10_000;
+
+/**
+ * Answering before the body is read (401, 413, a bad archive) must not reset the connection, or
+ * the client gets a broken pipe instead of our answer. Node discards the rest of the body after
+ * the response; a client that keeps sending long after is cut off.
+ */
+function discardRestOfBody(raw: import('node:http').IncomingMessage): void {
+  raw.resume();
+  const timer = setTimeout(() => raw.socket?.destroy(), DISCARD_GRACE_MS);
+  timer.unref();
+  raw.once('end', () => clearTimeout(timer));
+  raw.once('close', () => clearTimeout(timer));
+}
+
 function toKnitError(error: unknown): KnitError {
   if (error instanceof KnitError) return error;
-  if (error instanceof DigestMismatchError) {
-    return new KnitError('internal', `stored content failed its digest check and was not served: ${error.message}`, { cause: error });
-  }
   const e = error as FastifyError;
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

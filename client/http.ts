@@ -1,6 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { ErrorBody, KnitError } from '../core/errors/knit-error.js';
 
 export interface Connection {
@@ -16,9 +16,10 @@ export interface RequestOptions {
   path: string;
   query?: Query;
   headers?: Record<string, string>;
-  /** A JSON-serializable value, or a stream sent with chunked encoding. */
+  /** A JSON-serializable value. */
   json?: unknown;
-  stream?: Readable;
+  /** A body of unknown length sent with chunked encoding: a stream, or a function writing into the request. */
+  upload?: Readable | ((sink: Writable) => Promise<void>);
   signal?: AbortSignal;
 }
 
@@ -60,31 +61,49 @@ export function send(conn: Connection, opts: RequestOptions): Promise<IncomingMe
   const agent = url.protocol === 'https:' ? agents.https : agents.http;
   return new Promise<IncomingMessage>((resolve, reject) => {
     let answered = false;
+    const upload = opts.upload;
     const req = mod.request(url, { method: opts.method, headers, agent, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
       answered = true;
       if ((res.statusCode ?? 500) < 300) {
         resolve(res);
         return;
       }
-      readError(res).then(reject, reject);
-      if (opts.stream) {
+      if (upload && typeof upload !== 'function') {
         // The server has answered; the rest of the body is not wanted.
-        opts.stream.unpipe(req);
-        opts.stream.destroy();
+        upload.unpipe(req);
+        upload.destroy();
       }
+      readError(res).then(
+        (err) => {
+          req.destroy();
+          reject(err);
+        },
+        reject,
+      );
     });
     req.on('error', (err) => {
       if (answered) return;
-      if (opts.stream?.errored) return reject(opts.stream.errored);
+      if (upload && typeof upload !== 'function' && upload.errored) return reject(upload.errored);
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') reject(unreachable(conn.server, err));
       else reject(err);
     });
-    if (opts.stream) {
-      opts.stream.on('error', (err) => req.destroy(err));
-      opts.stream.pipe(req);
-    } else {
+    if (upload === undefined) {
       req.end(payload);
+    } else if (typeof upload === 'function') {
+      upload(req).then(
+        () => req.end(),
+        (err: Error) => {
+          // After an answer, a failing write is only the server hanging up on the rest.
+          if (!answered) {
+            req.destroy(err);
+            reject(err);
+          }
+        },
+      );
+    } else {
+      upload.on('error', (err) => req.destroy(err));
+      upload.pipe(req);
     }
   });
 }

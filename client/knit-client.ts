@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { extractArchive } from '../core/archive/extract.js';
-import { packDirectory, planPack } from '../core/archive/pack.js';
+import { planPack, writeArchive } from '../core/archive/pack.js';
 import { DataDetail } from '../core/data/model.js';
 import { KnitError } from '../core/errors/knit-error.js';
-import { VerifyingStream } from '../core/storage/digest.js';
+import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
+import { chunksOf } from '../core/streams/chunks.js';
 import { readJson, send, type Connection, type Query } from './http.js';
 
 export interface DataFindQuery {
@@ -53,24 +55,32 @@ export class KnitClient {
     return this.json(HealthBody, 'GET', '/api/health');
   }
 
-  /** Registers a tar stream as new Data with `tags`. */
-  pushArchive(archive: Readable, tags: readonly string[]): Promise<DataDetail> {
-    return send(this.conn, {
+  /** Registers a tar archive, given as a stream or written by a function, as new Data with `tags`. */
+  async pushArchive(archive: Readable | ((sink: Writable) => Promise<void>), tags: readonly string[]): Promise<DataDetail> {
+    const res = await send(this.conn, {
       method: 'POST',
       path: '/api/data',
       query: { tag: tags },
       headers: { 'content-type': 'application/x-tar' },
-      stream: archive,
-    }).then(async (res) => DataDetail.parse(await readJson(res)));
+      upload: archive,
+    });
+    return DataDetail.parse(await readJson(res));
   }
 
-  /** Packs `dir` (streaming, never buffered whole) and registers it as new Data. */
+  /** Packs `dir` straight into the request (streaming, never buffered) and registers it as new Data. */
   async pushDirectory(dir: string, tags: readonly string[], onProgress?: Progress): Promise<DataDetail> {
     const st = await stat(dir).catch(() => undefined);
     if (!st?.isDirectory()) throw new KnitError('bad_request', `${dir}: not a directory; knit data push takes directories`, { field: 'DIR' });
     const plan = await planPack(dir);
-    const archive = packDirectory(dir, plan, onProgress ? (n) => onProgress(n, plan.contentBytes) : undefined);
-    return this.pushArchive(archive, tags);
+    return this.pushArchive(
+      (sink) =>
+        writeArchive(dir, plan, sink, {
+          // The request hands each chunk to its socket before calling back, so buffers can be reused.
+          reuseBuffers: true,
+          ...(onProgress ? { onProgress: (n: number) => onProgress(n, plan.contentBytes) } : {}),
+        }),
+      tags,
+    );
   }
 
   findData(q: DataFindQuery = {}): Promise<DataDetail[]> {
@@ -87,8 +97,7 @@ export class KnitClient {
     });
   }
 
-  /** The archive as a stream that fails at its end unless the content matches the digest. */
-  async openData(id: string): Promise<{ stream: Readable; size: number; digest: string }> {
+  private async download(id: string): Promise<{ res: IncomingMessage; size: number; digest: string }> {
     const res = await send(this.conn, { method: 'GET', path: `/api/data/${encodeURIComponent(id)}/content`, headers: { accept: 'application/x-tar' } });
     const digest = String(res.headers['x-knit-digest'] ?? '');
     const size = Number(res.headers['content-length'] ?? NaN);
@@ -96,16 +105,14 @@ export class KnitClient {
       res.destroy();
       throw new KnitError('internal', 'the server sent no x-knit-digest header; refusing unverifiable content');
     }
+    return { res, size, digest };
+  }
+
+  /** The archive as a stream that fails at its end unless the content matches the digest. */
+  async openData(id: string): Promise<{ stream: Readable; size: number; digest: string }> {
+    const { res, size, digest } = await this.download(id);
     const verified = new VerifyingStream(digest, Number.isFinite(size) ? size : undefined);
-    res.on('error', (err) => {
-      verified.destroy(
-        new KnitError(
-          'unavailable',
-          `the download of ${id} was cut short (${err.message}); the server ends a download early when the stored content fails its digest check, so see its log`,
-          { cause: err },
-        ),
-      );
-    });
+    res.on('error', (err) => verified.destroy(cutShort(id, err)));
     res.pipe(verified);
     // A consumer attaching later still sees the error: pipeline() and async iteration report it.
     verified.on('error', () => {});
@@ -127,13 +134,10 @@ export class KnitClient {
     const staging = join(dest, `.${id}.partial-${randomBytes(4).toString('hex')}`);
     try {
       if (opts.extract) await mkdir(staging);
-      const { stream, size, digest } = await this.openData(id);
-      const progress = new ProgressCounter(size, opts.onProgress);
-      if (opts.extract) {
-        await extractArchive(pipeline(stream, progress, () => {}) as Readable, staging);
-      } else {
-        await pipelineAsync(stream, progress, createWriteStream(staging, { flags: 'wx' }));
-      }
+      const { res, size, digest } = await this.download(id);
+      const content = verifiedChunks(id, res, new DigestCheck(digest, Number.isFinite(size) ? size : undefined), (n) => opts.onProgress?.(n, size));
+      if (opts.extract) await extractArchive(content, staging);
+      else await writeChunks(staging, content);
       await rename(staging, final);
       return { path: final, size, digest };
     } catch (err) {
@@ -143,18 +147,31 @@ export class KnitClient {
   }
 }
 
-/** Counts bytes on their way through, for a progress bar. */
-class ProgressCounter extends Transform {
-  private done = 0;
-  constructor(
-    private readonly total: number,
-    private readonly onProgress: Progress | undefined,
-  ) {
-    super({ highWaterMark: 1 << 20 });
+function cutShort(id: string, err: Error): KnitError {
+  return new KnitError(
+    'unavailable',
+    `the download of ${id} was cut short (${err.message}); the server ends a download early when the stored content fails its digest check, so see its log`,
+    { cause: err },
+  );
+}
+
+/** The response's chunks, hashed and counted on the way; throws at the end unless the digest matches. */
+async function* verifiedChunks(id: string, res: IncomingMessage, check: DigestCheck, onProgress: (done: number) => void): AsyncGenerator<Buffer> {
+  let done = 0;
+  try {
+    for await (const chunk of chunksOf(res)) {
+      check.update(chunk);
+      done += chunk.length;
+      onProgress(done);
+      yield chunk;
+    }
+  } catch (err) {
+    throw err instanceof KnitError ? err : cutShort(id, err as Error);
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.done += chunk.length;
-    this.onProgress?.(this.done, this.total);
-    cb(null, chunk);
-  }
+  check.finish();
+}
+
+async function writeChunks(path: string, chunks: AsyncIterable<Buffer>): Promise<void> {
+  const out = createWriteStream(path, { flags: 'wx', highWaterMark: 1 << 20 });
+  await pipeline(Readable.from(chunks, { objectMode: false }), out);
 }

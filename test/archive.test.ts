@@ -134,12 +134,12 @@ test('upload validation rejects compressed, truncated, empty and non-tar bodies'
 
 test('the checker accepts what an honest tree contains', (t) => {
   const c = new ArchiveChecker();
-  t.is(c.check({ path: './', type: 'Directory' }).path, '');
-  t.is(c.check({ path: 'a/', type: 'Directory' }).path, 'a');
-  t.is(c.check({ path: './a/b.txt', type: 'File' }).path, 'a/b.txt');
-  t.is(c.check({ path: 'a/link', type: 'SymbolicLink', linkpath: '../a/b.txt' }).kind, 'symlink');
-  t.is(c.check({ path: 'a/hard', type: 'Link', linkpath: 'a/b.txt' }).kind, 'hardlink');
-  t.throws(() => c.check({ path: 'a/b.txt', type: 'File' }), { message: /twice/ });
+  t.is(c.check({ path: './', type: 'directory' }).path, '');
+  t.is(c.check({ path: 'a/', type: 'directory' }).path, 'a');
+  t.is(c.check({ path: './a/b.txt', type: 'file' }).path, 'a/b.txt');
+  t.is(c.check({ path: 'a/link', type: 'symlink', linkpath: '../a/b.txt' }).kind, 'symlink');
+  t.is(c.check({ path: 'a/hard', type: 'hardlink', linkpath: 'a/b.txt' }).kind, 'hardlink');
+  t.throws(() => c.check({ path: 'a/b.txt', type: 'file' }), { message: /twice/ });
 });
 
 test('pack then extract reproduces a tree byte for byte, with modes and links', async (t) => {
@@ -169,4 +169,48 @@ test('packing refuses a tree whose symlink points outside it, before sending any
   const err = await t.throwsAsync(planPack(join(dir.path, 'src')));
   t.regex(err!.message, /outside the data root/);
   t.is(await readFile(join(dir.path, 'secret'), 'utf8'), 'x');
+});
+
+async function interopTree(root: string): Promise<void> {
+  await buildRoundTripTree(root, 2 << 20);
+  const long = join(root, 'a'.repeat(60), 'b'.repeat(60), 'c'.repeat(60));
+  await mkdir(long, { recursive: true });
+  await writeFile(join(long, `${'d'.repeat(120)}.txt`), 'a path far beyond 100 bytes');
+  const { link, symlink } = await import('node:fs/promises');
+  await link(join(root, 'README.md'), join(root, 'hard-link-to-readme.md'));
+  await symlink(`${'a'.repeat(60)}/${'b'.repeat(60)}/${'c'.repeat(60)}/${'d'.repeat(120)}.txt`, join(root, 'long-link'));
+}
+
+for (const format of ['gnu', 'pax', 'ustar'] as const) {
+  test(`archives made by GNU tar (--format=${format}) validate and extract identically`, async (t) => {
+    const dir = await tempDir();
+    t.teardown(dir.cleanup);
+    const src = join(dir.path, 'src');
+    await mkdir(src);
+    if (format === 'ustar') await buildRoundTripTree(src, 1 << 20);
+    else await interopTree(src);
+    const { execFileSync } = await import('node:child_process');
+    const archive = execFileSync('tar', ['-C', src, `--format=${format}`, '-cf', '-', '.'], { maxBuffer: 64 << 20 });
+    await t.notThrowsAsync(validate(archive));
+    const out = join(dir.path, 'out');
+    await mkdir(out);
+    await extractArchive(streamOf(archive), out);
+    t.deepEqual(await describeTree(out), await describeTree(src));
+  });
+}
+
+test('archives knit writes extract with GNU tar to the same tree', async (t) => {
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  await interopTree(src);
+  const archive = await collect(packDirectory(src, await planPack(src)));
+  const out = join(dir.path, 'out');
+  await mkdir(out);
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('tar', ['-C', out, '-xf', '-'], { input: archive });
+  t.deepEqual(await describeTree(out), await describeTree(src));
+  const listing = execFileSync('tar', ['-tvf', '-'], { input: archive }).toString();
+  t.regex(listing, /hard-link-to-readme\.md link to README\.md|README\.md link to hard-link-to-readme\.md/);
 });

@@ -1,7 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { knitHome, type GlobalArgs } from '../context.js';
 import { info } from '../output.js';
-import { startLocalStack } from '../up/local-stack.js';
 
 interface Args extends GlobalArgs {
   listen: string;
@@ -16,6 +15,8 @@ export const upCommand: CommandModule<GlobalArgs, Args> = {
       .example('$0 up', 'start the local stack in ~/.knit')
       .example('KNIT_HOME=/tmp/k $0 up --listen 127.0.0.1:0', 'a throwaway stack on a free port') as unknown as Argv<Args>,
   handler: async (args) => {
+    // Loaded on demand: the stack pulls in the embedded database, which other commands never need.
+    const { startLocalStack } = await import('../up/local-stack.js');
     const home = knitHome();
     const stack = await startLocalStack({
       home,

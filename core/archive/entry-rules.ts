@@ -1,17 +1,17 @@
-import { posix } from 'node:path';
+import type { TarType } from './tar-format.js';
 
 /**
- * The rules every entry of a Data archive obeys, checked both when the API receives an upload
- * and when a client extracts one. A Data archive is a plain directory tree: files, directories,
- * symlinks that stay inside the tree and hard links to earlier files. Anything that could reach
- * outside the extraction root is refused, not silently rewritten.
+ * The rules every entry of a Data archive obeys, checked when a client packs a directory, when
+ * the API receives an upload, and when a client extracts one. A Data archive is a plain
+ * directory tree: files, directories, symlinks that stay inside the tree and hard links to
+ * earlier files. Anything that could reach outside the extraction root is refused, not
+ * silently rewritten.
  */
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'hardlink';
 
 export interface EntryHeader {
   readonly path: string;
-  /** node-tar's type name: File, Directory, SymbolicLink, Link, ... */
-  readonly type: string;
+  readonly type: TarType;
   readonly linkpath?: string | undefined;
 }
 
@@ -33,13 +33,11 @@ export class UnsafeEntryError extends Error {
   }
 }
 
-const KIND_OF: Record<string, EntryKind> = {
-  File: 'file',
-  OldFile: 'file',
-  ContiguousFile: 'file',
-  Directory: 'directory',
-  SymbolicLink: 'symlink',
-  Link: 'hardlink',
+const KIND_OF: Partial<Record<TarType, EntryKind>> = {
+  file: 'file',
+  directory: 'directory',
+  symlink: 'symlink',
+  hardlink: 'hardlink',
 };
 
 /** Splits a tar path into clean segments, refusing absolute paths and `..`. */
@@ -116,9 +114,4 @@ export class ArchiveChecker {
     }
     return target;
   }
-}
-
-/** Resolves a checked symlink's target relative to the root, for display and tests. */
-export function resolveLink(entryPath: string, target: string): string {
-  return posix.normalize(posix.join(posix.dirname(entryPath), target));
 }

@@ -1,16 +1,36 @@
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
-import tarStream from 'tar-stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ArchiveChecker } from './entry-rules.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarType } from './tar-format.js';
+
+export interface PackEntry {
+  /** Path relative to the root, '/'-separated. */
+  readonly path: string;
+  readonly type: TarType;
+  readonly mode: number;
+  readonly size: number;
+  readonly mtime: Date;
+  readonly linkpath?: string;
+  /** dev:ino of a file with more than one link, to store later links as hard links. */
+  readonly inode?: string;
+}
 
 export interface PackPlan {
-  /** Paths relative to the root, in archive order (parents before children, sorted). */
-  readonly entries: readonly string[];
+  /** Entries in archive order: parents before children, names sorted. */
+  readonly entries: readonly PackEntry[];
   /** Total bytes of regular file content; what a progress bar counts against. */
   readonly contentBytes: number;
+}
+
+function typeOf(st: Awaited<ReturnType<typeof lstat>>): TarType {
+  if (st.isDirectory()) return 'directory';
+  if (st.isFile()) return 'file';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'char-device';
+  if (st.isBlockDevice()) return 'block-device';
+  return 'other';
 }
 
 /**
@@ -19,81 +39,147 @@ export interface PackPlan {
  * byte, and gives the progress bar its total.
  */
 export async function planPack(root: string): Promise<PackPlan> {
-  const entries: string[] = [];
+  const entries: PackEntry[] = [];
   let contentBytes = 0;
   const checker = new ArchiveChecker();
   const walk = async (rel: string): Promise<void> => {
     const names = (await readdir(join(root, rel))).sort();
     for (const name of names) {
-      const child = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstat(join(root, child));
-      const type = st.isDirectory() ? 'Directory' : st.isFile() ? 'File' : st.isSymbolicLink() ? 'SymbolicLink' : describe(st);
-      const linkpath = st.isSymbolicLink() ? await readlink(join(root, child)) : undefined;
-      checker.check({ path: child, type, linkpath });
-      entries.push(child);
-      if (st.isFile()) contentBytes += st.size;
-      if (st.isDirectory()) await walk(child);
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const abs = join(root, path);
+      const st = await lstat(abs);
+      const type = typeOf(st);
+      const linkpath = type === 'symlink' ? await readlink(abs) : undefined;
+      checker.check({ path, type, linkpath });
+      const entry: PackEntry = {
+        path,
+        type,
+        mode: st.mode & 0o7777,
+        size: type === 'file' ? st.size : 0,
+        mtime: st.mtime,
+        ...(linkpath !== undefined ? { linkpath } : {}),
+        ...(type === 'file' && st.nlink > 1 ? { inode: `${st.dev}:${st.ino}` } : {}),
+      };
+      entries.push(entry);
+      if (type === 'file') contentBytes += st.size;
+      if (type === 'directory') await walk(path);
     }
   };
   await walk('');
   return { entries, contentBytes };
 }
 
-function describe(st: Awaited<ReturnType<typeof lstat>>): string {
-  if (st.isFIFO()) return 'FIFO';
-  if (st.isSocket()) return 'Socket';
-  if (st.isCharacterDevice()) return 'CharacterDevice';
-  if (st.isBlockDevice()) return 'BlockDevice';
-  return 'Unknown';
+const READ_SIZE = 1 << 20;
+const POOL_SIZE = 4;
+
+/** A few read buffers, each reused once the sink has flushed what was written from it. */
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  private readonly waiting: Array<(b: Buffer) => void> = [];
+  constructor(count: number, size: number) {
+    for (let i = 0; i < count; i++) this.free.push(Buffer.allocUnsafe(size));
+  }
+  take(): Promise<Buffer> {
+    const b = this.free.pop();
+    return b ? Promise.resolve(b) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+  give(b: Buffer): void {
+    const w = this.waiting.shift();
+    if (w) w(b);
+    else this.free.push(b);
+  }
+}
+
+export interface WriteArchiveOptions {
+  onProgress?: (bytes: number) => void;
+  /**
+   * Reuse read buffers once `sink` calls back for a write. Only safe when the callback means the
+   * sink is done with the bytes, as for sockets, HTTP requests and files; a Transform calls back
+   * while the chunk still waits in its buffer. Saves allocating (and collecting) the whole
+   * archive's worth of buffers.
+   */
+  reuseBuffers?: boolean;
 }
 
 /**
- * Streams `root` as a deterministic tar: sorted entries, no owner names or ids, modes and
- * mtimes kept, symlinks stored as links, hard links stored once. The same tree always yields
- * the same bytes, so it has the same digest.
- * `onProgress` is called with the number of content bytes read so far.
+ * Writes `root` to `sink` as a deterministic tar: sorted entries, no owner names or ids, modes
+ * and mtimes kept, symlinks stored as links, hard links stored once. The same tree always yields
+ * the same bytes, hence the same digest.
  */
-export function packDirectory(root: string, plan: PackPlan, onProgress?: (bytes: number) => void): Readable {
-  const pack = tarStream.pack();
-  const inodes = new Map<string, string>();
+export async function writeArchive(root: string, plan: PackPlan, sink: Writable, opts: WriteArchiveOptions = {}): Promise<void> {
+  const pool = opts.reuseBuffers ? new BufferPool(POOL_SIZE, READ_SIZE) : undefined;
+  const take = () => pool?.take() ?? Promise.resolve(Buffer.allocUnsafe(READ_SIZE));
+  const give = (b: Buffer) => pool?.give(b);
+  const firstPath = new Map<string, string>();
   let done = 0;
-  const run = async () => {
-    for (const rel of plan.entries) {
-      const abs = join(root, rel);
-      const st = await lstat(abs);
-      const base = { name: rel, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0, uname: '', gname: '' };
-      if (st.isDirectory()) {
-        await entry(pack, { ...base, type: 'directory' });
-      } else if (st.isSymbolicLink()) {
-        await entry(pack, { ...base, type: 'symlink', linkname: await readlink(abs) });
-      } else if (st.isFile()) {
-        const inode = `${st.dev}:${st.ino}`;
-        const first = st.nlink > 1 ? inodes.get(inode) : undefined;
+  let sinkError: Error | undefined;
+  const onError = (err: Error) => (sinkError ??= err);
+  sink.on('error', onError);
+
+  const write = async (data: Buffer, release?: () => void): Promise<void> => {
+    if (sinkError) throw sinkError;
+    if (sink.destroyed || sink.writableEnded) throw new Error('the archive destination closed early');
+    const ok = sink.write(data, (err) => {
+      if (err) onError(err);
+      release?.();
+    });
+    if (!ok) await new Promise<void>((resolve) => {
+      const go = () => {
+        sink.off('drain', go);
+        sink.off('close', go);
+        resolve();
+      };
+      sink.on('drain', go);
+      sink.on('close', go);
+    });
+  };
+
+  try {
+    for (const e of plan.entries) {
+      if (e.type === 'file' && e.inode !== undefined) {
+        const first = firstPath.get(e.inode);
         if (first !== undefined) {
-          await entry(pack, { ...base, type: 'link', linkname: first });
+          await write(encodeHeader({ ...e, type: 'hardlink', size: 0, linkpath: first }));
           continue;
         }
-        if (st.nlink > 1) inodes.set(inode, rel);
-        await new Promise<void>((resolve, reject) => {
-          const sink = pack.entry({ ...base, type: 'file', size: st.size }, (err) => (err ? reject(err) : resolve()));
-          const src = createReadStream(abs, { highWaterMark: 256 << 10 });
-          if (onProgress) {
-            src.on('data', (c: Buffer | string) => {
-              done += c.length;
-              onProgress(done);
-            });
-          }
-          pipeline(src, sink).catch(reject);
-        });
+        firstPath.set(e.inode, e.path);
       }
+      await write(encodeHeader(e));
+      if (e.type !== 'file') continue;
+      const fh = await open(join(root, e.path), 'r');
+      try {
+        let left = e.size;
+        while (left > 0) {
+          const buf = await take();
+          const { bytesRead } = await fh.read(buf, 0, Math.min(READ_SIZE, left), null);
+          if (bytesRead === 0) {
+            give(buf);
+            throw new Error(`${e.path} shrank while it was being pushed; push it again once nothing writes to it`);
+          }
+          left -= bytesRead;
+          done += bytesRead;
+          await write(buf.subarray(0, bytesRead), () => give(buf));
+          opts.onProgress?.(done);
+        }
+        if ((await fh.stat()).size !== e.size) throw new Error(`${e.path} changed size while it was being pushed; push it again once nothing writes to it`);
+      } finally {
+        await fh.close();
+      }
+      const pad = padding(e.size);
+      if (pad > 0) await write(Buffer.alloc(pad));
     }
-    pack.finalize();
-  };
-  run().catch((err: Error) => pack.destroy(err));
-  // A Node stream for callers: tar-stream's own streams lack parts of the Node API (unpipe).
-  return Readable.from(pack, { objectMode: false, highWaterMark: 1 << 20 });
+    await write(END_OF_ARCHIVE);
+  } finally {
+    sink.off('error', onError);
+  }
 }
 
-function entry(pack: tarStream.Pack, header: Partial<tarStream.Header> & { name: string }): Promise<void> {
-  return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+/** The archive of `root` as a readable stream (for callers that want a stream, not a sink). */
+export function packDirectory(root: string, plan: PackPlan, onProgress?: (bytes: number) => void): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  writeArchive(root, plan, out, onProgress ? { onProgress } : {}).then(
+    () => out.end(),
+    (err: Error) => out.destroy(err),
+  );
+  return out;
 }

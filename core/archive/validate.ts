@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import tarStream from 'tar-stream';
 import { ArchiveChecker, UnsafeEntryError, type EntryKind } from './entry-rules.js';
-import { looksCompressed, toEntryHeader } from './tar-types.js';
+import { looksCompressed, TarFormatError } from './tar-format.js';
+import { TarReader } from './tar-reader.js';
 
 export interface ArchiveStats {
   files: number;
@@ -32,7 +32,11 @@ export function countEntry(stats: ArchiveStats, kind: EntryKind, size: number): 
   else stats.hardlinks++;
 }
 
-const EOF_MARKER = 1024;
+/** Format problems become MalformedArchiveError; unsafe entries stay UnsafeEntryError. */
+export function asArchiveError(err: unknown): Error {
+  if (err instanceof TarFormatError) return new MalformedArchiveError(`not a valid tar archive: ${err.message}`, { cause: err });
+  return err as Error;
+}
 
 /**
  * A pass-through that parses the tar flowing through it and fails the stream at the first entry
@@ -42,76 +46,37 @@ const EOF_MARKER = 1024;
 export class ArchiveValidator extends Transform {
   readonly stats: ArchiveStats = emptyStats();
   private readonly checker = new ArchiveChecker();
-  private readonly parser = tarStream.extract();
-  private failure: Error | undefined;
+  private readonly reader: TarReader;
   private sniffed = false;
-  private tail: Buffer = Buffer.alloc(0);
-  private finished = false;
 
   constructor() {
-    super({ highWaterMark: 1 << 20 });
-    this.parser.on('entry', (header, body, next) => {
-      body.on('error', () => {});
-      try {
-        const checked = this.checker.check(toEntryHeader(header));
-        countEntry(this.stats, checked.kind, header.size ?? 0);
-      } catch (err) {
-        this.fail(err as Error);
-        return;
-      }
-      body.on('end', () => next());
-      body.resume();
+    super();
+    this.reader = new TarReader({
+      entry: (h) => {
+        const checked = this.checker.check(h);
+        countEntry(this.stats, checked.kind, h.size);
+      },
     });
-    this.parser.on('error', (err: Error) => this.fail(new MalformedArchiveError(`not a valid tar archive: ${err.message}`, { cause: err })));
-    this.parser.on('finish', () => {
-      this.finished = true;
-    });
-  }
-
-  private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    // Destroyed without the error: it is reported once, by this stream.
-    this.parser.destroy(undefined);
-    this.destroy(err);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.failure) return cb(this.failure);
     if (chunk.length === 0) return cb();
     if (!this.sniffed) {
       this.sniffed = true;
       if (looksCompressed(chunk)) return cb(new MalformedArchiveError('the archive is compressed; send a plain (uncompressed) tar'));
     }
-    this.remember(chunk);
-    this.push(chunk);
-    if (this.parser.write(chunk)) cb();
-    else this.parser.once('drain', () => cb(this.failure));
-  }
-
-  /** Keeps the last 1024 bytes: a complete tar always ends with two zero blocks. */
-  private remember(chunk: Buffer): void {
-    if (chunk.length >= EOF_MARKER) this.tail = Buffer.from(chunk.subarray(chunk.length - EOF_MARKER));
-    else this.tail = Buffer.concat([this.tail, chunk]).subarray(-EOF_MARKER);
+    this.reader.write(chunk).then(
+      () => cb(null, chunk),
+      (err: unknown) => cb(asArchiveError(err)),
+    );
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.failure) return cb(this.failure);
-    if (!this.sniffed) return cb(new MalformedArchiveError('the archive is empty; send a tar archive of a directory'));
-    if (this.tail.length < EOF_MARKER || this.tail.some((b) => b !== 0)) {
-      return cb(new MalformedArchiveError('the archive has no end-of-archive marker; it was cut short or is not a tar'));
-    }
-    this.parser.end(undefined);
-    let settled = false;
-    const settle = () => {
-      if (settled) return;
-      settled = true;
-      cb(this.finished ? this.failure : (this.failure ?? new MalformedArchiveError('the archive ended in the middle of an entry')));
-    };
-    if (this.finished) settle();
-    else {
-      this.parser.once('finish', settle);
-      this.parser.once('close', settle);
+    try {
+      this.reader.end();
+      cb();
+    } catch (err) {
+      cb(asArchiveError(err));
     }
   }
 }

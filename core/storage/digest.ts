@@ -50,6 +50,27 @@ export class DigestMismatchError extends Error {
   }
 }
 
+/** Checks bytes against an expected `sha256:<hex>` and size, fed chunk by chunk. */
+export class DigestCheck {
+  private readonly hash: Hash = createHash('sha256');
+  private bytes = 0;
+  constructor(
+    private readonly expected: string,
+    private readonly expectedSize?: number,
+  ) {}
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+  /** Throws DigestMismatchError unless everything fed matches. */
+  finish(): void {
+    const actual = formatDigest(this.hash.digest('hex'));
+    if (actual !== this.expected || (this.expectedSize !== undefined && this.expectedSize !== this.bytes)) {
+      throw new DigestMismatchError(this.expected, actual, this.expectedSize, this.bytes);
+    }
+  }
+}
+
 /**
  * A pass-through that fails at the end of the stream unless the bytes hash to `expected`
  * (`sha256:<hex>`). The last chunk is held back until the digest is known, so a consumer that

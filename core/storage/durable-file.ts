@@ -15,7 +15,7 @@ export class DurableFileWriter extends Writable {
   private flushing: Promise<void> | undefined;
 
   constructor(private readonly path: string) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: 1 << 20 });
   }
 
   override _construct(cb: (err?: Error | null) => void): void {

@@ -1,6 +1,4 @@
 import type { Argv, CommandModule } from 'yargs';
-import { migrate } from '../../../core/db/migrate.js';
-import { openDatabase } from '../../../core/db/open.js';
 import { knitHome, type GlobalArgs } from '../../context.js';
 import { info } from '../../output.js';
 
@@ -9,6 +7,8 @@ const migrateCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: 'Apply pending database migrations to DATABASE_URL (or the embedded database); the API also does this on start',
   builder: (y) => y.example('DATABASE_URL=postgres://knit@db/knit $0 admin migrate', 'migrate a PostgreSQL server'),
   handler: async () => {
+    const { migrate } = await import('../../../core/db/migrate.js');
+    const { openDatabase } = await import('../../../core/db/open.js');
     const db = await openDatabase({ databaseUrl: process.env['DATABASE_URL'], knitHome: knitHome(), poolMax: 1 });
     try {
       const r = await migrate(db.pool);
