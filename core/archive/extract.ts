@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, writeSync, symlinkSync, linkSync, realpathSync } from 'node:fs';
+import { write as fsWrite, closeSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, writeSync, symlinkSync, linkSync, realpathSync } from 'node:fs';
 import { readdir, realpath, chmod, utimes } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +10,58 @@ import { asArchiveError, countEntry, emptyStats, MalformedArchiveError, type Arc
 // setuid, setgid and sticky bits are not restored: Data is content, not an installation.
 const MODE_MASK = 0o777;
 const WRITE_SIZE = 1 << 20;
+
+/**
+ * Writes file content in large blocks. Network chunks are small, so they are gathered into one
+ * of two reused buffers; a full buffer is written on the thread pool while the other fills, so
+ * disk writes overlap with receiving and hashing. Everything else about a file (open, chmod,
+ * close) is a quick synchronous call: going through the thread pool for each would cost more
+ * than the call itself when an archive holds thousands of small files.
+ */
+class ContentWriter {
+  private readonly buffers = [Buffer.allocUnsafe(WRITE_SIZE), Buffer.allocUnsafe(WRITE_SIZE)];
+  private active = 0;
+  private filled = 0;
+  private inFlight: Promise<void> | undefined;
+
+  async write(fd: number, chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = chunk.copy(this.buffers[this.active]!, this.filled, off);
+      this.filled += n;
+      off += n;
+      if (this.filled === WRITE_SIZE) await this.swap(fd);
+    }
+  }
+
+  private async swap(fd: number): Promise<void> {
+    await this.inFlight;
+    const buf = this.buffers[this.active]!;
+    const len = this.filled;
+    this.inFlight = writeAll(fd, buf, len);
+    this.active = 1 - this.active;
+    this.filled = 0;
+  }
+
+  /** Writes what is left of the current file and waits until all of it is on its way to disk. */
+  async finish(fd: number): Promise<void> {
+    await this.inFlight;
+    this.inFlight = undefined;
+    let off = 0;
+    const buf = this.buffers[this.active]!;
+    while (off < this.filled) off += writeSync(fd, buf, off, this.filled - off);
+    this.filled = 0;
+  }
+
+  async settle(): Promise<void> {
+    await this.inFlight?.catch(() => {});
+  }
+}
+
+async function writeAll(fd: number, buf: Buffer, len: number): Promise<void> {
+  let off = 0;
+  while (off < len) off += await new Promise<number>((resolve, reject) => fsWrite(fd, buf, off, len - off, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
 
 /**
  * Extracts a Data archive into `dest`, which must be an empty directory. Every entry is checked
@@ -26,13 +78,7 @@ export async function extractArchive(source: Readable | AsyncIterable<Buffer>, d
   const dirs: Array<{ path: string; mode: number; mtime: Date }> = [];
   const knownDirs = new Set<string>([root]);
   let file: { fh: number; header: TarHeader } | undefined;
-  const gather = Buffer.allocUnsafe(WRITE_SIZE);
-  let gathered = 0;
-  const flush = (fh: number): void => {
-    let off = 0;
-    while (off < gathered) off += writeSync(fh, gather, off, gathered - off);
-    gathered = 0;
-  };
+  const writer = new ContentWriter();
 
   /** Creates (once) the parent of `target`, and proves it resolves inside the root. */
   const parentOf = async (target: string): Promise<void> => {
@@ -78,22 +124,13 @@ export async function extractArchive(source: Readable | AsyncIterable<Buffer>, d
         }
       }
     },
-    data: async (chunk) => {
-      // Network chunks are small; gathering them into one reused buffer means few large writes.
-      let off = 0;
-      while (off < chunk.length) {
-        const n = chunk.copy(gather, gathered, off);
-        gathered += n;
-        off += n;
-        if (gathered === gather.length) flush(file!.fh);
-      }
-    },
+    data: (chunk) => writer.write(file!.fh, chunk),
     entryEnd: async () => {
       if (!file) return;
       const { fh, header } = file;
       file = undefined;
       try {
-        flush(fh);
+        await writer.finish(fh);
         fchmodSync(fh, header.mode & MODE_MASK);
         futimesSync(fh, header.mtime, header.mtime);
       } finally {
@@ -115,6 +152,7 @@ export async function extractArchive(source: Readable | AsyncIterable<Buffer>, d
   } catch (err) {
     throw asArchiveError(err);
   } finally {
+    await writer.settle();
     if (file) closeSync(file.fh);
   }
 
