@@ -25,10 +25,18 @@ test('data content is immutable in the database itself', async (t) => {
 });
 
 test('knit#timestamp round-trips exactly: created_at has millisecond precision', async (t) => {
-  const d = await newData([]);
+  const d = await newData([{ key: 'test', value: 'timestamp' }]);
   const stored = await db.pool.query("SELECT created_at = date_trunc('milliseconds', created_at) AS whole_ms FROM data WHERE id = $1", [d.id]);
   t.true(stored.rows[0].whole_ms);
-  const found = await findData(db.pool, { tag: [{ key: 'knit#timestamp', value: d.createdAt.toISOString() }], since: undefined, duration: undefined });
+  // Other tests insert concurrently, possibly within the same millisecond: narrow by a tag too.
+  const found = await findData(db.pool, {
+    tag: [
+      { key: 'knit#timestamp', value: d.createdAt.toISOString() },
+      { key: 'test', value: 'timestamp' },
+    ],
+    since: undefined,
+    duration: undefined,
+  });
   t.deepEqual(found.map((x) => x.id), [d.id]);
 });
 
