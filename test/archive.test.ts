@@ -178,6 +178,7 @@ async function interopTree(root: string): Promise<void> {
   await writeFile(join(long, `${'d'.repeat(120)}.txt`), 'a path far beyond 100 bytes');
   const { link, symlink } = await import('node:fs/promises');
   await link(join(root, 'README.md'), join(root, 'hard-link-to-readme.md'));
+  await writeFile(join(root, 'a name\nwith a newline.txt'), 'pax records carry any byte');
   await symlink(`${'a'.repeat(60)}/${'b'.repeat(60)}/${'c'.repeat(60)}/${'d'.repeat(120)}.txt`, join(root, 'long-link'));
 }
 

@@ -1,7 +1,10 @@
+import { Header, Pax, type HeaderData } from 'tar';
+
 /**
- * The tar format, as knit reads and writes it: POSIX ustar headers, with pax extended headers
- * for long or non-ASCII names and very large files. GNU long-name entries are read too, so
- * archives made by GNU tar extract. Encoding is deterministic: the same entry, the same bytes.
+ * The tar format, as knit reads and writes it. Header blocks and pax extended headers are
+ * encoded and decoded by node-tar (the tar library npm itself uses); knit adds the streaming
+ * around it (see TarReader and writeArchive) and the determinism: the same entry always
+ * encodes to the same bytes.
  */
 
 export const BLOCK = 512;
@@ -15,94 +18,37 @@ export interface TarHeader {
   size: number;
   mtime: Date;
   linkpath: string;
-  /** The raw type flag, for messages about unsupported entries. */
+  /** node-tar's name for the entry type, for messages about unsupported entries. */
   flag: string;
 }
 
-const TYPE_OF_FLAG: Record<string, TarType> = {
-  '0': 'file',
-  '\0': 'file',
-  '7': 'file',
-  '1': 'hardlink',
-  '2': 'symlink',
-  '3': 'char-device',
-  '4': 'block-device',
-  '5': 'directory',
-  '6': 'fifo',
+const TYPE_OF_NAME: Record<string, TarType> = {
+  File: 'file',
+  OldFile: 'file',
+  ContiguousFile: 'file',
+  Link: 'hardlink',
+  SymbolicLink: 'symlink',
+  CharacterDevice: 'char-device',
+  BlockDevice: 'block-device',
+  Directory: 'directory',
+  FIFO: 'fifo',
 };
 
-const FLAG_OF_TYPE: Partial<Record<TarType, string>> = { file: '0', hardlink: '1', symlink: '2', directory: '5' };
+const NAME_OF_TYPE: Partial<Record<TarType, 'File' | 'Link' | 'SymbolicLink' | 'Directory'>> = {
+  file: 'File',
+  hardlink: 'Link',
+  symlink: 'SymbolicLink',
+  directory: 'Directory',
+};
 
-const MAX_OCTAL_11 = 0o77777777777;
+/** Metadata entries, which describe the next entry instead of being one. */
+export const META_TYPES = new Set(['ExtendedHeader', 'GlobalExtendedHeader', 'NextFileHasLongPath', 'NextFileHasLongLinkpath']);
 
 export class TarFormatError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'TarFormatError';
   }
-}
-
-// ---------- writing ----------
-
-function writeString(buf: Buffer, offset: number, length: number, value: string): void {
-  buf.write(value, offset, length, 'utf8');
-}
-
-function writeOctal(buf: Buffer, offset: number, length: number, value: number): void {
-  // length-1 digits, then NUL, as GNU tar and POSIX expect.
-  buf.write(value.toString(8).padStart(length - 1, '0'), offset, length - 1, 'ascii');
-  buf[offset + length - 1] = 0;
-}
-
-function checksum(block: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!;
-  return sum;
-}
-
-function rawHeader(name: string, flag: string, mode: number, size: number, mtime: number, linkname: string): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  writeString(b, 0, 100, name);
-  writeOctal(b, 100, 8, mode & 0o7777);
-  writeOctal(b, 108, 8, 0);
-  writeOctal(b, 116, 8, 0);
-  writeOctal(b, 124, 12, size);
-  writeOctal(b, 136, 12, mtime);
-  b.write(flag, 156, 1, 'ascii');
-  writeString(b, 157, 100, linkname);
-  b.write('ustar\0', 257, 6, 'ascii');
-  b.write('00', 263, 2, 'ascii');
-  b.write(checksum(b).toString(8).padStart(6, '0'), 148, 6, 'ascii');
-  b[154] = 0;
-  b[155] = 32;
-  return b;
-}
-
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  let len = Buffer.byteLength(body) + 1;
-  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
-  return `${len}${body}`;
-}
-
-const fitsUstar = (s: string) => /^[\x20-\x7e]*$/.test(s) && s.length <= 100;
-
-/** The header bytes of one entry: a pax header first when the plain ustar fields cannot hold it. */
-export function encodeHeader(h: { path: string; type: TarType; mode: number; size: number; mtime: Date; linkpath?: string }): Buffer {
-  const flag = FLAG_OF_TYPE[h.type];
-  if (!flag) throw new TarFormatError(`cannot write entry type ${h.type}`);
-  const path = h.type === 'directory' && !h.path.endsWith('/') ? `${h.path}/` : h.path;
-  const linkpath = h.linkpath ?? '';
-  const size = h.type === 'file' ? h.size : 0;
-  const mtime = Math.max(0, Math.floor(h.mtime.getTime() / 1000));
-  const records: string[] = [];
-  if (!fitsUstar(path)) records.push(paxRecord('path', path));
-  if (!fitsUstar(linkpath)) records.push(paxRecord('linkpath', linkpath));
-  if (size > MAX_OCTAL_11) records.push(paxRecord('size', String(size)));
-  const main = rawHeader(fitsUstar(path) ? path : 'knit-long-name', flag, h.mode, size > MAX_OCTAL_11 ? 0 : size, mtime, fitsUstar(linkpath) ? linkpath : '');
-  if (records.length === 0) return main;
-  const pax = Buffer.from(records.join(''), 'utf8');
-  return Buffer.concat([rawHeader('PaxHeader', 'x', 0o644, pax.length, mtime, ''), pax, Buffer.alloc(padding(pax.length)), main]);
 }
 
 export function padding(size: number): number {
@@ -112,24 +58,31 @@ export function padding(size: number): number {
 /** Two zero blocks end an archive. */
 export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
 
-// ---------- reading ----------
-
-function readString(b: Buffer, offset: number, length: number): string {
-  const end = b.indexOf(0, offset);
-  return b.toString('utf8', offset, end < 0 || end > offset + length ? offset + length : end);
-}
-
-function readNumber(b: Buffer, offset: number, length: number, field: string): number {
-  if (b[offset]! & 0x80) {
-    // GNU base-256 for values too large for octal.
-    let v = b[offset]! & 0x7f;
-    for (let i = 1; i < length; i++) v = v * 256 + b[offset + i]!;
-    return v;
-  }
-  const text = b.toString('ascii', offset, offset + length).replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new TarFormatError(`bad ${field} field ${JSON.stringify(text)} in a tar header`);
-  return parseInt(text, 8);
+/**
+ * The header bytes of one entry: a pax extended header first when the ustar fields cannot hold
+ * it (long or non-ASCII names, huge files). No owner ids or names, whole-second mtimes.
+ */
+export function encodeHeader(h: { path: string; type: TarType; mode: number; size: number; mtime: Date; linkpath?: string }): Buffer {
+  const type = NAME_OF_TYPE[h.type];
+  if (!type) throw new TarFormatError(`cannot write entry type ${h.type}`);
+  const data: HeaderData = {
+    path: h.type === 'directory' && !h.path.endsWith('/') ? `${h.path}/` : h.path,
+    type,
+    mode: h.mode & 0o7777,
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    size: h.type === 'file' ? h.size : 0,
+    mtime: new Date(Math.floor(h.mtime.getTime() / 1000) * 1000),
+    linkpath: h.linkpath ?? '',
+  };
+  const header = new Header(data);
+  const block = Buffer.alloc(BLOCK);
+  header.encode(block, 0);
+  if (!header.needPax) return block;
+  const pax = new Pax({ path: data.path!, linkpath: data.linkpath!, size: data.size!, mtime: data.mtime! }).encode();
+  return Buffer.concat([pax, block]);
 }
 
 export function isZeroBlock(b: Buffer): boolean {
@@ -137,34 +90,39 @@ export function isZeroBlock(b: Buffer): boolean {
   return true;
 }
 
-/** Decodes one header block (not pax or GNU long-name handling: see TarReader). */
+/** Overrides for the next entry, from pax extended headers or GNU long-name entries. */
+export interface Overrides {
+  path?: string;
+  linkpath?: string;
+  size?: number;
+  mtime?: Date;
+}
+
+/**
+ * Decodes one header block. Overrides from extended headers are applied by the reader: node-tar's
+ * Header can take them, but it re-reads linkpath and the ustar prefix after applying them.
+ */
 export function decodeHeader(b: Buffer): TarHeader {
-  const stored = readNumber(b, 148, 8, 'checksum');
-  const unsigned = checksum(b);
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) signed += i >= 148 && i < 156 ? 32 : (b[i]! << 24) >> 24;
-  if (stored !== unsigned && stored !== signed) throw new TarFormatError('a tar header has a bad checksum: the archive is corrupt, compressed, or not a tar');
+  const h = new Header(b, 0);
+  if (!h.cksumValid) throw new TarFormatError('a tar header has a bad checksum: the archive is corrupt, compressed, or not a tar');
   if (b.toString('ascii', 257, 262) !== 'ustar') throw new TarFormatError('a tar header lacks the ustar magic: only POSIX (ustar/pax) and GNU archives are accepted');
-  const flag = String.fromCharCode(b[156]!);
-  let path = readString(b, 0, 100);
-  const prefix = b[263] === 0x30 ? readString(b, 345, 155) : ''; // POSIX ustar "00" has a prefix field
-  if (prefix) path = `${prefix}/${path}`;
-  let type: TarType = TYPE_OF_FLAG[flag] ?? 'other';
-  if (type === 'file' && flag !== '7' && path.endsWith('/')) type = 'directory';
+  const name = h.type;
   return {
-    path,
-    type,
-    flag,
-    mode: readNumber(b, 100, 8, 'mode'),
-    size: readNumber(b, 124, 12, 'size'),
-    mtime: new Date(readNumber(b, 136, 12, 'mtime') * 1000),
-    linkpath: readString(b, 157, 100),
+    path: h.path ?? '',
+    type: TYPE_OF_NAME[name] ?? 'other',
+    flag: name,
+    mode: h.mode ?? 0,
+    size: h.size ?? 0,
+    mtime: h.mtime ?? new Date(0),
+    linkpath: h.linkpath ?? '',
   };
 }
 
-/** Parses pax records into key/value pairs. */
-export function parsePax(buf: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
+/**
+ * Parses pax records (`<len> <key>=<value>\n`) by their length prefix, so values may hold any
+ * byte, newlines included (node-tar's own parser splits on newlines).
+ */
+export function parsePax(buf: Buffer, into: Overrides): void {
   let i = 0;
   while (i < buf.length) {
     const space = buf.indexOf(0x20, i);
@@ -173,10 +131,20 @@ export function parsePax(buf: Buffer): Map<string, string> {
     if (!Number.isInteger(len) || len <= 0 || i + len > buf.length) throw new TarFormatError('a pax extended header is malformed');
     const record = buf.toString('utf8', space + 1, i + len - 1);
     const eq = record.indexOf('=');
-    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
+    const key = record.slice(0, eq);
+    const value = record.slice(eq + 1);
+    if (key === 'path') into.path = value;
+    else if (key === 'linkpath') into.linkpath = value;
+    else if (key === 'size') {
+      const size = Number(value);
+      if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError('a pax size record is not a valid size');
+      into.size = size;
+    } else if (key === 'mtime') {
+      const t = Number(value);
+      if (Number.isFinite(t)) into.mtime = new Date(Math.floor(t * 1000));
+    }
     i += len;
   }
-  return out;
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b];

@@ -1,4 +1,4 @@
-import { BLOCK, decodeHeader, isZeroBlock, padding, parsePax, TarFormatError, type TarHeader } from './tar-format.js';
+import { BLOCK, decodeHeader, isZeroBlock, META_TYPES, padding, parsePax, TarFormatError, type Overrides, type TarHeader } from './tar-format.js';
 
 /** What a TarReader calls as it meets entries; each call is awaited before reading on. */
 export interface TarVisitor {
@@ -25,9 +25,7 @@ export class TarReader {
   private remaining = 0;
   private pad = 0;
   private meta: { flag: string; size: number; chunks: Buffer[]; got: number } | undefined;
-  private pax = new Map<string, string>();
-  private longPath: string | undefined;
-  private longLink: string | undefined;
+  private overrides: Overrides = {};
   private zeroBlocks = 0;
 
   constructor(private readonly visitor: TarVisitor) {}
@@ -98,31 +96,16 @@ export class TarReader {
       return;
     }
     if (this.zeroBlocks > 0) throw new TarFormatError('the archive has entries after its end-of-archive marker');
-    const h = decodeHeader(block);
-    if (h.flag === 'x' || h.flag === 'g' || h.flag === 'L' || h.flag === 'K') {
+    const h: TarHeader = decodeHeader(block);
+    if (META_TYPES.has(h.flag)) {
       if (h.size > MAX_META) throw new TarFormatError(`an extended header of ${h.size} bytes is too large`);
       this.meta = { flag: h.flag, size: h.size, chunks: [], got: 0 };
       this.state = 'meta';
       if (h.size === 0) this.finishMeta();
       return;
     }
-    const pax = this.pax;
-    if (this.longPath !== undefined) h.path = this.longPath;
-    if (this.longLink !== undefined) h.linkpath = this.longLink;
-    if (pax.has('path')) h.path = pax.get('path')!;
-    if (pax.has('linkpath')) h.linkpath = pax.get('linkpath')!;
-    if (pax.has('size')) {
-      const size = Number(pax.get('size'));
-      if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError('a pax size record is not a valid size');
-      h.size = size;
-    }
-    if (pax.has('mtime')) {
-      const t = Number(pax.get('mtime'));
-      if (Number.isFinite(t)) h.mtime = new Date(Math.floor(t * 1000));
-    }
-    this.pax = new Map();
-    this.longPath = undefined;
-    this.longLink = undefined;
+    Object.assign(h, this.overrides);
+    this.overrides = {};
     if (h.type === 'directory' || h.type === 'symlink' || h.type === 'hardlink') h.size = 0;
     this.current = h;
     await this.visitor.entry(h);
@@ -134,10 +117,10 @@ export class TarReader {
   private finishMeta(): void {
     const m = this.meta!;
     const body = Buffer.concat(m.chunks);
-    if (m.flag === 'x') for (const [k, v] of parsePax(body)) this.pax.set(k, v);
-    else if (m.flag === 'L') this.longPath = body.toString('utf8').replace(/\0+$/, '');
-    else if (m.flag === 'K') this.longLink = body.toString('utf8').replace(/\0+$/, '');
-    // 'g' (global pax) sets defaults knit does not use; it is read and ignored.
+    if (m.flag === 'ExtendedHeader') parsePax(body, this.overrides);
+    else if (m.flag === 'NextFileHasLongPath') this.overrides.path = body.toString('utf8').replace(/\0+$/, '');
+    else if (m.flag === 'NextFileHasLongLinkpath') this.overrides.linkpath = body.toString('utf8').replace(/\0+$/, '');
+    // A global pax header sets defaults knit does not use; it is read and ignored.
     this.meta = undefined;
     this.pad = padding(m.size);
     this.state = this.pad > 0 ? 'padding' : 'header';
