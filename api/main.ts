@@ -5,7 +5,8 @@ import { openDatabase } from '../core/db/open.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { createLogger } from '../core/log/logger.js';
 import { LocalBlobStore } from '../core/storage/local-store.js';
-import { buildApi, type ApiDeps } from './server.js';
+import { temporalOrchestrator } from './orchestrator.js';
+import { buildApi } from './server.js';
 
 export interface RunningApi {
   readonly url: string;
@@ -13,7 +14,7 @@ export interface RunningApi {
 }
 
 /** Starts knitd: migrate, collect upload garbage, then serve. */
-export async function startApiServer(env: ServerEnv, hooks: Partial<Pick<ApiDeps, 'onChange'>> = {}): Promise<RunningApi> {
+export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
   const logger = createLogger('knitd', env.KNIT_LOG_LEVEL);
   const [host, portText] = [env.KNIT_LISTEN.slice(0, env.KNIT_LISTEN.lastIndexOf(':')), env.KNIT_LISTEN.slice(env.KNIT_LISTEN.lastIndexOf(':') + 1)];
   if (!isLoopback(host) && env.KNIT_TOKEN === undefined) {
@@ -32,12 +33,14 @@ export async function startApiServer(env: ServerEnv, hooks: Partial<Pick<ApiDeps
     await db.close();
     throw err;
   }
+  const orchestrator = temporalOrchestrator(env, logger);
   const app = await buildApi({
     pool: db.pool,
     store,
     logger,
-    config: { token: env.KNIT_TOKEN, maxDataBytes: env.KNIT_MAX_DATA_BYTES },
-    onChange: hooks.onChange ?? (() => {}),
+    config: { token: env.KNIT_TOKEN, maxDataBytes: env.KNIT_MAX_DATA_BYTES, maxRunsPerApply: env.KNIT_MAX_RUNS_PER_APPLY },
+    orchestrator,
+    onChange: () => orchestrator.wake(),
   });
   await app.listen({ host, port: Number(portText) });
   const addr = app.server.address();
@@ -47,6 +50,7 @@ export async function startApiServer(env: ServerEnv, hooks: Partial<Pick<ApiDeps
     url,
     async close() {
       await app.close();
+      await orchestrator.close();
       await db.close();
     },
   };

@@ -5,7 +5,11 @@ import type { OutboxKind } from '../core/outbox/db.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { registerBearerAuth } from './auth.js';
 import { registerErrorHandling } from './errors.js';
+import type { Orchestrator } from './orchestrator.js';
 import { registerDataRoutes } from './routes/data.js';
+import { registerLineageRoutes } from './routes/lineage.js';
+import { registerPlanRoutes } from './routes/plans.js';
+import { registerRunRoutes } from './routes/runs.js';
 import { VERSION } from '../core/version.js';
 
 export interface ApiDeps {
@@ -15,7 +19,10 @@ export interface ApiDeps {
   config: {
     token: string | undefined;
     maxDataBytes: number;
+    maxRunsPerApply: number;
   };
+  /** Temporal, as the API sees it: waking the matcher, signalling runs. */
+  orchestrator: Orchestrator;
   /** Called after a change commits, to wake whoever reacts to it (the matcher). Must not throw. */
   onChange: (kind: OutboxKind, subjectId: string) => void;
 }
@@ -38,6 +45,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.get('/api/health', async () => ({ status: 'ok', version: VERSION, storage: deps.store.kind }));
   registerDataRoutes(app, deps);
+  registerPlanRoutes(app, deps);
+  registerRunRoutes(app, deps);
+  registerLineageRoutes(app, deps);
   await app.ready();
   return app;
 }

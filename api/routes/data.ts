@@ -7,19 +7,15 @@ import { UnsafeEntryError } from '../../core/archive/entry-rules.js';
 import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
 import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
 import { withTx } from '../../core/db/pool.js';
-import { KnitError, badRequest, notFound } from '../../core/errors/knit-error.js';
-import { isUuid } from '../../core/tags/tag.js';
+import { KnitError, badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { ByteLimit, tooLarge } from '../byte-limit.js';
+import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
 const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
 
-function dataId(params: unknown): string {
-  const id = (params as { id: string }).id;
-  if (!isUuid(id)) throw badRequest('id', `${JSON.stringify(id)} is not a Data id (a UUID such as 3f0c…)`);
-  return id;
-}
+const dataId = (params: unknown) => idParam(params, 'Data');
 
 /** Turns what can go wrong while receiving an archive into the right 4xx. */
 function uploadError(err: unknown): unknown {
@@ -89,6 +85,9 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const id = dataId(req.params);
     const d = await getData(deps.pool, id);
     if (!d) throw notFound('data', id);
+    if (d.blobKey === null || d.digest === null || d.size === null) {
+      throw conflict(`data ${id} is still being written by run ${d.producerRunId ?? '?'}; pull it once the run has finished`, { runId: d.producerRunId });
+    }
     const source = await deps.store.get(d.blobKey);
     // The digest travels in a header and the reader verifies the bytes end to end, which covers
     // storage and network at once; hashing here as well would only double the CPU cost.

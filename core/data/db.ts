@@ -1,30 +1,39 @@
 import type { Queryable, Tx } from '../db/pool.js';
 import { appendOutbox } from '../outbox/db.js';
-import { normalizeTags, TAG_ID, TAG_TIMESTAMP, type Tag } from '../tags/tag.js';
-import type { DataQuery, DataRecord, TagChange } from './model.js';
+import { normalizeTags, type Tag } from '../tags/tag.js';
+import type { DataQuery, DataRecord, TagChange, Transient } from './model.js';
+import { tagConditions } from './selectors.js';
 
 interface Row {
   id: string;
   created_at: Date;
-  size: number;
-  digest: string;
-  blob_key: string;
+  size: number | null;
+  digest: string | null;
+  blob_key: string | null;
+  producer_run_id: string | null;
+  producer_output: string | null;
+  transient: Transient | null;
   tags: Array<[string, string]> | null;
 }
 
+export type StoredData = DataRecord & { blobKey: string | null };
+
 const SELECT = `
-SELECT d.id, d.created_at, d.size, d.digest, d.blob_key,
+SELECT d.id, d.created_at, d.size, d.digest, d.blob_key, d.producer_run_id, d.producer_output, d.transient,
   (SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key, t.value)
      FROM data_tag t WHERE t.data_id = d.id) AS tags
 FROM data d`;
 
-function toRecord(r: Row): DataRecord & { blobKey: string } {
+function toRecord(r: Row): StoredData {
   return {
     id: r.id,
     createdAt: r.created_at,
     size: r.size,
     digest: r.digest,
     blobKey: r.blob_key,
+    producerRunId: r.producer_run_id,
+    producerOutput: r.producer_output,
+    transient: r.transient,
     tags: (r.tags ?? []).map(([key, value]) => ({ key, value })),
   };
 }
@@ -65,30 +74,24 @@ async function insertTags(q: Queryable, id: string, tags: readonly Tag[]): Promi
   );
 }
 
-export async function getData(q: Queryable, id: string): Promise<(DataRecord & { blobKey: string }) | undefined> {
+export async function getData(q: Queryable, id: string): Promise<StoredData | undefined> {
   const r = await q.query<Row>(`${SELECT} WHERE d.id = $1`, [id]);
   return r.rows[0] ? toRecord(r.rows[0]) : undefined;
 }
 
 /** Data holding every tag of the query, in the time window, oldest first. */
-export async function findData(q: Queryable, query: DataQuery): Promise<DataRecord[]> {
-  const user = normalizeTags(query.tag.filter((t) => t.key !== TAG_ID && t.key !== TAG_TIMESTAMP));
-  const ids = query.tag.filter((t) => t.key === TAG_ID).map((t) => t.value);
-  const times = query.tag.filter((t) => t.key === TAG_TIMESTAMP).map((t) => new Date(t.value));
-  const until = query.since && query.duration !== undefined ? new Date(query.since.getTime() + query.duration) : undefined;
-  const r = await q.query<Row>(
-    `${SELECT}
-     WHERE ($1::timestamptz IS NULL OR d.created_at >= $1)
-       AND ($2::timestamptz IS NULL OR d.created_at < $2)
-       AND (cardinality($3::text[]) = 0 OR d.id IN (
-             SELECT t.data_id FROM data_tag t
-             JOIN unnest($3::text[], $4::text[]) AS want(key, value) ON t.key = want.key AND t.value = want.value
-             GROUP BY t.data_id HAVING count(*) = cardinality($3::text[])))
-       AND d.id = ALL($5::uuid[])
-       AND d.created_at = ALL($6::timestamptz[])
-     ORDER BY d.created_at, d.id`,
-    [query.since ?? null, until ?? null, user.map((t) => t.key), user.map((t) => t.value), ids, times],
-  );
+export async function findData(q: Queryable, query: DataQuery): Promise<StoredData[]> {
+  const params: unknown[] = [];
+  const where = [tagConditions('d', query.tag, params)];
+  if (query.since) {
+    params.push(query.since);
+    where.push(`d.created_at >= $${params.length}`);
+    if (query.duration !== undefined) {
+      params.push(new Date(query.since.getTime() + query.duration));
+      where.push(`d.created_at < $${params.length}`);
+    }
+  }
+  const r = await q.query<Row>(`${SELECT} WHERE ${where.join(' AND ')} ORDER BY d.created_at, d.id`, params);
   return r.rows.map(toRecord);
 }
 

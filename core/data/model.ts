@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SelectorTag, TagString, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, type Tag } from '../tags/tag.js';
+import { SelectorTag, TagString, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
 import { parseDuration } from '../config/units.js';
 
 /** Where a Data came from: uploaded by a user, or written by a Run (later issues fill `run`). */
@@ -13,8 +13,9 @@ export type DataOrigin = z.infer<typeof DataOrigin>;
 export const DataDetail = z.object({
   id: z.string(),
   tags: z.array(z.string()),
-  size: z.number().int().nonnegative(),
-  digest: z.string(),
+  /** Null while the producing run is still writing it. */
+  size: z.number().int().nonnegative().nullable(),
+  digest: z.string().nullable(),
   createdAt: z.string(),
   origin: DataOrigin,
 });
@@ -23,20 +24,27 @@ export type DataDetail = z.infer<typeof DataDetail>;
 export const DataList = z.object({ data: z.array(DataDetail) });
 export type DataList = z.infer<typeof DataList>;
 
+export type Transient = 'processing' | 'failed';
+
 /** The stored shape, before system tags are derived. */
 export interface DataRecord {
   id: string;
   createdAt: Date;
-  size: number;
-  digest: string;
+  size: number | null;
+  digest: string | null;
   tags: Tag[];
+  producerRunId: string | null;
+  producerOutput: string | null;
+  transient: Transient | null;
 }
 
-export function systemTags(d: Pick<DataRecord, 'id' | 'createdAt'>): Tag[] {
-  return [
+export function systemTags(d: Pick<DataRecord, 'id' | 'createdAt' | 'transient'>): Tag[] {
+  const tags = [
     { key: TAG_ID, value: d.id },
     { key: TAG_TIMESTAMP, value: formatTimestamp(d.createdAt) },
   ];
+  if (d.transient) tags.push({ key: TAG_TRANSIENT, value: d.transient });
+  return tags;
 }
 
 export function toDataDetail(d: DataRecord): DataDetail {
@@ -46,7 +54,7 @@ export function toDataDetail(d: DataRecord): DataDetail {
     size: d.size,
     digest: d.digest,
     createdAt: formatTimestamp(d.createdAt),
-    origin: { type: 'upload' },
+    origin: d.producerRunId === null ? { type: 'upload' } : { type: 'run', runId: d.producerRunId, output: d.producerOutput! },
   };
 }
 

@@ -59,7 +59,7 @@ test.serial('POST /api/data stores the archive with its tags and system tags, an
   t.regex(d.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   t.true(d.tags.includes('project:alpha'));
   t.true(d.tags.includes('stage:raw'), 'tags are trimmed');
-  t.regex(d.digest, /^sha256:[0-9a-f]{64}$/);
+  t.regex(d.digest!, /^sha256:[0-9a-f]{64}$/);
   t.deepEqual(api.changes.slice(before), [{ kind: 'data.created', id: d.id }]);
   const outbox = await api.db.pool.query('SELECT kind FROM outbox WHERE subject_id = $1', [d.id]);
   t.deepEqual(outbox.rows, [{ kind: 'data.created' }]);
@@ -100,9 +100,9 @@ test.serial('GET /api/data/{id} and /content: detail, archive with digest header
   t.deepEqual(await api.client.getData(d.id), d);
   const content = await raw(api, 'GET', `/api/data/${d.id}/content`);
   t.is(content.status, 200);
-  t.is(content.headers['x-knit-digest'], d.digest);
-  t.is(Number(content.headers['content-length']), d.size);
-  t.is(content.body.length, d.size);
+  t.is(content.headers['x-knit-digest'], d.digest!);
+  t.is(Number(content.headers['content-length']), d.size!);
+  t.is(content.body.length, d.size!);
   const missing = await raw(api, 'GET', '/api/data/00000000-0000-4000-8000-000000000000');
   t.is(missing.status, 404);
   t.is(errorOf(missing).code, 'not_found');

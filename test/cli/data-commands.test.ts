@@ -66,7 +66,7 @@ test.serial('push, find, tag, show and pull through the real knit binary', async
   const archive = await knit(['data', 'pull', data.id, dest]);
   t.is(archive.code, 0, archive.stderr);
   const bytes = await readFile(join(dest, `${data.id}.tar`));
-  t.is(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, data.digest);
+  t.is(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, data.digest!);
   t.deepEqual((await readdir(dest)).sort(), [data.id, `${data.id}.tar`].sort(), 'no staging leftovers');
 
   const again = await knit(['data', 'pull', '-x', data.id, dest]);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { noOrchestrator } from '../../api/orchestrator.js';
 import { buildApi } from '../../api/server.js';
 import { KnitClient } from '../../client/knit-client.js';
 import { createLogger } from '../../core/log/logger.js';
@@ -27,7 +28,8 @@ export async function startTestApi(opts: { token?: string; maxDataBytes?: number
     pool: db.pool,
     store,
     logger: createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent'),
-    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40 },
+    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40, maxRunsPerApply: 100 },
+    orchestrator: noOrchestrator,
     onChange: (kind, id) => changes.push({ kind, id }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

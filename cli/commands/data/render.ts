@@ -11,7 +11,7 @@ export function printDataList(args: OutputArgs, list: readonly DataDetail[]): vo
   if (wantsJson(args)) return printJson(list);
   printTable(
     ['ID', 'CREATED', 'SIZE', 'TAGS'],
-    list.map((d) => [d.id, d.createdAt, formatBytes(d.size), userTags(d).join(' ')]),
+    list.map((d) => [d.id, d.createdAt, d.size === null ? '(writing)' : formatBytes(d.size), userTags(d).join(' ')]),
   );
 }
 
@@ -21,8 +21,8 @@ export function printData(args: OutputArgs, d: DataDetail): void {
   const lines = [
     `id:       ${d.id}`,
     `created:  ${d.createdAt}`,
-    `size:     ${formatBytes(d.size)} (${d.size} bytes)`,
-    `digest:   ${d.digest}`,
+    `size:     ${d.size === null ? '(still being written)' : `${formatBytes(d.size)} (${d.size} bytes)`}`,
+    `digest:   ${d.digest ?? '(still being written)'}`,
     `origin:   ${origin}`,
     'tags:',
     ...d.tags.map((t) => `  ${t}`),

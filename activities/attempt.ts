@@ -1,0 +1,260 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { UnsafeEntryError } from '../core/archive/entry-rules.js';
+import { extractArchive } from '../core/archive/extract.js';
+import { packDirectory, planPack } from '../core/archive/pack.js';
+import { blobKeyOf } from '../core/data/db.js';
+import { withTx, type Pool } from '../core/db/pool.js';
+import type { Logger } from '../core/log/logger.js';
+import { parseQuantity } from '../core/plan/quantity.js';
+import { beginAttempt, finishAttempt, setStatus, type BeginResult, type Outcome, type StoredContent } from '../core/run/db.js';
+import type { AttemptContext } from '../core/run/model.js';
+import type { BlobStore } from '../core/storage/blob-store.js';
+import { DigestCheck } from '../core/storage/digest.js';
+import { chunksOf } from '../core/streams/chunks.js';
+import { DockerError, LogDemuxer, type DockerEngine } from './docker/engine.js';
+import { throttledHeartbeat } from './heartbeat.js';
+import { liveLogPrefix } from '../core/run/live-log.js';
+import { LiveLogWriter } from './live-log.js';
+import { containerName, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN, Workspace } from './workspace.js';
+
+export interface AttemptDeps {
+  pool: Pool;
+  store: BlobStore;
+  docker: DockerEngine;
+  log: Logger;
+  config: {
+    instance: string;
+    workdir: string;
+    pullTimeoutMs: number;
+    stopGraceSeconds: number;
+  };
+}
+
+const GPU_RESOURCES = ['gpu', 'nvidia.com/gpu'];
+
+/** The activities of one run attempt. Each is idempotent: running it again after a crash is safe. */
+export function attemptActivities(deps: AttemptDeps) {
+  const { pool, store, docker, config } = deps;
+  const ws = (ctx: AttemptContext) => new Workspace(config.workdir, ctx.runId, ctx.attempt);
+  const name = (ctx: AttemptContext) => containerName(config.instance, ctx.runId, ctx.attempt);
+
+  async function stopRequested(ctx: AttemptContext): Promise<boolean> {
+    const r = await pool.query<{ stop_requested: string | null; attempt: number }>('SELECT stop_requested, attempt FROM run WHERE id = $1', [ctx.runId]);
+    return r.rows[0]?.attempt === ctx.attempt && r.rows[0].stop_requested !== null;
+  }
+
+  return {
+    async beginAttempt(args: { runId: string }): Promise<BeginResult> {
+      return withTx(pool, (tx) => beginAttempt(tx, args.runId));
+    },
+
+    /** Extracts each input, digest-verified, into the workspace; creates empty output folders. */
+    async stageInputs(ctx: AttemptContext): Promise<void> {
+      const w = ws(ctx);
+      const beat = throttledHeartbeat();
+      for (const input of ctx.inputs) {
+        const dir = w.input(input.idx);
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        const check = new DigestCheck(input.digest, input.size);
+        const body = await store.get(input.blobKey);
+        try {
+          await extractArchive(verified(body, check, beat), dir);
+        } catch (err) {
+          if (err instanceof UnsafeEntryError || (err as Error).name === 'DigestMismatchError') {
+            throw ApplicationFailure.nonRetryable(`input ${input.path} (data ${input.dataId}): ${(err as Error).message}`, 'InputUnusable');
+          }
+          throw err;
+        }
+      }
+      for (const output of ctx.outputs) {
+        const dir = w.output(output.idx);
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        // Whatever user the image runs as, it may write its outputs.
+        await chmod(dir, 0o777);
+      }
+      await setStatus(pool, ctx.runId, ctx.attempt, 'starting');
+    },
+
+    /** Creates (never starts) the container under its deterministic name. */
+    async createContainer(ctx: AttemptContext): Promise<{ containerId: string; warnings: string[] }> {
+      const warnings: string[] = [];
+      const on = ctx.onNode;
+      if (on.may.length + on.prefer.length + on.must.length > 0) warnings.push('on_node is ignored: the Docker engine has a single node');
+      if (ctx.serviceAccount) warnings.push('service_account is ignored: it only means something on Kubernetes');
+      const existing = await docker.inspect(name(ctx));
+      if (existing) return { containerId: existing.id, warnings };
+
+      if (!(await docker.hasImage(ctx.image))) {
+        try {
+          await docker.pull(ctx.image, config.pullTimeoutMs);
+        } catch (err) {
+          throw ApplicationFailure.nonRetryable(
+            `image ${ctx.image} is not on this Docker engine and could not be pulled (${(err as Error).message}); build or load it there (docker build, docker load, docker import), or make its registry reachable`,
+            'ImageUnavailable',
+          );
+        }
+      }
+      const gpus = GPU_RESOURCES.map((r) => (ctx.resources[r] ? parseQuantity(ctx.resources[r]) ?? 0 : 0)).reduce((a, b) => a + b, 0);
+      if (gpus > 0 && !(await docker.runtimes()).includes('nvidia')) {
+        throw ApplicationFailure.nonRetryable(`the plan asks for ${gpus} GPU(s), but this Docker engine has no GPU runtime (nvidia); run it where GPUs are available`, 'GpuUnavailable');
+      }
+      const cpu = ctx.resources['cpu'] ? parseQuantity(ctx.resources['cpu']) : undefined;
+      const memory = ctx.resources['memory'] ? parseQuantity(ctx.resources['memory']) : undefined;
+      const w = ws(ctx);
+      try {
+        const id = await docker.create({
+          name: name(ctx),
+          image: ctx.image,
+          entrypoint: ctx.entrypoint ?? undefined,
+          cmd: ctx.args ?? undefined,
+          binds: [...ctx.inputs.map((i) => `${w.input(i.idx)}:${i.path}:ro`), ...ctx.outputs.map((o) => `${w.output(o.idx)}:${o.path}:rw`)],
+          labels: { [LABEL_INSTANCE]: config.instance, [LABEL_RUN]: ctx.runId, [LABEL_ATTEMPT]: String(ctx.attempt) },
+          nanoCpus: cpu ? cpu * 1e9 : undefined,
+          memoryBytes: memory,
+          gpus: gpus > 0 ? gpus : undefined,
+        });
+        return { containerId: id, warnings };
+      } catch (err) {
+        // Two attempts of this activity racing: the other one created it.
+        if (err instanceof DockerError && err.status === 409) {
+          const found = await docker.inspect(name(ctx));
+          if (found) return { containerId: found.id, warnings };
+        }
+        if (err instanceof DockerError && err.status === 400) throw ApplicationFailure.nonRetryable(`the container could not be created: ${err.message}`, 'ContainerInvalid');
+        throw err;
+      }
+    },
+
+    /**
+     * Starts the container unless it already ran, then follows it to the end: its log goes to
+     * storage as it is written (for `knit run log -f`), and heartbeats tell Temporal this worker
+     * is alive. A replacement worker re-attaches to the same container.
+     */
+    async runContainer(ctx: AttemptContext): Promise<{ exitCode: number | null; note?: string }> {
+      const activity = Context.current();
+      const state = await docker.inspect(name(ctx));
+      if (!state) throw ApplicationFailure.nonRetryable(`the container of run ${ctx.runId} is gone; it was removed outside knit`, 'ContainerGone');
+      if (state.status === 'created') {
+        if (await stopRequested(ctx)) return { exitCode: null, note: 'stopped before its container started' };
+        await docker.start(state.id);
+        if (await stopRequested(ctx)) await docker.stop(state.id, config.stopGraceSeconds);
+      }
+      await setStatus(pool, ctx.runId, ctx.attempt, 'running');
+
+      const resume = activity.info.heartbeatDetails as { seq: number; lastTimestamp: string } | undefined;
+      const live = new LiveLogWriter(store, ctx.runId, ctx.attempt, resume?.seq ?? 0, resume?.lastTimestamp);
+      const beat = setInterval(() => {
+        activity.heartbeat(live.position());
+        void live.flush().catch(() => {});
+      }, 1000);
+      const abort = new AbortController();
+      activity.cancellationSignal.addEventListener('abort', () => abort.abort());
+      try {
+        const pump = (async () => {
+          const since = live.sinceParam();
+          const logs = await docker.logs(state.id, { follow: true, ...(since ? { since } : {}), signal: abort.signal });
+          const demux = new LogDemuxer();
+          for await (const chunk of chunksOf(logs)) await live.add(demux.push(chunk));
+          await live.add(demux.flush());
+        })();
+        const exitCode = await docker.wait(state.id, abort.signal);
+        await pump.catch((err: unknown) => deps.log.warn({ err, runId: ctx.runId }, 'log streaming ended early'));
+        await live.flush();
+        const after = await docker.inspect(state.id);
+        return after?.oomKilled ? { exitCode, note: 'the container ran out of memory (OOM killed); raise resources.memory' } : { exitCode };
+      } finally {
+        clearInterval(beat);
+        abort.abort();
+      }
+    },
+
+    async stopContainer(ctx: AttemptContext): Promise<void> {
+      const state = await docker.inspect(name(ctx));
+      if (state && state.status === 'running') await docker.stop(state.id, config.stopGraceSeconds);
+    },
+
+    /**
+     * Stores each output folder as its Data's archive. A tree that breaks the Data rules (a
+     * symlink pointing out, a device file) is stored empty, and the reason fails the run.
+     */
+    async collectOutputs(ctx: AttemptContext): Promise<{ contents: StoredContent[]; problems: string[] }> {
+      const w = ws(ctx);
+      const contents: StoredContent[] = [];
+      const problems: string[] = [];
+      for (const output of ctx.outputs) {
+        let dir = w.output(output.idx);
+        await mkdir(dir, { recursive: true });
+        let plan;
+        try {
+          plan = await planPack(dir);
+        } catch (err) {
+          if (!(err instanceof UnsafeEntryError)) throw err;
+          problems.push(`output ${output.path} was not stored: ${err.message}`);
+          dir = join(w.root, 'empty');
+          await mkdir(dir, { recursive: true });
+          plan = await planPack(dir);
+        }
+        const key = blobKeyOf(output.dataId);
+        const info = await store.put(key, packDirectory(dir, plan));
+        contents.push({ dataId: output.dataId, size: info.size, digest: info.digest, blobKey: key });
+      }
+      return { contents, problems };
+    },
+
+    /** Stores the container's complete log (from Docker, not the live copy) with knit's own notes. */
+    async collectLog(ctx: AttemptContext, extra: { notes: string[]; message: string | null }): Promise<StoredContent> {
+      const w = ws(ctx);
+      await rm(w.logDir, { recursive: true, force: true });
+      await mkdir(w.logDir, { recursive: true });
+      const lines: string[] = extra.notes.map((n) => `${new Date().toISOString()} knit ${n}`);
+      const state = await docker.inspect(name(ctx));
+      if (state) {
+        const demux = new LogDemuxer();
+        const logs = await docker.logs(state.id, { follow: false });
+        for await (const chunk of chunksOf(logs)) for (const l of demux.push(chunk)) lines.push(formatLogLine(l));
+        for (const l of demux.flush()) lines.push(formatLogLine(l));
+      }
+      if (extra.message) lines.push(`${new Date().toISOString()} knit ${extra.message}`);
+      await writeFile(join(w.logDir, 'log'), lines.length ? `${lines.join('\n')}\n` : '');
+      const key = blobKeyOf(ctx.log.dataId);
+      const info = await store.put(key, packDirectory(w.logDir, await planPack(w.logDir)));
+      return { dataId: ctx.log.dataId, size: info.size, digest: info.digest, blobKey: key };
+    },
+
+    async finishAttempt(ctx: AttemptContext, outcome: Outcome): Promise<boolean> {
+      return withTx(pool, (tx) => finishAttempt(tx, ctx.runId, ctx.attempt, outcome));
+    },
+
+    /** Removes the container, the workspace and the live log: nothing is left once a run ends. */
+    async cleanupAttempt(ctx: AttemptContext): Promise<void> {
+      const state = await docker.inspect(name(ctx));
+      if (state) await docker.remove(state.id);
+      await rm(ws(ctx).root, { recursive: true, force: true });
+      for await (const e of store.list(liveLogPrefix(ctx.runId, ctx.attempt))) await store.delete(e.key);
+    },
+  };
+}
+
+async function* verified(body: Readable, check: DigestCheck, beat: () => void): AsyncGenerator<Buffer> {
+  for await (const chunk of chunksOf(body)) {
+    check.update(chunk);
+    beat();
+    yield chunk;
+  }
+  check.finish();
+}
+
+/** A log line as knit stores it: Docker's RFC3339 timestamp, the stream, the text. */
+export function formatLogLine(l: { stream: string; line: string }): string {
+  const space = l.line.indexOf(' ');
+  const ts = space > 0 ? l.line.slice(0, space) : '';
+  const text = space > 0 ? l.line.slice(space + 1) : l.line;
+  return `${ts} ${l.stream} ${text}`;
+}
+

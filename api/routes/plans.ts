@@ -1,0 +1,101 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { withTx } from '../../core/db/pool.js';
+import { conflict, notFound } from '../../core/errors/knit-error.js';
+import { changeAnnotations, changeResources, checkApplicable, findPlans, getPlan, insertPlan, previewPlan, setPlanActive } from '../../core/plan/db.js';
+import { ActiveChange, AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult } from '../../core/plan/model.js';
+import { isQuantity } from '../../core/plan/quantity.js';
+import { PlanSpec } from '../../core/plan/spec.js';
+import { SelectorTag, UserTag } from '../../core/tags/tag.js';
+import { parseOrThrow } from '../../core/validation/parse.js';
+import { idParam } from '../ids.js';
+import type { ApiDeps } from '../server.js';
+
+const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
+const list = <T extends z.ZodType>(item: T) => z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
+
+const ApplyQuery = z.object({ dryRun: flag, yes: flag }).strict();
+const PlanQuery = z
+  .object({
+    active: z.enum(['true', 'false']).optional().transform((v) => (v === undefined ? undefined : v === 'true')),
+    image: z.string().min(1).optional(),
+    in: list(SelectorTag),
+    out: list(UserTag),
+  })
+  .strict();
+
+export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  /**
+   * Applies a plan. `dryRun` reports the runs it would create, from which Data, and whether it
+   * would be accepted; over the configured cap of runs at once it needs `yes`.
+   */
+  app.post('/api/plans', async (req, reply) => {
+    const query = parseOrThrow(ApplyQuery, req.query);
+    const spec = parseOrThrow(PlanSpec, req.body ?? {});
+    const preview = await previewPlan(deps.pool, spec.inputs);
+    if (query.dryRun) {
+      await withTx(deps.pool, async (tx) => {
+        await checkApplicable(tx, spec, 'dry-run');
+        // Read-only: nothing to commit.
+      });
+      const result: ApplyResult = { plan: null, preview, dryRun: true };
+      return result;
+    }
+    const cap = deps.config.maxRunsPerApply;
+    if (preview.runs > cap && !query.yes) {
+      throw conflict(`this plan would start ${preview.runs} runs at once, more than the cap of ${cap} (KNIT_MAX_RUNS_PER_APPLY); look at them with --dry-run, then apply with --yes`, {
+        runs: preview.runs,
+        cap,
+      });
+    }
+    const plan = await withTx(deps.pool, (tx) => insertPlan(tx, spec));
+    deps.onChange('plan.applied', plan.id);
+    const result: ApplyResult = { plan: toPlanDetail(plan), preview, dryRun: false };
+    return reply.code(201).send(result);
+  });
+
+  app.get('/api/plans', async (req) => {
+    const q = parseOrThrow(PlanQuery, req.query);
+    return (await findPlans(deps.pool, { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
+  });
+
+  app.get('/api/plans/:id', async (req) => {
+    const id = idParam(req.params, 'plan');
+    const plan = await getPlan(deps.pool, id);
+    if (!plan) throw notFound('plan', id);
+    return toPlanDetail(plan);
+  });
+
+  app.put('/api/plans/:id/active', async (req) => {
+    const id = idParam(req.params, 'plan');
+    const { active } = parseOrThrow(ActiveChange, req.body ?? {});
+    const plan = await withTx(deps.pool, (tx) => setPlanActive(tx, id, active));
+    if (!plan) throw notFound('plan', id);
+    deps.onChange(active ? 'plan.activated' : 'plan.deactivated', id);
+    return toPlanDetail(plan);
+  });
+
+  app.put('/api/plans/:id/resources', async (req) => {
+    const id = idParam(req.params, 'plan');
+    const change = parseOrThrow(
+      ResourceChange.superRefine((c, ctx) => {
+        for (const [k, v] of Object.entries(c.set)) {
+          if (!isQuantity(String(v))) ctx.addIssue({ code: 'custom', path: ['set', k], message: `must be a quantity such as 1, 500m or 2Gi, got ${JSON.stringify(v)}` });
+        }
+      }),
+      req.body ?? {},
+    );
+    const set = Object.fromEntries(Object.entries(change.set).map(([k, v]) => [k, String(v).trim()]));
+    const plan = await withTx(deps.pool, (tx) => changeResources(tx, id, set, change.unset));
+    if (!plan) throw notFound('plan', id);
+    return toPlanDetail(plan);
+  });
+
+  app.put('/api/plans/:id/annotations', async (req) => {
+    const id = idParam(req.params, 'plan');
+    const change = parseOrThrow(AnnotationChange, req.body ?? {});
+    const plan = await withTx(deps.pool, (tx) => changeAnnotations(tx, id, change));
+    if (!plan) throw notFound('plan', id);
+    return toPlanDetail(plan);
+  });
+}

@@ -1,0 +1,154 @@
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { readFileFromArchive } from '../../core/archive/read-file.js';
+import { parseDuration } from '../../core/config/units.js';
+import { getData } from '../../core/data/db.js';
+import { withTx } from '../../core/db/pool.js';
+import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { findRuns, getRun, invalidateRun, requestStop, retryRun } from '../../core/run/db.js';
+import { RunQuery, StopRequest, type RunDetail } from '../../core/run/model.js';
+import { isTerminal } from '../../core/run/status.js';
+import { liveLogPrefix, timestampNanos } from '../../core/run/live-log.js';
+import { parseOrThrow } from '../../core/validation/parse.js';
+import { idParam } from '../ids.js';
+import type { ApiDeps } from '../server.js';
+
+const POLL_MS = 300;
+const LogQuery = z.object({ follow: z.enum(['true', 'false']).optional().transform((v) => v === 'true') }).strict();
+const WaitQuery = z
+  .object({
+    timeout: z
+      .string()
+      .default('30s')
+      .transform((s, ctx) => {
+        const ms = parseDuration(s);
+        if (ms === undefined || ms > 120_000) {
+          ctx.addIssue({ code: 'custom', message: 'must be a duration of at most 2m, such as 30s' });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+  })
+  .strict();
+
+export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const mustGet = async (id: string): Promise<RunDetail> => {
+    const run = await getRun(deps.pool, id);
+    if (!run) throw notFound('run', id);
+    return run;
+  };
+
+  app.get('/api/runs', async (req) => {
+    const q = parseOrThrow(RunQuery, req.query);
+    if (q.duration !== undefined && parseDuration(q.duration) === undefined) throw badRequest('duration', `must be a duration such as 30m or 2h, got ${JSON.stringify(q.duration)}`);
+    if (q.duration !== undefined && q.since === undefined) throw badRequest('duration', 'needs since: the window is [since, since + duration)');
+    return findRuns(deps.pool, q);
+  });
+
+  app.get('/api/runs/:id', async (req) => mustGet(idParam(req.params, 'run')));
+
+  /** Long-polls until the run has finished or `timeout` passes; returns the run either way. */
+  app.get('/api/runs/:id/wait', async (req) => {
+    const id = idParam(req.params, 'run');
+    const { timeout } = parseOrThrow(WaitQuery, req.query);
+    const until = Date.now() + timeout;
+    for (;;) {
+      const run = await mustGet(id);
+      if (isTerminal(run.status) || Date.now() >= until) return run;
+      await sleep(POLL_MS);
+    }
+  });
+
+  app.post('/api/runs/:id/stop', async (req) => {
+    const id = idParam(req.params, 'run');
+    const { fail } = parseOrThrow(StopRequest, req.body ?? {});
+    await withTx(deps.pool, (tx) => requestStop(tx, id, fail));
+    await deps.orchestrator.stopRun(id, fail ? 'fail' : 'stop');
+    return mustGet(id);
+  });
+
+  app.post('/api/runs/:id/retry', async (req) => {
+    const id = idParam(req.params, 'run');
+    const stale = await withTx(deps.pool, (tx) => retryRun(tx, id));
+    for (const key of stale) await deps.store.delete(key);
+    deps.onChange('run.retried', id);
+    return mustGet(id);
+  });
+
+  app.delete('/api/runs/:id', async (req) => {
+    const id = idParam(req.params, 'run');
+    const stale = await withTx(deps.pool, (tx) => invalidateRun(tx, id));
+    for (const key of stale) await deps.store.delete(key);
+    return mustGet(id);
+  });
+
+  /**
+   * The run's log as text. While it runs, what the worker has stored so far (and, with follow,
+   * more as it comes); once it has finished, the log Data it produced.
+   */
+  app.get('/api/runs/:id/log', async (req, reply) => {
+    const id = idParam(req.params, 'run');
+    const { follow } = parseOrThrow(LogQuery, req.query);
+    let run = await mustGet(id);
+    const out = new PassThrough();
+    void reply.type('text/plain; charset=utf-8').send(out);
+    let closed = false;
+    req.raw.once('close', () => (closed = true));
+    (async () => {
+      let seq = 0;
+      let last: bigint | undefined;
+      for (;;) {
+        const chunks: string[] = [];
+        for await (const e of deps.store.list(liveLogPrefix(id, run.attempt))) chunks.push(e.key);
+        for (const key of chunks.sort().slice(seq)) {
+          // The worker deletes chunks once the run has finished; the final log covers the rest.
+          const text = await readText(deps, key);
+          if (text === undefined) break;
+          out.write(text);
+          last = lastTimestamp(text.trimEnd().split('\n').pop()) ?? last;
+          seq++;
+        }
+        if (isTerminal(run.status)) {
+          await writeFinalLog(deps, run, out, last);
+          break;
+        }
+        if (!follow || closed) break;
+        await sleep(POLL_MS);
+        run = await mustGet(id);
+      }
+    })().then(
+      () => out.end(),
+      (err: Error) => out.destroy(err),
+    );
+    return reply;
+  });
+}
+
+async function readText(deps: ApiDeps, key: string): Promise<string | undefined> {
+  const body = await deps.store.get(key).catch(() => undefined);
+  if (!body) return undefined;
+  const parts: Buffer[] = [];
+  for await (const c of body) parts.push(c as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}
+
+function lastTimestamp(line: string | undefined): bigint | undefined {
+  return line ? timestampNanos(line.slice(0, line.indexOf(' '))) : undefined;
+}
+
+/** The stored log Data of a finished run, after the lines already sent from the live log. */
+async function writeFinalLog(deps: ApiDeps, run: RunDetail, out: PassThrough, after: bigint | undefined): Promise<void> {
+  if (!run.log.dataId) return;
+  const data = await getData(deps.pool, run.log.dataId);
+  if (!data?.blobKey) return;
+  const content = await readFileFromArchive(await deps.store.get(data.blobKey), 'log');
+  if (!content) return;
+  const lines = content.toString('utf8').split('\n').filter((l) => l !== '');
+  for (const line of lines) {
+    const ts = lastTimestamp(line);
+    if (after !== undefined && ts !== undefined && ts <= after && !/^\S+ knit /.test(line)) continue;
+    out.write(`${line}\n`);
+  }
+}

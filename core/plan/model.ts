@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { formatTag, type Tag } from '../tags/tag.js';
+import type { PlanSpec } from './spec.js';
+
+const Mount = z.object({ path: z.string(), tags: z.array(z.string()) });
+
+/** A Plan as the API returns it: its id, and its spec in the same field names as plan files. */
+export const PlanDetail = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  image: z.string(),
+  entrypoint: z.array(z.string()).nullable(),
+  args: z.array(z.string()).nullable(),
+  inputs: z.array(Mount),
+  outputs: z.array(Mount),
+  log: z.object({ tags: z.array(z.string()) }).nullable(),
+  active: z.boolean(),
+  resources: z.record(z.string(), z.string()),
+  on_node: z.object({ may: z.array(z.string()), prefer: z.array(z.string()), must: z.array(z.string()) }),
+  service_account: z.string().nullable(),
+  annotations: z.array(z.string()),
+});
+export type PlanDetail = z.infer<typeof PlanDetail>;
+
+export interface PlanRecord {
+  id: string;
+  createdAt: Date;
+  image: string;
+  entrypoint: string[] | null;
+  args: string[] | null;
+  inputs: Array<{ path: string; tags: Tag[] }>;
+  outputs: Array<{ path: string; tags: Tag[] }>;
+  logTags: Tag[] | null;
+  active: boolean;
+  resources: Record<string, string>;
+  onNode: PlanSpec['on_node'];
+  serviceAccount: string | null;
+  annotations: string[];
+}
+
+export function toPlanDetail(p: PlanRecord): PlanDetail {
+  const mount = (m: { path: string; tags: Tag[] }) => ({ path: m.path, tags: m.tags.map(formatTag) });
+  return {
+    id: p.id,
+    createdAt: p.createdAt.toISOString(),
+    image: p.image,
+    entrypoint: p.entrypoint,
+    args: p.args,
+    inputs: p.inputs.map(mount),
+    outputs: p.outputs.map(mount),
+    log: p.logTags === null ? null : { tags: p.logTags.map(formatTag) },
+    active: p.active,
+    resources: p.resources,
+    on_node: p.onNode,
+    service_account: p.serviceAccount,
+    annotations: p.annotations,
+  };
+}
+
+/** What `apply --dry-run` reports: the runs the plan would create, and from which Data. */
+export const PlanPreview = z.object({
+  runs: z.number().int().nonnegative(),
+  inputs: z.array(z.object({ path: z.string(), tags: z.array(z.string()), dataIds: z.array(z.string()) })),
+});
+export type PlanPreview = z.infer<typeof PlanPreview>;
+
+export const ApplyResult = z.object({
+  plan: PlanDetail.nullable(),
+  preview: PlanPreview,
+  dryRun: z.boolean(),
+});
+export type ApplyResult = z.infer<typeof ApplyResult>;
+
+export const ResourceChange = z
+  .object({
+    set: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
+    unset: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export const AnnotationChange = z
+  .object({
+    add: z.array(z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"')).default([]),
+    remove: z.array(z.string()).default([]),
+    removeKey: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export const ActiveChange = z.object({ active: z.boolean() }).strict();

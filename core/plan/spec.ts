@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { z } from 'zod';
+import { formatTag, normalizeTags, SelectorTag, UserTag, type Tag } from '../tags/tag.js';
+import { isQuantity } from './quantity.js';
+
+/**
+ * A Plan as users write it (YAML or JSON), field for field compatible with Knitfab's plan files.
+ * Parsing yields normalized values; every error names its field path (`inputs[1].path`).
+ */
+
+// Paths the container runtime owns; mounting over them breaks the container.
+const RUNTIME_PATHS = ['/proc', '/sys', '/dev'];
+
+const MountPath = z.string().superRefine((p, ctx) => {
+  if (!p.startsWith('/')) return void ctx.addIssue({ code: 'custom', message: `must be absolute, got ${JSON.stringify(p)}` });
+  if (p === '/') return void ctx.addIssue({ code: 'custom', message: 'cannot be the root directory' });
+  if (posix.normalize(p) !== p || p.endsWith('/')) {
+    return void ctx.addIssue({ code: 'custom', message: `must be a clean path (no '.', '..', '//' or trailing '/'), got ${JSON.stringify(p)}` });
+  }
+  if (/[\p{Cc}]/u.test(p) || p.includes(':') || p.includes(',')) return void ctx.addIssue({ code: 'custom', message: `must not contain control characters, ':' or ',', got ${JSON.stringify(p)}` });
+  const reserved = RUNTIME_PATHS.find((r) => p === r || p.startsWith(`${r}/`));
+  if (reserved) ctx.addIssue({ code: 'custom', message: `${reserved} belongs to the container runtime; choose another path` });
+});
+
+const tagList = <T extends z.ZodType<Tag>>(item: T) => z.array(item).transform((tags) => normalizeTags(tags));
+
+const Input = z
+  .object({
+    path: MountPath,
+    tags: tagList(SelectorTag).refine((t) => t.length > 0, 'an input needs at least one tag, or it would take every Data'),
+  })
+  .strict();
+
+const Output = z.object({ path: MountPath, tags: tagList(UserTag).default([]) }).strict();
+
+const Log = z
+  .object({ tags: tagList(UserTag).default([]) })
+  .strict()
+  .nullable()
+  .optional();
+
+const IMAGE_NAME = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+export const ImageRef = z.string().superRefine((image, ctx) => {
+  const at = image.indexOf('@');
+  const named = at >= 0 ? image.slice(0, at) : image;
+  const digest = at >= 0 ? image.slice(at + 1) : undefined;
+  const slash = named.lastIndexOf('/');
+  const colon = named.lastIndexOf(':');
+  const tag = colon > slash ? named.slice(colon + 1) : undefined;
+  const name = colon > slash ? named.slice(0, colon) : named;
+  if (!IMAGE_NAME.test(name)) return void ctx.addIssue({ code: 'custom', message: `${JSON.stringify(image)} is not an image name` });
+  if (tag !== undefined && !/^\w[\w.-]{0,127}$/.test(tag)) return void ctx.addIssue({ code: 'custom', message: `${JSON.stringify(tag)} is not a valid image tag` });
+  if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) return void ctx.addIssue({ code: 'custom', message: `${JSON.stringify(digest)} is not a valid image digest` });
+  if (tag === undefined && digest === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be NAME:TAG, got ${JSON.stringify(image)}; a tag is required so that runs are reproducible` });
+  }
+});
+
+const KeyValue = z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"');
+
+const Resources = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'is not a resource name'),
+    z.union([z.string(), z.number()]).transform((v, ctx) => {
+      const s = String(v).trim();
+      if (!isQuantity(s)) {
+        ctx.addIssue({ code: 'custom', message: `must be a quantity such as 1, 0.5, 500m, 512Mi or 2Gi, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return s;
+    }),
+  )
+  .default({});
+
+const OnNode = z
+  .object({
+    may: z.array(KeyValue).default([]),
+    prefer: z.array(KeyValue).default([]),
+    must: z.array(KeyValue).default([]),
+  })
+  .strict()
+  .default({ may: [], prefer: [], must: [] });
+
+export const PlanSpec = z
+  .object({
+    image: ImageRef,
+    entrypoint: z.array(z.string()).optional(),
+    args: z.array(z.string()).optional(),
+    inputs: z.array(Input).min(1, 'a plan needs at least one input'),
+    outputs: z.array(Output).default([]),
+    log: Log,
+    active: z.boolean().default(true),
+    resources: Resources,
+    on_node: OnNode,
+    service_account: z.string().min(1).nullable().optional(),
+    annotations: z.array(KeyValue).default([]),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const mounts = [
+      ...spec.inputs.map((m, i) => ({ path: m.path, field: ['inputs', i, 'path'] as PropertyKey[] })),
+      ...spec.outputs.map((m, i) => ({ path: m.path, field: ['outputs', i, 'path'] as PropertyKey[] })),
+    ];
+    for (let a = 0; a < mounts.length; a++) {
+      for (let b = 0; b < a; b++) {
+        const x = mounts[a]!;
+        const y = mounts[b]!;
+        if (x.path === y.path || x.path.startsWith(`${y.path}/`) || y.path.startsWith(`${x.path}/`)) {
+          ctx.addIssue({ code: 'custom', path: x.field, message: `${x.path} overlaps ${fieldName(y.field)} (${y.path}); mount points must not nest` });
+        }
+      }
+    }
+  });
+export type PlanSpec = z.output<typeof PlanSpec>;
+export type PlanSpecInput = z.input<typeof PlanSpec>;
+
+function fieldName(path: PropertyKey[]): string {
+  return `${String(path[0])}[${String(path[1])}].${String(path[2])}`;
+}
+
+/**
+ * Two plans are equivalent when they would do the same work on the same Data: same image,
+ * command, input and output mount points with their tags, log tags and node placement.
+ * What may change after applying (active, resources, annotations, service account) is left out.
+ */
+export function specHash(spec: PlanSpec): string {
+  const mounts = (ms: Array<{ path: string; tags: Tag[] }>) => [...ms].sort((a, b) => (a.path < b.path ? -1 : 1)).map((m) => [m.path, m.tags.map(formatTag)]);
+  const canonical = {
+    image: spec.image,
+    entrypoint: spec.entrypoint ?? null,
+    args: spec.args ?? null,
+    inputs: mounts(spec.inputs),
+    outputs: mounts(spec.outputs),
+    log: spec.log ? spec.log.tags.map(formatTag) : null,
+    on_node: { may: [...spec.on_node.may].sort(), prefer: [...spec.on_node.prefer].sort(), must: [...spec.on_node.must].sort() },
+  };
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}

@@ -1,0 +1,78 @@
+import type { Pool } from '../db/pool.js';
+import { withTx } from '../db/pool.js';
+import { findPlans, getPlan } from '../plan/db.js';
+import { createRuns } from './db.js';
+
+// One reconcile at a time, even if a timed-out activity attempt is still running somewhere.
+const MATCH_LOCK = 7_420_003;
+
+export interface MatchResult {
+  /** Outbox events handled. */
+  events: number;
+  /** Highest outbox sequence number handled (0 if none). */
+  highWater: number;
+  /** Runs created. */
+  created: number;
+  /** True when more events are waiting than one batch takes. */
+  more: boolean;
+}
+
+/**
+ * Turns outbox events into runs, in one transaction that also consumes them. Events are deleted
+ * rather than skipped past with a cursor: sequence numbers are allotted before commit, so a
+ * slow transaction can commit a lower number after a higher one was already read.
+ */
+export async function matchOutbox(pool: Pool, batch = 1000): Promise<MatchResult> {
+  return withTx(pool, async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MATCH_LOCK]);
+    const events = await tx.query<{ seq: number; kind: string; subject_id: string }>('SELECT seq, kind, subject_id FROM outbox ORDER BY seq LIMIT $1', [batch]);
+    if (events.rows.length === 0) return { events: 0, highWater: 0, created: 0, more: false };
+
+    const plans = new Set<string>();
+    const data = new Set<string>();
+    for (const e of events.rows) {
+      if (e.kind === 'plan.applied' || e.kind === 'plan.activated') plans.add(e.subject_id);
+      else if (e.kind === 'data.created' || e.kind === 'data.tagged') data.add(e.subject_id);
+      else if (e.kind === 'run.finished') {
+        const outs = await tx.query<{ id: string }>('SELECT id FROM data WHERE producer_run_id = $1 AND transient IS NULL', [e.subject_id]);
+        for (const o of outs.rows) data.add(o.id);
+      }
+    }
+
+    let created = 0;
+    // A new or reactivated plan: every combination of what is eligible now.
+    for (const id of plans) {
+      const plan = await getPlan(tx, id);
+      if (plan) created += await createRuns(tx, plan);
+    }
+    // New or retagged Data: only combinations in which it fills an input it now qualifies for.
+    if (data.size > 0) {
+      const ids = [...data];
+      const slots = await tx.query<{ plan_id: string; idx: number }>(
+        `SELECT pi.plan_id, pi.idx FROM plan_input pi
+         WHERE EXISTS (
+           SELECT 1 FROM data d WHERE d.id = ANY($1::uuid[]) AND d.transient IS NULL
+             AND NOT EXISTS (
+               SELECT 1 FROM plan_input_tag t WHERE t.plan_id = pi.plan_id AND t.idx = pi.idx AND NOT (
+                 CASE t.key
+                   WHEN 'knit#id' THEN d.id::text = t.value
+                   WHEN 'knit#timestamp' THEN d.created_at = t.value::timestamptz
+                   ELSE EXISTS (SELECT 1 FROM data_tag dt WHERE dt.data_id = d.id AND dt.key = t.key AND dt.value = t.value)
+                 END)))`,
+        [ids],
+      );
+      const bySlot = new Map<string, number[]>();
+      for (const s of slots.rows) bySlot.set(s.plan_id, [...(bySlot.get(s.plan_id) ?? []), s.idx]);
+      if (bySlot.size > 0) {
+        const planList = (await findPlans(tx, {})).filter((p) => bySlot.has(p.id) && !plans.has(p.id));
+        for (const plan of planList) {
+          for (const slot of bySlot.get(plan.id)!) created += await createRuns(tx, plan, { slot, dataIds: ids });
+        }
+      }
+    }
+
+    const seqs = events.rows.map((e) => e.seq);
+    await tx.query('DELETE FROM outbox WHERE seq = ANY($1::bigint[])', [seqs]);
+    return { events: seqs.length, highWater: Math.max(...seqs), created, more: events.rows.length === batch };
+  });
+}

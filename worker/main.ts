@@ -1,0 +1,132 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { DockerEngine } from '../activities/docker/engine.js';
+import { createActivities } from '../activities/index.js';
+import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
+import { taskQueues } from '../core/config/temporal.js';
+import { migrate } from '../core/db/migrate.js';
+import { openPool } from '../core/db/pool.js';
+import { createLogger, type Logger } from '../core/log/logger.js';
+import { LocalBlobStore } from '../core/storage/local-store.js';
+import { matcherWorkflowId, SEARCH_ATTRIBUTES, wakeSignal, type MatcherArgs } from '../workflows/definitions.js';
+import { WORKFLOW_BUNDLE } from './bundle.js';
+import { sweepLeftovers } from './sweep.js';
+
+/** Registers knit's search attributes; existing ones are fine (another worker got there first). */
+async function ensureSearchAttributes(connection: Connection, namespace: string, log: Logger): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = SEARCH_ATTRIBUTES.filter((k) => !(k.name in (existing.customAttributes ?? {})));
+  if (missing.length === 0) return;
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, 2 /* KEYWORD */])),
+    });
+    log.info({ added: missing.map((k) => k.name) }, 'registered search attributes');
+  } catch (err) {
+    if (!/already exists/i.test((err as Error).message)) throw err;
+  }
+}
+
+export interface RunningWorker {
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
+  const log = createLogger('knit-worker', env.KNIT_LOG_LEVEL);
+  if (!existsSync(WORKFLOW_BUNDLE)) throw new Error(`the workflow bundle ${WORKFLOW_BUNDLE} is missing; run npm run build`);
+  const queues = taskQueues(env.KNIT_INSTANCE);
+  const pool = openPool(env.DATABASE_URL, { max: 10, applicationName: 'knit-worker' });
+  await migrate(pool);
+  const store = new LocalBlobStore(storageDir(env));
+  const docker = new DockerEngine(env.DOCKER_SOCKET);
+  await docker.version();
+  const workdir = workDir(env);
+  const swept = await sweepLeftovers({ pool, docker, store, instance: env.KNIT_INSTANCE, workdir });
+  if (swept.containers + swept.workspaces + swept.liveLogs > 0) log.info(swept, 'removed leftovers of earlier attempts');
+
+  const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  await ensureSearchAttributes(clientConnection, env.TEMPORAL_NAMESPACE, log);
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+
+  const activities = createActivities({
+    pool,
+    store,
+    docker,
+    client,
+    log,
+    config: {
+      instance: env.KNIT_INSTANCE,
+      workdir,
+      pullTimeoutMs: env.KNIT_PULL_TIMEOUT,
+      stopGraceSeconds: env.KNIT_STOP_GRACE_SECONDS,
+      taskQueue: queues.main,
+      containerQueue: queues.containers,
+      heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT,
+      startBatch: 200,
+    },
+  });
+  const { runContainer, ...steps } = activities;
+  const main = await Worker.create({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: queues.main,
+    workflowBundle: { codePath: WORKFLOW_BUNDLE },
+    activities: steps,
+    shutdownGraceTime: '5s',
+  });
+  // Container waits get their own queue: its concurrency is the number of containers at once.
+  const containers = await Worker.create({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: queues.containers,
+    activities: { runContainer },
+    maxConcurrentActivityTaskExecutions: env.KNIT_MAX_CONCURRENT_RUNS,
+    shutdownGraceTime: '2s',
+  });
+
+  // The matcher must exist even before the first change arrives: its backstop does the rest.
+  await client.workflow.signalWithStart('matcher', {
+    workflowId: matcherWorkflowId(env.KNIT_INSTANCE),
+    taskQueue: queues.main,
+    args: [{ cursor: 0 } satisfies MatcherArgs],
+    signal: wakeSignal,
+    signalArgs: [],
+  });
+
+  const done = Promise.all([main.run(), containers.run()]).then(async () => {
+    await connection.close();
+    await clientConnection.close();
+    await pool.end();
+  });
+  log.info({ taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS }, 'worker started');
+  return {
+    done,
+    async stop() {
+      main.shutdown();
+      containers.shutdown();
+      await done;
+    },
+  };
+}
+
+/** The `knit-worker` executable. */
+export async function main(): Promise<void> {
+  const worker = await startWorker(readWorkerEnv());
+  process.stdout.write('knit-worker ready\n');
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    worker.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await worker.done;
+}

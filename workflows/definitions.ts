@@ -1,0 +1,37 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSignal } from '@temporalio/workflow';
+
+/**
+ * Names shared by the workflows and the code that starts and signals them (API, worker,
+ * other services). Workflow ids are readable on purpose: `run-<runId>` is what a user looks up
+ * in the Temporal UI.
+ */
+export const runWorkflowId = (runId: string): string => `run-${runId}`;
+export const matcherWorkflowId = (instance: string): string => `${instance}-matcher`;
+
+/** Wakes the matcher: something was written to the outbox. */
+export const wakeSignal = defineSignal('wake');
+/** Asks a run to stop: `stop` keeps what it wrote as done, `fail` aborts it. */
+export const stopSignal = defineSignal<['stop' | 'fail']>('stop');
+
+export const PLAN_ID = defineSearchAttributeKey('KnitPlanId', SearchAttributeType.KEYWORD);
+export const RUN_STATUS = defineSearchAttributeKey('KnitRunStatus', SearchAttributeType.KEYWORD);
+export const SEARCH_ATTRIBUTES = [PLAN_ID, RUN_STATUS];
+
+export interface RunArgs {
+  runId: string;
+}
+
+export interface RunResult {
+  runId: string;
+  /** Set when the workflow found nothing to do (the run was inactive or already finished). */
+  skipped?: string;
+  status?: 'done' | 'failed';
+  exitCode?: number | null;
+  message?: string | null;
+}
+
+export interface MatcherArgs {
+  /** The highest outbox sequence number handled so far. */
+  cursor: number;
+}

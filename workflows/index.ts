@@ -1,0 +1,2 @@
+export { matcher } from './matcher.js';
+export { run } from './run.js';

@@ -1,0 +1,34 @@
+import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { KnitActivities } from '../activities/index.js';
+import { wakeSignal, type MatcherArgs } from './definitions.js';
+
+const { reconcile } = proxyActivities<KnitActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/** How long the matcher sleeps without a signal before it looks at the outbox anyway. */
+const BACKSTOP = '30 seconds';
+/** Iterations before continuing as new, well before the history would grow large. */
+const MAX_ITERATIONS = 200;
+
+/**
+ * The long-running matcher: on each wake-up (a signal, or the backstop timer in case a signal
+ * was lost) it reconciles the outbox into runs, until there is nothing left, then sleeps.
+ * Its only state is a cursor; all the work happens in the `reconcile` activity.
+ */
+export async function matcher(args: MatcherArgs): Promise<void> {
+  let cursor = args.cursor;
+  let woken = true;
+  setHandler(wakeSignal, () => {
+    woken = true;
+  });
+  for (let i = 0; i < MAX_ITERATIONS && !workflowInfo().continueAsNewSuggested; i++) {
+    if (!woken) await condition(() => woken, BACKSTOP);
+    woken = false;
+    const r = await reconcile({ cursor });
+    cursor = r.cursor;
+    if (r.more) woken = true;
+  }
+  await continueAsNew<typeof matcher>({ cursor });
+}

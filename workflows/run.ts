@@ -1,0 +1,85 @@
+import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { KnitActivities } from '../activities/index.js';
+import { RUN_STATUS, stopSignal, type RunArgs, type RunResult } from './definitions.js';
+
+const retry = { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 };
+
+const steps = proxyActivities<KnitActivities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '1 minute',
+  retry,
+});
+
+/**
+ * One Run's attempt: stage inputs, run its container, store outputs and log, finish. Each step
+ * is an idempotent activity, so a crashed worker is replaced without running anything twice.
+ * The container wait goes to its own task queue, whose worker limits how many run at once.
+ */
+export async function run(args: RunArgs, options: { containerQueue: string; heartbeatTimeout: string }): Promise<RunResult> {
+  const containers = proxyActivities<KnitActivities>({
+    taskQueue: options.containerQueue,
+    startToCloseTimeout: '30 days',
+    heartbeatTimeout: options.heartbeatTimeout,
+    retry,
+  });
+
+  let stopMode: 'stop' | 'fail' | undefined;
+  setHandler(stopSignal, (mode) => {
+    if (stopMode !== 'fail') stopMode = mode;
+  });
+  // Read through a function: the signal handler changes it behind the type checker's back.
+  const requested = (): 'stop' | 'fail' | undefined => stopMode;
+  const status = (s: string) => upsertSearchAttributes([{ key: RUN_STATUS, value: s }]);
+
+  const begun = await steps.beginAttempt({ runId: args.runId });
+  if (!begun.begun) return { runId: args.runId, skipped: begun.reason };
+  const ctx = begun.context;
+  status('ready');
+
+  const notes: string[] = [];
+  let exitCode: number | null = null;
+  let failure: string | undefined;
+  let stopped = false;
+  try {
+    if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
+    await steps.stageInputs(ctx);
+    const created = await steps.createContainer(ctx);
+    notes.push(...created.warnings);
+    status('running');
+    let exited = false;
+    const stopper = (async () => {
+      await condition(() => requested() !== undefined || exited);
+      if (!exited) await steps.stopContainer(ctx);
+    })();
+    try {
+      const result = await containers.runContainer(ctx);
+      exitCode = result.exitCode;
+      if (result.note) notes.push(result.note);
+    } finally {
+      exited = true;
+    }
+    await stopper;
+    stopped = requested() !== undefined;
+    if (requested() === 'fail') failure = 'stopped by user';
+    else if (!stopped && exitCode !== 0) failure = `the container exited with code ${exitCode}`;
+  } catch (err) {
+    failure = describe(err);
+  }
+
+  const collected = await steps.collectOutputs(ctx);
+  if (collected.problems.length > 0) failure = [failure, ...collected.problems].filter((x) => x !== undefined).join('; ');
+  const outcome = failure === undefined ? 'done' : 'failed';
+  const message = failure ?? (stopped ? 'stopped by user' : null);
+  status(outcome === 'done' ? 'completing' : 'aborting');
+  const contents = collected.contents;
+  const log = await steps.collectLog(ctx, { notes, message });
+  await steps.finishAttempt(ctx, { status: outcome, exitCode, message, contents: [...contents, log] });
+  status(outcome);
+  await steps.cleanupAttempt(ctx);
+  return { runId: args.runId, status: outcome, exitCode, message };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
