@@ -26,6 +26,8 @@ export interface AttemptDeps {
   store: BlobStore;
   docker: DockerEngine;
   log: Logger;
+  /** Wakes the matcher after a run's outputs become eligible; best effort (the backstop covers it). */
+  wakeMatcher: () => Promise<void>;
   config: {
     instance: string;
     workdir: string;
@@ -201,7 +203,8 @@ export function attemptActivities(deps: AttemptDeps) {
           plan = await planPack(dir);
         }
         const key = blobKeyOf(output.dataId);
-        const info = await store.put(key, packDirectory(dir, plan));
+        const beat = throttledHeartbeat();
+        const info = await store.put(key, packDirectory(dir, plan, () => beat()));
         contents.push({ dataId: output.dataId, size: info.size, digest: info.digest, blobKey: key });
       }
       return { contents, problems };
@@ -227,8 +230,11 @@ export function attemptActivities(deps: AttemptDeps) {
       return { dataId: ctx.log.dataId, size: info.size, digest: info.digest, blobKey: key };
     },
 
+    /** Finishes the attempt in one transaction, then wakes the matcher for downstream plans. */
     async finishAttempt(ctx: AttemptContext, outcome: Outcome): Promise<boolean> {
-      return withTx(pool, (tx) => finishAttempt(tx, ctx.runId, ctx.attempt, outcome));
+      const finished = await withTx(pool, (tx) => finishAttempt(tx, ctx.runId, ctx.attempt, outcome));
+      await deps.wakeMatcher().catch((err: unknown) => deps.log.warn({ err, runId: ctx.runId }, 'could not wake the matcher; its backstop will'));
+      return finished;
     },
 
     /** Removes the container, the workspace and the live log: nothing is left once a run ends. */

@@ -5,6 +5,7 @@ import type { Logger } from '../core/log/logger.js';
 import { markWorkflowStarted, runsToStart } from '../core/run/db.js';
 import { matchOutbox } from '../core/run/matching.js';
 import { PLAN_ID, RUN_STATUS, runWorkflowId, type RunArgs } from '../workflows/definitions.js';
+import type { RunOptions } from '../workflows/run.js';
 import { throttledHeartbeat } from './heartbeat.js';
 
 export interface ReconcileDeps {
@@ -15,6 +16,7 @@ export interface ReconcileDeps {
     taskQueue: string;
     containerQueue: string;
     heartbeatTimeout: string;
+    stepTimeout: string;
     /** Workflows started per reconcile; the matcher comes back at once for the rest. */
     startBatch: number;
   };
@@ -46,7 +48,7 @@ export function reconcileActivities(deps: ReconcileDeps) {
       await client.workflow.start('run', {
         workflowId: runWorkflowId(r.id),
         taskQueue: config.taskQueue,
-        args: [args, { containerQueue: config.containerQueue, heartbeatTimeout: config.heartbeatTimeout }],
+        args: [args, { containerQueue: config.containerQueue, heartbeatTimeout: config.heartbeatTimeout, stepTimeout: config.stepTimeout } satisfies RunOptions],
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         typedSearchAttributes: [

@@ -3,6 +3,8 @@ import { KnitError } from '../core/errors/knit-error.js';
 import { VERSION } from '../core/version.js';
 import { adminCommand } from './commands/admin/index.js';
 import { dataCommand } from './commands/data/index.js';
+import { planCommand } from './commands/plan/index.js';
+import { runCommand } from './commands/run/index.js';
 import { upCommand } from './commands/up.js';
 import type { GlobalArgs } from './context.js';
 import { UsageError } from './usage-error.js';
@@ -19,14 +21,17 @@ function buildCli(argv: string[]) {
     .option('token', { type: 'string', describe: 'API bearer token (env KNIT_TOKEN)', global: true })
     .option('profile', { type: 'string', describe: 'profile name in $KNIT_HOME/profile.json (env KNIT_PROFILE)', global: true })
     .command(dataCommand)
+    .command(planCommand)
+    .command(runCommand)
     .command(upCommand)
     .command(adminCommand)
-    .demandCommand(1, 'name a command: data, up or admin')
+    .demandCommand(1, 'name a command: data, plan, run, up or admin')
     .strict()
     .recommendCommands()
     .completion('completion', 'print a shell completion script: knit completion >> ~/.bashrc')
     .example('$0 up', 'start knit locally')
     .example('$0 data push -t type:dataset ./train', 'register a directory as Data')
+    .example('$0 plan apply train.yaml', 'run a container on every matching Data')
     .help()
     .alias('h', 'help')
     .version(VERSION)
@@ -48,7 +53,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-const COMMAND_WORDS = new Set(['data', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'migrate', 'completion']);
+const COMMAND_WORDS = new Set(['data', 'plan', 'run', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'lineage', 'template', 'apply', 'active', 'resource', 'annotate', 'log', 'stop', 'retry', 'rm', 'wait', 'migrate', 'completion']);
 
 function report(err: unknown, argv: string[]): number {
   const e = err as Error;

@@ -9,6 +9,9 @@ import { z } from 'zod';
 import { extractArchive } from '../core/archive/extract.js';
 import { planPack, writeArchive } from '../core/archive/pack.js';
 import { DataDetail } from '../core/data/model.js';
+import { Lineage } from '../core/lineage/graph.js';
+import { ApplyResult, PlanDetail } from '../core/plan/model.js';
+import { RunDetail } from '../core/run/model.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
@@ -65,6 +68,84 @@ export class KnitClient {
       upload: archive,
     });
     return DataDetail.parse(await readJson(res));
+  }
+
+  // ---------- plans ----------
+
+  /** Applies a plan spec (as parsed from YAML). With `dryRun`, reports what it would do. */
+  applyPlan(spec: unknown, opts: { dryRun?: boolean; yes?: boolean } = {}): Promise<ApplyResult> {
+    return this.json(ApplyResult, 'POST', '/api/plans', { query: { dryRun: String(opts.dryRun ?? false), yes: String(opts.yes ?? false) }, json: spec });
+  }
+
+  getPlan(id: string): Promise<PlanDetail> {
+    return this.json(PlanDetail, 'GET', `/api/plans/${encodeURIComponent(id)}`);
+  }
+
+  findPlans(q: { active?: boolean; image?: string; inTags?: readonly string[]; outTags?: readonly string[] } = {}): Promise<PlanDetail[]> {
+    return this.json(z.array(PlanDetail), 'GET', '/api/plans', {
+      query: { active: q.active === undefined ? undefined : String(q.active), image: q.image, in: q.inTags ?? [], out: q.outTags ?? [] },
+    });
+  }
+
+  setPlanActive(id: string, active: boolean): Promise<PlanDetail> {
+    return this.json(PlanDetail, 'PUT', `/api/plans/${encodeURIComponent(id)}/active`, { json: { active } });
+  }
+
+  changePlanResources(id: string, change: { set?: Record<string, string>; unset?: readonly string[] }): Promise<PlanDetail> {
+    return this.json(PlanDetail, 'PUT', `/api/plans/${encodeURIComponent(id)}/resources`, { json: { set: change.set ?? {}, unset: change.unset ?? [] } });
+  }
+
+  annotatePlan(id: string, change: { add?: readonly string[]; remove?: readonly string[]; removeKey?: readonly string[] }): Promise<PlanDetail> {
+    return this.json(PlanDetail, 'PUT', `/api/plans/${encodeURIComponent(id)}/annotations`, {
+      json: { add: change.add ?? [], remove: change.remove ?? [], removeKey: change.removeKey ?? [] },
+    });
+  }
+
+  // ---------- runs ----------
+
+  findRuns(q: { plans?: readonly string[]; inputs?: readonly string[]; outputs?: readonly string[]; statuses?: readonly string[]; since?: string; duration?: string } = {}): Promise<RunDetail[]> {
+    return this.json(z.array(RunDetail), 'GET', '/api/runs', {
+      query: { plan: q.plans ?? [], in: q.inputs ?? [], out: q.outputs ?? [], status: q.statuses ?? [], since: q.since, duration: q.duration },
+    });
+  }
+
+  getRun(id: string): Promise<RunDetail> {
+    return this.json(RunDetail, 'GET', `/api/runs/${encodeURIComponent(id)}`);
+  }
+
+  /** Resolves once the run is done, failed or invalidated (long-polling the API). */
+  async waitRun(id: string, opts: { timeoutMs?: number; onPoll?: (run: RunDetail) => void } = {}): Promise<RunDetail> {
+    const until = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    for (;;) {
+      const left = Math.max(1000, Math.min(30_000, until - Date.now()));
+      const run = await this.json(RunDetail, 'GET', `/api/runs/${encodeURIComponent(id)}/wait`, { query: { timeout: `${Math.round(left)}ms` } });
+      opts.onPoll?.(run);
+      if (['done', 'failed', 'invalidated'].includes(run.status)) return run;
+      if (Date.now() >= until) throw new KnitError('unavailable', `run ${id} is still ${run.status} after the timeout`, { details: { status: run.status } });
+    }
+  }
+
+  /** The run's log as text: stored so far, or (with `follow`) until the run ends. */
+  async runLog(id: string, opts: { follow?: boolean } = {}): Promise<IncomingMessage> {
+    return send(this.conn, { method: 'GET', path: `/api/runs/${encodeURIComponent(id)}/log`, query: { follow: String(opts.follow ?? false) }, headers: { accept: 'text/plain' } });
+  }
+
+  stopRun(id: string, opts: { fail?: boolean } = {}): Promise<RunDetail> {
+    return this.json(RunDetail, 'POST', `/api/runs/${encodeURIComponent(id)}/stop`, { json: { fail: opts.fail ?? false } });
+  }
+
+  retryRun(id: string): Promise<RunDetail> {
+    return this.json(RunDetail, 'POST', `/api/runs/${encodeURIComponent(id)}/retry`, { json: {} });
+  }
+
+  removeRun(id: string): Promise<RunDetail> {
+    return this.json(RunDetail, 'DELETE', `/api/runs/${encodeURIComponent(id)}`);
+  }
+
+  // ---------- lineage ----------
+
+  lineage(dataId: string, opts: { up: number | 'all'; down: number | 'all' }): Promise<Lineage> {
+    return this.json(Lineage, 'GET', `/api/lineage/data/${encodeURIComponent(dataId)}`, { query: { up: String(opts.up), down: String(opts.down) } });
   }
 
   /** Packs `dir` straight into the request (streaming, never buffered) and registers it as new Data. */

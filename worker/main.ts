@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { existsSync } from 'node:fs';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { existsSync, writeFileSync } from 'node:fs';
 import { DockerEngine } from '../activities/docker/engine.js';
 import { createActivities } from '../activities/index.js';
 import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
@@ -29,6 +29,32 @@ async function ensureSearchAttributes(connection: Connection, namespace: string,
   }
 }
 
+/**
+ * Crash testing: with KNIT_FAULT=<activity>:<before|after>, this process kills itself (SIGKILL)
+ * right before that activity does its work, or right after it did but before Temporal hears of
+ * it, the first time only (KNIT_FAULT_MARKER records that it happened). Unset, it changes nothing.
+ */
+function withFaultInjection<A extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: A, fault: string | undefined, marker: string | undefined): A {
+  if (!fault) return activities;
+  const [name, when] = fault.split(':');
+  if (!name || !(name in activities) || (when !== 'before' && when !== 'after') || !marker) {
+    throw new Error(`KNIT_FAULT=${fault}: expected <activity>:<before|after> with KNIT_FAULT_MARKER set`);
+  }
+  const crash = () => {
+    if (existsSync(marker)) return;
+    writeFileSync(marker, `${process.pid}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+  const original = activities[name]!;
+  const wrapped = async (...args: never[]) => {
+    if (when === 'before') crash();
+    const result = await original(...args);
+    if (when === 'after') crash();
+    return result;
+  };
+  return { ...activities, [name]: wrapped };
+}
+
 export interface RunningWorker {
   stop(): Promise<void>;
   done: Promise<void>;
@@ -36,6 +62,8 @@ export interface RunningWorker {
 
 export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const log = createLogger('knit-worker', env.KNIT_LOG_LEVEL);
+  // The SDK's own state-change chatter is noise next to knit's logs unless debugging.
+  Runtime.install({ logger: new DefaultLogger(env.KNIT_LOG_LEVEL === 'debug' || env.KNIT_LOG_LEVEL === 'trace' ? 'DEBUG' : 'WARN') });
   if (!existsSync(WORKFLOW_BUNDLE)) throw new Error(`the workflow bundle ${WORKFLOW_BUNDLE} is missing; run npm run build`);
   const queues = taskQueues(env.KNIT_INSTANCE);
   const pool = openPool(env.DATABASE_URL, { max: 10, applicationName: 'knit-worker' });
@@ -52,12 +80,22 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
 
+  const wakeMatcher = async () => {
+    await client.workflow.signalWithStart('matcher', {
+      workflowId: matcherWorkflowId(env.KNIT_INSTANCE),
+      taskQueue: queues.main,
+      args: [{ cursor: 0 } satisfies MatcherArgs],
+      signal: wakeSignal,
+      signalArgs: [],
+    });
+  };
   const activities = createActivities({
     pool,
     store,
     docker,
     client,
     log,
+    wakeMatcher,
     config: {
       instance: env.KNIT_INSTANCE,
       workdir,
@@ -66,10 +104,11 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       taskQueue: queues.main,
       containerQueue: queues.containers,
       heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT,
+      stepTimeout: env.KNIT_STEP_TIMEOUT,
       startBatch: 200,
     },
   });
-  const { runContainer, ...steps } = activities;
+  const { runContainer, ...steps } = withFaultInjection(activities, process.env['KNIT_FAULT'], process.env['KNIT_FAULT_MARKER']);
   const main = await Worker.create({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -89,13 +128,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   });
 
   // The matcher must exist even before the first change arrives: its backstop does the rest.
-  await client.workflow.signalWithStart('matcher', {
-    workflowId: matcherWorkflowId(env.KNIT_INSTANCE),
-    taskQueue: queues.main,
-    args: [{ cursor: 0 } satisfies MatcherArgs],
-    signal: wakeSignal,
-    signalArgs: [],
-  });
+  await wakeMatcher();
 
   const done = Promise.all([main.run(), containers.run()]).then(async () => {
     await connection.close();

@@ -18,11 +18,12 @@ export interface SweepResult {
  * for its workflow, which re-attaches to it.
  */
 export async function sweepLeftovers(deps: { pool: Pool; docker: DockerEngine; store: BlobStore; instance: string; workdir: string }): Promise<SweepResult> {
+  // A run this database does not know belongs to another knit sharing the engine: not ours.
   const over = async (runId: string, attempt: number): Promise<boolean> => {
-    if (!/^[0-9a-f-]{36}$/.test(runId)) return true;
+    if (!/^[0-9a-f-]{36}$/.test(runId)) return false;
     const r = await deps.pool.query<{ status: RunStatus; attempt: number }>('SELECT status, attempt FROM run WHERE id = $1', [runId]);
     const run = r.rows[0];
-    return !run || run.attempt !== attempt || !IN_FLIGHT.includes(run.status);
+    return run !== undefined && (run.attempt !== attempt || !IN_FLIGHT.includes(run.status));
   };
 
   let containers = 0;
@@ -36,7 +37,7 @@ export async function sweepLeftovers(deps: { pool: Pool; docker: DockerEngine; s
   let workspaces = 0;
   for (const name of await readdir(deps.workdir).catch(() => [] as string[])) {
     const m = /^([0-9a-f-]{36})-a(\d+)$/.exec(name);
-    if (!m || (await over(m[1]!, Number(m[2])))) {
+    if (m && (await over(m[1]!, Number(m[2])))) {
       await rm(join(deps.workdir, name), { recursive: true, force: true });
       workspaces++;
     }

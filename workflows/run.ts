@@ -4,18 +4,25 @@ import { RUN_STATUS, stopSignal, type RunArgs, type RunResult } from './definiti
 
 const retry = { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 };
 
-const steps = proxyActivities<KnitActivities>({
-  startToCloseTimeout: '1 hour',
-  heartbeatTimeout: '1 minute',
-  retry,
-});
+export interface RunOptions {
+  /** The task queue of container waits, served with the worker's concurrency limit. */
+  containerQueue: string;
+  /** How long a step may go without a heartbeat before it moves to another worker. */
+  heartbeatTimeout: string;
+  /** The longest a short step may take; a worker lost in one is noticed after this. */
+  stepTimeout: string;
+}
 
 /**
  * One Run's attempt: stage inputs, run its container, store outputs and log, finish. Each step
  * is an idempotent activity, so a crashed worker is replaced without running anything twice.
  * The container wait goes to its own task queue, whose worker limits how many run at once.
  */
-export async function run(args: RunArgs, options: { containerQueue: string; heartbeatTimeout: string }): Promise<RunResult> {
+export async function run(args: RunArgs, options: RunOptions): Promise<RunResult> {
+  // Short steps are bounded by stepTimeout; long ones (moving Data, waiting for the container)
+  // prove they are alive by heartbeats instead.
+  const steps = proxyActivities<KnitActivities>({ startToCloseTimeout: options.stepTimeout, retry });
+  const transfers = proxyActivities<KnitActivities>({ startToCloseTimeout: '1 day', heartbeatTimeout: options.heartbeatTimeout, retry });
   const containers = proxyActivities<KnitActivities>({
     taskQueue: options.containerQueue,
     startToCloseTimeout: '30 days',
@@ -42,7 +49,7 @@ export async function run(args: RunArgs, options: { containerQueue: string; hear
   let stopped = false;
   try {
     if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
-    await steps.stageInputs(ctx);
+    await transfers.stageInputs(ctx);
     const created = await steps.createContainer(ctx);
     notes.push(...created.warnings);
     status('running');
@@ -66,13 +73,13 @@ export async function run(args: RunArgs, options: { containerQueue: string; hear
     failure = describe(err);
   }
 
-  const collected = await steps.collectOutputs(ctx);
+  const collected = await transfers.collectOutputs(ctx);
   if (collected.problems.length > 0) failure = [failure, ...collected.problems].filter((x) => x !== undefined).join('; ');
   const outcome = failure === undefined ? 'done' : 'failed';
   const message = failure ?? (stopped ? 'stopped by user' : null);
   status(outcome === 'done' ? 'completing' : 'aborting');
   const contents = collected.contents;
-  const log = await steps.collectLog(ctx, { notes, message });
+  const log = await transfers.collectLog(ctx, { notes, message });
   await steps.finishAttempt(ctx, { status: outcome, exitCode, message, contents: [...contents, log] });
   status(outcome);
   await steps.cleanupAttempt(ctx);

@@ -6,11 +6,17 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../core/db/embe
 import { openPool } from '../../core/db/pool.js';
 import { acquireStackLock } from './lock.js';
 import { startChild, stopChild, type ManagedChild } from './supervisor.js';
+import { findTemporalCli, startDevServer, type DevServer } from './temporal.js';
 
 export interface LocalStackOptions {
   home: string;
   listen: string;
   databaseUrl: string | undefined;
+  /** A running Temporal server to use instead of starting the dev server. */
+  temporalAddress: string | undefined;
+  temporalPort: number;
+  /** Web UI port, or undefined for none. */
+  uiPort: number | undefined;
   token: string | undefined;
   log: (line: string) => void;
 }
@@ -18,6 +24,8 @@ export interface LocalStackOptions {
 export interface LocalStack {
   readonly apiUrl: string;
   readonly databaseUrl: string;
+  readonly temporalAddress: string;
+  readonly uiUrl: string | undefined;
   /** Resolves when any component stops on its own; the stack is then shutting down. */
   readonly exited: Promise<string>;
   stop(): Promise<void>;
@@ -27,14 +35,17 @@ const binDir = fileURLToPath(new URL('../../../bin/', import.meta.url));
 
 /**
  * Everything knit needs, on this machine: PostgreSQL (DATABASE_URL, else embedded PGlite under
- * KNIT_HOME) and the API server as a child process, the same binary a cluster runs.
+ * KNIT_HOME), the Temporal dev server (persisted under KNIT_HOME), and the API server and the
+ * worker as child processes: the same binaries a cluster runs.
  */
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   const release = acquireStackLock(opts.home);
   const children: ManagedChild[] = [];
   let embedded: EmbeddedPostgres | undefined;
+  let temporal: DevServer | undefined;
   const cleanup = async () => {
-    for (const c of children.reverse()) await stopChild(c.process);
+    for (const c of [...children].reverse()) await stopChild(c.process);
+    if (temporal) await stopChild(temporal.process);
     await embedded?.stop().catch(() => {});
     rmSync(join(opts.home, 'up.json'), { force: true });
     release();
@@ -53,7 +64,15 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       await pool.end();
     }
 
-    const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: opts.home, DATABASE_URL: databaseUrl, KNIT_LISTEN: opts.listen };
+    let temporalAddress = opts.temporalAddress;
+    if (temporalAddress === undefined) {
+      const cli = await findTemporalCli(opts.home, opts.log);
+      opts.log(`starting the Temporal dev server (${cli}) on 127.0.0.1:${opts.temporalPort}`);
+      temporal = await startDevServer({ cli, dbFile: join(opts.home, 'temporal.db'), port: opts.temporalPort, uiPort: opts.uiPort });
+      temporalAddress = temporal.address;
+    }
+
+    const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: opts.home, DATABASE_URL: databaseUrl, KNIT_LISTEN: opts.listen, TEMPORAL_ADDRESS: temporalAddress };
     if (opts.token !== undefined) env['KNIT_TOKEN'] = opts.token;
     const api = await startChild({
       name: 'knitd',
@@ -63,12 +82,26 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       ready: /^knitd listening on (\S+)/,
     });
     children.push(api);
-
-    writeFileSync(join(opts.home, 'up.json'), JSON.stringify({ pid: process.pid, api: api.readyValue, database: embedded ? 'embedded' : 'external' }, null, 2));
-    const exited = new Promise<string>((resolve) => {
-      for (const c of children) c.process.once('exit', (code, sig) => resolve(`${c.name} exited (${sig ?? `code ${code}`})`));
+    const worker = await startChild({
+      name: 'knit-worker',
+      command: process.execPath,
+      args: [join(binDir, 'knit-worker.js')],
+      env,
+      ready: /^(knit-worker ready)/,
     });
-    return { apiUrl: api.readyValue, databaseUrl, exited, stop: cleanup };
+    children.push(worker);
+
+    const uiUrl = temporal?.uiUrl;
+    writeFileSync(
+      join(opts.home, 'up.json'),
+      JSON.stringify({ pid: process.pid, api: api.readyValue, temporal: temporalAddress, ui: uiUrl ?? null, database: embedded ? 'embedded' : 'external' }, null, 2),
+    );
+    const exited = new Promise<string>((resolve) => {
+      for (const c of [...children, ...(temporal ? [{ name: 'temporal', process: temporal.process }] : [])]) {
+        c.process.once('exit', (code, sig) => resolve(`${c.name} exited (${sig ?? `code ${code}`})`));
+      }
+    });
+    return { apiUrl: api.readyValue, databaseUrl, temporalAddress, uiUrl, exited, stop: cleanup };
   } catch (err) {
     await cleanup();
     throw err;

@@ -1,7 +1,8 @@
 import { isSystemKey } from '../tags/tag.js';
 import type { Lineage } from './graph.js';
 
-const quote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+// Escape for a dot string; a newline becomes dot's own line break.
+const quote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 const short = (id: string) => id.slice(0, 8);
 
 /**
@@ -13,7 +14,7 @@ export function lineageToDot(l: Lineage): string {
   for (const n of l.nodes) {
     if (n.kind === 'data') {
       const user = n.tags.filter((t) => !isSystemKey(t.slice(0, t.indexOf(':'))));
-      const label = [`data ${short(n.id)}`, ...user, ...(n.transient ? [`(${n.transient})`] : [])].join('\\n');
+      const label = [`data ${short(n.id)}`, ...user, ...(n.transient ? [`(${n.transient})`] : [])].join('\n');
       const style = n.id === l.root ? 'filled,bold' : 'filled';
       const color = n.transient === 'failed' ? '#f8d7da' : n.transient === 'processing' ? '#fff3cd' : '#e8f1fb';
       lines.push(`  ${quote(n.id)} [shape=box, style=${quote(style)}, fillcolor=${quote(color)}, label=${quote(label)}];`);
@@ -21,7 +22,7 @@ export function lineageToDot(l: Lineage): string {
       lines.push(`  ${quote(n.id)} [shape=ellipse, style=filled, fillcolor="#eeeeee", label="upload"];`);
     } else {
       const color = n.status === 'done' ? '#d4edda' : n.status === 'failed' ? '#f8d7da' : '#fff3cd';
-      lines.push(`  ${quote(n.id)} [shape=ellipse, style=filled, fillcolor=${quote(color)}, label=${quote(`run ${short(n.id)}\\n${n.image ?? ''}\\n${n.status}`)}];`);
+      lines.push(`  ${quote(n.id)} [shape=ellipse, style=filled, fillcolor=${quote(color)}, label=${quote(`run ${short(n.id)}\n${n.image ?? ''}\n${n.status}`)}];`);
     }
   }
   for (const e of l.edges) lines.push(`  ${quote(e.from)} -> ${quote(e.to)} [label=${quote(e.label)}];`);

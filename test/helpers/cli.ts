@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const knitBin = fileURLToPath(new URL('../../../bin/knit.js', import.meta.url));
 export const knitdBin = fileURLToPath(new URL('../../../bin/knitd.js', import.meta.url));
+export const knitWorkerBin = fileURLToPath(new URL('../../../bin/knit-worker.js', import.meta.url));
 
 export interface CliResult {
   code: number;

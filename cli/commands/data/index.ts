@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../../context.js';
 import { findCommand } from './find.js';
+import { lineageCommand } from './lineage.js';
 import { pullCommand } from './pull.js';
 import { pushCommand } from './push.js';
 import { showCommand } from './show.js';
@@ -16,6 +17,7 @@ export const dataCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(showCommand)
       .command(tagCommand)
       .command(pullCommand)
-      .demandCommand(1, 'name a data command: push, find, show, tag or pull'),
+      .command(lineageCommand)
+      .demandCommand(1, 'name a data command: push, find, show, tag, pull or lineage'),
   handler: () => {},
 };

@@ -1,0 +1,35 @@
+import type { Argv, CommandModule } from 'yargs';
+import { lineageToDot } from '../../../core/lineage/dot.js';
+import { clientFor, type GlobalArgs } from '../../context.js';
+import { printJson } from '../../output.js';
+import { UsageError } from '../../usage-error.js';
+
+interface Args extends GlobalArgs {
+  id: string;
+  upstream?: boolean;
+  downstream?: boolean;
+  numbers: string;
+  format: string;
+}
+
+export const lineageCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'lineage <id>',
+  describe: 'Trace where a Data came from (-u) and what came of it (-d): Graphviz dot, or JSON',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .positional('id', { type: 'string', demandOption: true, describe: 'Data id' })
+      .option('upstream', { alias: 'u', type: 'boolean', describe: 'trace upstream (default: both ways)' })
+      .option('downstream', { alias: 'd', type: 'boolean', describe: 'trace downstream (default: both ways)' })
+      .option('numbers', { alias: 'n', type: 'string', default: '3', describe: 'generations to trace, or "all"' })
+      .option('format', { type: 'string', choices: ['dot', 'json'], default: 'dot', describe: 'output format' })
+      .example('$0 data lineage 3f0c… | dot -Tsvg > lineage.svg', 'draw it')
+      .example('$0 data lineage -u -n all --format json 3f0c…', 'everything it came from, as JSON') as unknown as Argv<Args>,
+  handler: async (args) => {
+    const n = args.numbers === 'all' ? 'all' : Number(args.numbers);
+    if (n !== 'all' && (!Number.isInteger(n) || n < 0)) throw new UsageError(`--numbers ${JSON.stringify(args.numbers)}: must be a whole number or "all"`);
+    const both = !args.upstream && !args.downstream;
+    const lineage = await clientFor(args).lineage(args.id, { up: both || args.upstream ? n : 0, down: both || args.downstream ? n : 0 });
+    if (args.format === 'json') printJson(lineage);
+    else process.stdout.write(lineageToDot(lineage));
+  },
+};

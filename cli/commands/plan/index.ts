@@ -1,0 +1,22 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalArgs } from '../../context.js';
+import { applyCommand } from './apply.js';
+import { activeCommand, annotateCommand, resourceCommand } from './change.js';
+import { findCommand, showCommand } from './show-find.js';
+import { templateCommand } from './template.js';
+
+export const planCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'plan <command>',
+  describe: 'Write, apply and manage Plans',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .command(templateCommand)
+      .command(applyCommand)
+      .command(showCommand)
+      .command(findCommand)
+      .command(activeCommand)
+      .command(resourceCommand)
+      .command(annotateCommand)
+      .demandCommand(1, 'name a plan command: template, apply, show, find, active, resource or annotate'),
+  handler: () => {},
+};

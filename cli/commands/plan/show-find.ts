@@ -1,0 +1,57 @@
+import type { Argv, CommandModule } from 'yargs';
+import { SelectorTag, UserTag } from '../../../core/tags/tag.js';
+import { clientFor, type GlobalArgs } from '../../context.js';
+import { many, parseFlagValues, UsageError } from '../../usage-error.js';
+import { printPlan, printPlans } from './render.js';
+
+interface ShowArgs extends GlobalArgs {
+  id: string;
+  json?: boolean;
+}
+
+export const showCommand: CommandModule<GlobalArgs, ShowArgs> = {
+  command: 'show <id>',
+  describe: 'Show a plan (as YAML on a terminal, JSON otherwise)',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .positional('id', { type: 'string', demandOption: true, describe: 'plan id' })
+      .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
+      .example('$0 plan show 5e1b…', 'show one plan') as unknown as Argv<ShowArgs>,
+  handler: async (args) => printPlan(args, await clientFor(args).getPlan(args.id)),
+};
+
+interface FindArgs extends GlobalArgs {
+  active?: string;
+  image?: string;
+  in?: string[];
+  out?: string[];
+  json?: boolean;
+}
+
+export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
+  command: 'find',
+  describe: 'Find plans by activity, image, input tags and output tags',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .option('active', { type: 'string', choices: ['yes', 'no', 'both'], default: 'both', describe: 'only active, or only inactive, plans' })
+      .option('image', { type: 'string', describe: 'image NAME or NAME:TAG' })
+      .option('in', { alias: 'i', type: 'string', requiresArg: true, describe: 'an input of the plan selects this tag (repeatable)' })
+      .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'an output (or the log) of the plan has this tag (repeatable)' })
+      .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
+      .example('$0 plan find -i type:dataset', 'plans that take datasets')
+      .example('$0 plan find --active no', 'inactive plans') as unknown as Argv<FindArgs>,
+  handler: async (args) => {
+    const inTags = parseFlagValues('--in', many(args.in), SelectorTag).map((t) => `${t.key}:${t.value}`);
+    const outTags = parseFlagValues('--out', many(args.out), UserTag).map((t) => `${t.key}:${t.value}`);
+    if (args.active && !['yes', 'no', 'both'].includes(args.active)) throw new UsageError('--active takes yes, no or both');
+    printPlans(
+      args,
+      await clientFor(args).findPlans({
+        ...(args.active === 'yes' ? { active: true } : args.active === 'no' ? { active: false } : {}),
+        ...(args.image ? { image: args.image } : {}),
+        inTags,
+        outTags,
+      }),
+    );
+  },
+};

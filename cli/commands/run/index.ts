@@ -1,0 +1,132 @@
+import type { Argv, CommandModule } from 'yargs';
+import { RunStatus } from '../../../core/run/status.js';
+import { clientFor, type GlobalArgs } from '../../context.js';
+import { info } from '../../output.js';
+import { many, parseFlagValues } from '../../usage-error.js';
+import { printRun, printRuns } from './render.js';
+
+interface IdArgs extends GlobalArgs {
+  id: string;
+  json?: boolean;
+}
+
+const idCommand = (command: string, describe: string, example: [string, string], action: (args: IdArgs) => Promise<void>, extra?: (y: Argv<IdArgs>) => Argv<IdArgs>): CommandModule<GlobalArgs, IdArgs> => ({
+  command: `${command} <id>`,
+  describe,
+  builder: (y) => {
+    const base = (y as Argv<GlobalArgs>)
+      .positional('id', { type: 'string', demandOption: true, describe: 'run id' })
+      .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
+      .example(...example) as unknown as Argv<IdArgs>;
+    return extra ? extra(base) : base;
+  },
+  handler: action,
+});
+
+interface FindArgs extends GlobalArgs {
+  plan?: string[];
+  in?: string[];
+  out?: string[];
+  status?: string[];
+  since?: string;
+  duration?: string;
+  json?: boolean;
+}
+
+const findCommand: CommandModule<GlobalArgs, FindArgs> = {
+  command: 'find',
+  describe: 'Find runs by plan, input or output Data, status and time',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .option('plan', { alias: 'p', type: 'string', requiresArg: true, describe: 'plan id (repeatable)' })
+      .option('in', { alias: 'i', type: 'string', requiresArg: true, describe: 'an input Data id (repeatable, all must be inputs)' })
+      .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'an output Data id (repeatable)' })
+      .option('status', { alias: 's', type: 'string', requiresArg: true, describe: `status (repeatable): ${RunStatus.options.join(', ')}` })
+      .option('since', { type: 'string', describe: 'updated at or after this RFC3339 time' })
+      .option('duration', { type: 'string', describe: 'with --since: updated within this long after it' })
+      .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
+      .example('$0 run find -s failed', 'every failed run')
+      .example('$0 run find -p 5e1b… -s running', 'what a plan is running now') as unknown as Argv<FindArgs>,
+  handler: async (args) => {
+    const statuses = parseFlagValues('--status', many(args.status), RunStatus);
+    printRuns(
+      args,
+      await clientFor(args).findRuns({
+        plans: many(args.plan),
+        inputs: many(args.in),
+        outputs: many(args.out),
+        statuses,
+        ...(args.since !== undefined ? { since: args.since } : {}),
+        ...(args.duration !== undefined ? { duration: args.duration } : {}),
+      }),
+    );
+  },
+};
+
+interface LogArgs extends IdArgs {
+  follow?: boolean;
+}
+
+const logCommand: CommandModule<GlobalArgs, LogArgs> = {
+  command: 'log <id>',
+  describe: 'Print a run\'s log (stdout and stderr, timestamped); -f follows it live',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .positional('id', { type: 'string', demandOption: true, describe: 'run id' })
+      .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing until the run ends' })
+      .example('$0 run log -f 0c4d…', 'watch a run as it goes') as unknown as Argv<LogArgs>,
+  handler: async (args) => {
+    const res = await clientFor(args).runLog(args.id, { follow: args.follow === true });
+    for await (const chunk of res) process.stdout.write(chunk as Buffer);
+  },
+};
+
+interface StopArgs extends IdArgs {
+  fail?: boolean;
+}
+
+interface WaitArgs extends IdArgs {
+  timeout?: string;
+}
+
+export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'run <command>',
+  describe: 'Inspect and control Runs',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .command(findCommand)
+      .command(idCommand('show', 'Show a run: status, inputs, outputs, log', ['$0 run show 0c4d…', 'show one run'], async (a) => printRun(a, await clientFor(a).getRun(a.id))))
+      .command(logCommand)
+      .command(
+        idCommand(
+          'stop',
+          'Stop a run: it ends done with the outputs written so far; --fail ends it failed',
+          ['$0 run stop 0c4d…', 'keep the model trained so far'],
+          async (a) => printRun(a, await clientFor(a).stopRun(a.id, { fail: (a as StopArgs).fail === true })),
+          (y) => y.option('fail', { type: 'boolean', describe: 'abort: the run ends failed' }) as unknown as Argv<IdArgs>,
+        ),
+      )
+      .command(idCommand('retry', 'Start a new attempt of a done or failed run, with fresh outputs', ['$0 run retry 0c4d…', 'run it again'], async (a) => printRun(a, await clientFor(a).retryRun(a.id))))
+      .command(idCommand('rm', 'Remove a run whose outputs nothing uses: it is invalidated, its outputs deleted', ['$0 run rm 0c4d…', 'remove a run'], async (a) => printRun(a, await clientFor(a).removeRun(a.id))))
+      .command(
+        idCommand(
+          'wait',
+          'Wait until a run ends; exits non-zero unless it is done',
+          ['$0 run wait 0c4d… && echo trained', 'chain on success'],
+          async (a) => {
+            const timeout = (a as WaitArgs).timeout;
+            const { parseDuration } = await import('../../../core/config/units.js');
+            const ms = timeout === undefined ? undefined : parseDuration(timeout);
+            const run = await clientFor(a).waitRun(a.id, ms === undefined ? {} : { timeoutMs: ms });
+            printRun(a, run);
+            if (run.status !== 'done') {
+              info(`run ${run.id} ended ${run.status}${run.message ? `: ${run.message}` : ''}`);
+              process.exitCode = 1;
+            }
+          },
+          (y) => y.option('timeout', { type: 'string', describe: 'give up after this long (e.g. 10m)' }) as unknown as Argv<IdArgs>,
+        ),
+      )
+      .demandCommand(1, 'name a run command: find, show, log, stop, retry, rm or wait'),
+  handler: () => {},
+};

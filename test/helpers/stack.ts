@@ -1,0 +1,200 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Client, Connection } from '@temporalio/client';
+import { temporalOrchestrator } from '../../api/orchestrator.js';
+import { buildApi } from '../../api/server.js';
+import { KnitClient } from '../../client/knit-client.js';
+import type { DataDetail } from '../../core/data/model.js';
+import { createLogger } from '../../core/log/logger.js';
+import type { RunDetail } from '../../core/run/model.js';
+import { LocalBlobStore } from '../../core/storage/local-store.js';
+import { matcherWorkflowId } from '../../workflows/definitions.js';
+import { knitWorkerBin } from './cli.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { tempDir } from './tmp.js';
+import { waitFor } from './wait.js';
+
+export const TEST_IMAGE = 'knit-test/busybox:1';
+
+export function temporalAddress(): string {
+  const address = process.env['TEMPORAL_ADDRESS'];
+  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the tests with `npm test`, which starts a Temporal dev server');
+  return address;
+}
+
+export interface StackOptions {
+  /** Extra environment for the worker (fault injection, concurrency). */
+  workerEnv?: Record<string, string>;
+  maxRunsPerApply?: number;
+}
+
+/**
+ * A whole knit for one test: its own database, storage, Temporal task queues and matcher (a
+ * fresh KNIT_INSTANCE on the shared dev server), the API in this process and the worker as a
+ * real child process that a test can kill.
+ */
+export class TestStack {
+  readonly instance = `t${randomBytes(5).toString('hex')}`;
+  client!: KnitClient;
+  temporal!: Client;
+  db!: TestDatabase;
+  home!: string;
+  url!: string;
+  worker: ChildProcess | undefined;
+  workerLog = '';
+  private closeApi: (() => Promise<void>) | undefined;
+  private cleanupHome: (() => Promise<void>) | undefined;
+  private connection: Connection | undefined;
+
+  constructor(private readonly opts: StackOptions = {}) {}
+
+  static async start(opts: StackOptions = {}): Promise<TestStack> {
+    const s = new TestStack(opts);
+    await s.init();
+    return s;
+  }
+
+  private async init(): Promise<void> {
+    this.db = await createTestDatabase();
+    const home = await tempDir('knit-stack-');
+    this.home = home.path;
+    this.cleanupHome = home.cleanup;
+    const env = { TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_NAMESPACE: 'default', KNIT_INSTANCE: this.instance };
+    const logger = createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent');
+    const orchestrator = temporalOrchestrator(env, logger);
+    const app = await buildApi({
+      pool: this.db.pool,
+      store: new LocalBlobStore(join(this.home, 'storage')),
+      logger,
+      config: { token: undefined, maxDataBytes: 2 ** 40, maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000 },
+      orchestrator,
+      onChange: () => orchestrator.wake(),
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    this.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    this.closeApi = async () => {
+      await app.close();
+      await orchestrator.close();
+    };
+    this.client = new KnitClient({ server: this.url });
+    this.connection = await Connection.connect({ address: temporalAddress() });
+    this.temporal = new Client({ connection: this.connection });
+    await this.startWorker();
+  }
+
+  workerEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env['PATH'],
+      DATABASE_URL: this.db.url,
+      KNIT_HOME: this.home,
+      KNIT_INSTANCE: this.instance,
+      TEMPORAL_ADDRESS: temporalAddress(),
+      KNIT_HEARTBEAT_TIMEOUT: '3s',
+      KNIT_STEP_TIMEOUT: '20s',
+      KNIT_STOP_GRACE_SECONDS: '2',
+      KNIT_PULL_TIMEOUT: '10s',
+      KNIT_LOG_LEVEL: process.env['KNIT_TEST_LOG'] ?? 'warn',
+      ...this.opts.workerEnv,
+      ...extra,
+    };
+  }
+
+  /** Starts the worker process and waits until it polls. */
+  async startWorker(extra: Record<string, string> = {}): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [knitWorkerBin], { env: this.workerEnvironment(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr!.on('data', (c: Buffer) => (this.workerLog = (this.workerLog + c.toString()).slice(-20_000)));
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (l) => {
+        if (l.includes('knit-worker ready')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the worker exited (${code}) before it was ready:\n${this.workerLog}`)));
+    });
+    this.worker = child;
+    return child;
+  }
+
+  /** SIGKILLs the worker (as a crash would) and waits for it to be gone. */
+  async killWorker(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (!w || w.exitCode !== null || w.signalCode !== null) return;
+    const gone = new Promise((r) => w.once('exit', r));
+    w.kill('SIGKILL');
+    await gone;
+  }
+
+  async stopWorker(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (!w || w.exitCode !== null || w.signalCode !== null) return;
+    const gone = new Promise((r) => w.once('exit', r));
+    w.kill('SIGTERM');
+    await gone;
+  }
+
+  /** Pushes a directory made of `files` (path to content) as Data with `tags`. */
+  async push(files: Record<string, string>, tags: string[]): Promise<DataDetail> {
+    const dir = await tempDir('knit-push-');
+    try {
+      for (const [name, content] of Object.entries(files)) {
+        await mkdir(join(dir.path, name, '..'), { recursive: true });
+        await writeFile(join(dir.path, name), content);
+      }
+      return await this.client.pushDirectory(dir.path, tags);
+    } finally {
+      await dir.cleanup();
+    }
+  }
+
+  /** Applies a plan running `script` with `sh -c` in the test image. */
+  async plan(spec: { script: string; inputs: Array<{ path: string; tags: string[] }>; outputs?: Array<{ path: string; tags: string[] }>; log?: { tags: string[] } | null; active?: boolean; resources?: Record<string, string>; image?: string }) {
+    const result = await this.client.applyPlan({
+      image: spec.image ?? TEST_IMAGE,
+      entrypoint: ['sh', '-c'],
+      args: [spec.script],
+      inputs: spec.inputs,
+      outputs: spec.outputs ?? [],
+      ...(spec.log !== undefined ? { log: spec.log } : {}),
+      ...(spec.active !== undefined ? { active: spec.active } : {}),
+      ...(spec.resources ? { resources: spec.resources } : {}),
+    });
+    return result.plan!;
+  }
+
+  runs(filter: { plans?: string[]; statuses?: string[] } = {}): Promise<RunDetail[]> {
+    return this.client.findRuns(filter);
+  }
+
+  /** Waits until `check` holds for the runs (of `plans`, if given). */
+  async waitRuns(what: string, check: (runs: RunDetail[]) => boolean, filter: { plans?: string[] } = {}, deadlineMs = 120_000): Promise<RunDetail[]> {
+    return waitFor(
+      what,
+      async () => {
+        const runs = await this.runs(filter);
+        return check(runs) ? runs : undefined;
+      },
+      deadlineMs,
+      100,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nworker log:\n${this.workerLog.slice(-4000)}`);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.stopWorker().catch(() => {});
+    await this.temporal?.workflow
+      .getHandle(matcherWorkflowId(this.instance))
+      .terminate('test over')
+      .catch(() => {});
+    await this.connection?.close();
+    await this.closeApi?.();
+    await this.db?.drop();
+    await this.cleanupHome?.();
+  }
+}
+
+export const terminal = (r: RunDetail) => ['done', 'failed', 'invalidated'].includes(r.status);
