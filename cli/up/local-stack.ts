@@ -51,6 +51,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     release();
   };
   try {
+    const cli = opts.temporalAddress === undefined ? await findTemporalCli(opts.home, opts.log) : undefined;
     let databaseUrl = opts.databaseUrl;
     if (databaseUrl === undefined) {
       opts.log(`starting embedded PostgreSQL (PGlite) in ${join(opts.home, 'pgdata')}`);
@@ -65,12 +66,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     }
 
     let temporalAddress = opts.temporalAddress;
-    if (temporalAddress === undefined) {
-      const cli = await findTemporalCli(opts.home, opts.log);
+    if (temporalAddress === undefined && cli !== undefined) {
       opts.log(`starting the Temporal dev server (${cli}) on 127.0.0.1:${opts.temporalPort}`);
       temporal = await startDevServer({ cli, dbFile: join(opts.home, 'temporal.db'), port: opts.temporalPort, uiPort: opts.uiPort });
       temporalAddress = temporal.address;
     }
+    if (temporalAddress === undefined) throw new Error('no Temporal server');
 
     const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: opts.home, DATABASE_URL: databaseUrl, KNIT_LISTEN: opts.listen, TEMPORAL_ADDRESS: temporalAddress };
     if (opts.token !== undefined) env['KNIT_TOKEN'] = opts.token;

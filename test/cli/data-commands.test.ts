@@ -109,7 +109,18 @@ test.serial('exit codes: 2 for usage mistakes, 1 for errors, with messages that 
 });
 
 test.serial('every command has --help with an example', async (t) => {
-  for (const cmd of [[], ['data'], ['data', 'push'], ['data', 'find'], ['data', 'show'], ['data', 'tag'], ['data', 'pull'], ['up'], ['admin', 'migrate']]) {
+  const commands = [
+    [],
+    ['data'],
+    ...['push', 'find', 'show', 'tag', 'pull', 'lineage'].map((c) => ['data', c]),
+    ['plan'],
+    ...['template', 'apply', 'show', 'find', 'active', 'resource', 'annotate'].map((c) => ['plan', c]),
+    ['run'],
+    ...['find', 'show', 'log', 'stop', 'retry', 'rm', 'wait'].map((c) => ['run', c]),
+    ['up'],
+    ['admin', 'migrate'],
+  ];
+  for (const cmd of commands) {
     const r = await knit([...cmd, '--help']);
     t.is(r.code, 0, cmd.join(' '));
     if (cmd.length === 2 || cmd[0] === 'up' || cmd.length === 0) t.regex(r.stdout, /Examples:/, `${cmd.join(' ')} --help has an example`);

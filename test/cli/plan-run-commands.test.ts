@@ -1,0 +1,125 @@
+import test from 'ava';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import type { PlanDetail, PlanPreview } from '../../core/plan/model.js';
+import { PlanSpec } from '../../core/plan/spec.js';
+import type { RunDetail } from '../../core/run/model.js';
+import { parseJson, runKnit } from '../helpers/cli.js';
+import { TestStack, TEST_IMAGE, terminal } from '../helpers/stack.js';
+import { tempDir } from '../helpers/tmp.js';
+
+let s: TestStack;
+let work: { path: string; cleanup: () => Promise<void> };
+test.before(async () => {
+  s = await TestStack.start();
+  work = await tempDir();
+});
+test.after.always(async () => {
+  await s?.close();
+  await work?.cleanup();
+});
+
+const knit = (args: string[]) => runKnit(args, { env: { KNIT_SERVER: s.url, KNIT_HOME: join(work.path, 'home') } });
+
+test.serial('plan template prints a commented plan that validates once filled in', async (t) => {
+  const r = await knit(['plan', 'template', 'my/trainer:2.1']);
+  t.is(r.code, 0);
+  t.regex(r.stdout, /^# /m);
+  const spec = PlanSpec.safeParse(parse(r.stdout));
+  t.true(spec.success, JSON.stringify(spec.error?.issues));
+  t.is(spec.data?.image, 'my/trainer:2.1');
+});
+
+test.serial('plan apply (dry run, then for real), show, find, active, resource and annotate', async (t) => {
+  const file = join(work.path, 'train.yaml');
+  await writeFile(
+    file,
+    [
+      `image: ${TEST_IMAGE}`,
+      'entrypoint: ["sh", "-c"]',
+      'args: ["cat /in/data/x > /out/model/m"]',
+      'inputs:',
+      '  - path: /in/data',
+      '    tags: ["cli:data"]',
+      'outputs:',
+      '  - path: /out/model',
+      '    tags: ["cli:model"]',
+      'log:',
+      '  tags: ["cli:log"]',
+      '',
+    ].join('\n'),
+  );
+  const pushed = parseJson<{ id: string }>(await knit(['data', 'push', '-t', 'cli:data', await dirWith('x', 'hello')]));
+  const dry = await knit(['plan', 'apply', '--dry-run', file]);
+  t.is(dry.code, 0, dry.stderr);
+  const preview = parseJson<PlanPreview>(dry);
+  t.is(preview.runs, 1);
+  t.deepEqual(preview.inputs[0]!.dataIds, [pushed.id]);
+  t.deepEqual(parseJson<PlanDetail[]>(await knit(['plan', 'find', '-i', 'cli:data'])), [], 'a dry run applies nothing');
+
+  const applied = await knit(['plan', 'apply', file]);
+  t.is(applied.code, 0, applied.stderr);
+  t.regex(applied.stderr, /applied plan .*; it starts 1 run now/);
+  const plan = parseJson<PlanDetail>(applied);
+  const again = await knit(['plan', 'apply', file]);
+  t.is(again.code, 1);
+  t.regex(again.stderr, new RegExp(`equivalent plan already exists: ${plan.id}`));
+
+  t.is(parseJson<PlanDetail>(await knit(['plan', 'show', plan.id])).id, plan.id);
+  t.deepEqual(parseJson<PlanDetail[]>(await knit(['plan', 'find', '-i', 'cli:data', '-o', 'cli:model', '--image', TEST_IMAGE])).map((p) => p.id), [plan.id]);
+  t.false(parseJson<PlanDetail>(await knit(['plan', 'active', 'no', plan.id])).active);
+  t.deepEqual(parseJson<PlanDetail[]>(await knit(['plan', 'find', '--active', 'yes', '-i', 'cli:data'])), []);
+  t.true(parseJson<PlanDetail>(await knit(['plan', 'active', 'yes', plan.id])).active);
+  t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'resource', '--set', 'cpu=1', '--set', 'memory=256Mi', plan.id])).resources, { cpu: '1', memory: '256Mi' });
+  t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'resource', '--unset', 'cpu', plan.id])).resources, { memory: '256Mi' });
+  t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'annotate', '--add', 'owner=ml', plan.id])).annotations, ['owner=ml']);
+
+  const [run] = await s.waitRuns('the run', (rs) => rs.length === 1 && terminal(rs[0]!), { plans: [plan.id] });
+  t.is(run!.status, 'done');
+  const found = parseJson<RunDetail[]>(await knit(['run', 'find', '-p', plan.id, '-s', 'done', '-i', pushed.id]));
+  t.deepEqual(found.map((r) => r.id), [run!.id]);
+  t.deepEqual(parseJson<RunDetail[]>(await knit(['run', 'find', '-o', run!.outputs[0]!.dataId!])).map((r) => r.id), [run!.id]);
+  t.is(parseJson<RunDetail>(await knit(['run', 'show', run!.id])).status, 'done');
+});
+
+test.serial('plan files are checked before they are sent, and bad ones are refused naming the field', async (t) => {
+  const broken = join(work.path, 'broken.yaml');
+  await writeFile(broken, 'image: x:1\ninputs:\n  - path: /in\n    tags: [a:b\n');
+  const syntax = await knit(['plan', 'apply', broken]);
+  t.is(syntax.code, 2);
+  t.regex(syntax.stderr, /broken\.yaml:\d+:\d+/);
+  const invalid = join(work.path, 'invalid.yaml');
+  await writeFile(invalid, 'image: x:1\ninputs:\n  - path: in\n    tags: ["a:b"]\n');
+  const refused = await knit(['plan', 'apply', invalid]);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /inputs\[0\]\.path: must be absolute/);
+  t.is((await knit(['plan', 'apply', join(work.path, 'missing.yaml')])).code, 2);
+});
+
+test.serial('run wait exits non-zero for a failed run; stop, retry and rm work from the CLI', async (t) => {
+  const plan = await s.plan({ script: 'sleep 1; exit 3', inputs: [{ path: '/in', tags: ['cli:fail'] }] });
+  await s.push({ a: '1' }, ['cli:fail']);
+  const [run] = await s.waitRuns('the failing run', (rs) => rs.length === 1, { plans: [plan.id] });
+  const waited = await knit(['run', 'wait', run!.id]);
+  t.is(waited.code, 1);
+  t.regex(waited.stderr, /ended failed: the container exited with code 3/);
+  const retried = await knit(['run', 'retry', run!.id]);
+  t.is(retried.code, 0, retried.stderr);
+  t.is(parseJson<RunDetail>(retried).attempt, 2);
+  t.is((await knit(['run', 'wait', run!.id])).code, 1);
+  const removed = await knit(['run', 'rm', run!.id]);
+  t.is(parseJson<RunDetail>(removed).status, 'invalidated');
+  const stop = await knit(['run', 'stop', run!.id]);
+  t.is(stop.code, 1);
+  t.regex(stop.stderr, /only a run in progress can be stopped/);
+  const badStatus = await knit(['run', 'find', '-s', 'sleeping']);
+  t.is(badStatus.code, 2);
+});
+
+async function dirWith(name: string, content: string): Promise<string> {
+  const d = join(work.path, `src-${name}-${Date.now()}`);
+  await mkdir(d, { recursive: true });
+  await writeFile(join(d, name), content);
+  return d;
+}
