@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# README command 1: start the local stack on the embedded defaults and walk through knit:
-# push a directory as tagged Data, find it, retag it, and pull it back byte-identical.
+# README command 1: on the embedded defaults, start the local stack (PostgreSQL as PGlite, the
+# Temporal dev server, the API and the worker), then run a two-stage pipeline end to end:
+# push a dataset, apply a "train" and an "evaluate" plan, wait for their runs in Docker, print
+# the results and the lineage. Also shows tagging and a byte-identical pull. Stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/env.sh
@@ -12,11 +14,14 @@ PORT="${KNIT_DEMO_PORT:-7420}"
 export KNIT_SERVER="${KNIT_SERVER:-http://127.0.0.1:$PORT}"
 knit() { node bin/knit.js "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+# json EXPR [ARG…]: prints EXPR evaluated over the JSON on stdin (as v); extra args are argv[2…].
+json() { node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const v=JSON.parse(s);console.log(eval(process.argv[1]))})' "$@"; }
 
 WORK="$(mktemp -d)"
 UP_PID=""
 cleanup() {
   if [ -n "$UP_PID" ]; then
+    say "stopping knit (Ctrl-C)"
     kill -INT "$UP_PID" 2>/dev/null || true
     wait "$UP_PID" 2>/dev/null || true
   fi
@@ -24,42 +29,87 @@ cleanup() {
 }
 trap cleanup EXIT
 
+say "building the demo image knit-test/busybox:1 locally (no registry)"
+bash scripts/build-test-image.sh
+
 if node -e "fetch(process.env.KNIT_SERVER + '/api/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; then
   say "using the knit already running at $KNIT_SERVER"
 else
   say "starting knit (knit up) with KNIT_HOME=$KNIT_HOME"
   node bin/knit.js up --listen "127.0.0.1:$PORT" > "$WORK/up.out" 2> "$WORK/up.err" &
   UP_PID=$!
-  for _ in $(seq 1 300); do
-    grep -q 'knit is up' "$WORK/up.out" 2>/dev/null && break
-    if ! kill -0 "$UP_PID" 2>/dev/null; then cat "$WORK/up.err" >&2; exit 1; fi
+  for _ in $(seq 1 600); do
+    grep -q 'Press Ctrl-C' "$WORK/up.out" 2>/dev/null && break
+    if ! kill -0 "$UP_PID" 2>/dev/null; then cat "$WORK/up.err" >&2; UP_PID=""; exit 1; fi
     sleep 0.2
   done
   cat "$WORK/up.out" >&2
 fi
 
-say "a sample dataset"
+say "a dataset"
 DATASET="$WORK/iris"
-mkdir -p "$DATASET/raw" "$DATASET/empty"
-printf 'sepal_length,sepal_width,species\n5.1,3.5,setosa\n7.0,3.2,versicolor\n6.3,3.3,virginica\n' > "$DATASET/raw/iris.csv"
-printf '#!/bin/sh\necho "checksum ok"\n' > "$DATASET/verify.sh" && chmod +x "$DATASET/verify.sh"
-ln -s raw/iris.csv "$DATASET/latest.csv"
-find "$DATASET" -printf '  %M %p\n' | sed "s#$WORK/##" >&2
+mkdir -p "$DATASET"
+cat > "$DATASET/iris.csv" <<'CSV'
+sepal_length,sepal_width,species
+5.1,3.5,setosa
+4.9,3.0,setosa
+4.7,3.2,setosa
+5.0,3.6,setosa
+7.0,3.2,versicolor
+6.4,3.2,versicolor
+6.9,3.1,versicolor
+5.5,2.3,versicolor
+6.3,3.3,virginica
+5.8,2.7,virginica
+7.1,3.0,virginica
+6.5,3.0,virginica
+CSV
+ln -s iris.csv "$DATASET/latest.csv"
 
-say "knit data push -t type:dataset -t project:iris -n $DATASET"
-ID="$(knit data push -t type:dataset -t project:iris -n "$DATASET" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>console.log(JSON.parse(s).id))')"
+say "knit data push -t project:iris -t type:dataset -n iris/"
+DATA_ID="$(knit data push -t project:iris -t type:dataset -n "$DATASET" | json 'v.id')"
 
-say "knit data find -t project:iris"
-knit data find -t project:iris --json | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{for(const d of JSON.parse(s))console.log(`  ${d.id}  ${d.createdAt}  ${d.tags.filter(t=>!t.startsWith("knit#")).join(" ")}`)})'
+say "knit plan apply examples/iris/train.yaml; knit plan apply examples/iris/evaluate.yaml"
+apply() { knit plan apply "$1" 2>/dev/null | json 'v.id' || knit plan find -o "$2" --json | json 'v[0].id'; }
+TRAIN="$(apply examples/iris/train.yaml type:model)"
+EVAL="$(apply examples/iris/evaluate.yaml type:metrics)"
+echo "  train plan:    $TRAIN" >&2
+echo "  evaluate plan: $EVAL" >&2
 
-say "knit data tag --add stage:validated --remove type:dataset $ID"
-knit data tag --add stage:validated --remove type:dataset "$ID" --json | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>console.log("  tags: " + JSON.parse(s).tags.join(" ")))'
+say "waiting for the train run, then the evaluate run it sets off"
+wait_for_run() {
+  local plan="$1" id=""
+  for _ in $(seq 1 600); do
+    id="$(knit run find -p "$plan" -i "$2" --json | json 'v.length ? v[v.length - 1].id : ""')"
+    [ -n "$id" ] && break
+    sleep 0.2
+  done
+  knit run wait "$id" > /dev/null
+  echo "$id"
+}
+TRAIN_RUN="$(wait_for_run "$TRAIN" "$DATA_ID")"
+MODEL_ID="$(knit run show "$TRAIN_RUN" --json | json 'v.outputs[0].dataId')"
+EVAL_RUN="$(wait_for_run "$EVAL" "$MODEL_ID")"
+knit run find -p "$TRAIN" -p "$EVAL" --json | json 'v.map(r => `  ${r.plan.id === process.argv[2] ? "train   " : "evaluate"} run ${r.id}  ${r.status}  exit ${r.exitCode}`).join("\n")' "$TRAIN" >&2
 
-say "knit data pull -x $ID $WORK/pulled"
-knit data pull -x "$ID" "$WORK/pulled" >/dev/null
-if diff -r --no-dereference "$DATASET" "$WORK/pulled/$ID" >&2; then
-  say "pulled back byte-identical: $WORK/pulled/$ID matches the pushed directory"
+say "results"
+METRICS_ID="$(knit run show "$EVAL_RUN" --json | json 'v.outputs[0].dataId')"
+knit data pull -x "$MODEL_ID" "$WORK/out" > /dev/null 2>&1
+knit data pull -x "$METRICS_ID" "$WORK/out" > /dev/null 2>&1
+echo "  model ($MODEL_ID):"; sed 's/^/    /' "$WORK/out/$MODEL_ID/model.txt"
+echo "  metrics ($METRICS_ID):"; sed 's/^/    /' "$WORK/out/$METRICS_ID/metrics.txt"
+echo "  train log:"; knit run log "$TRAIN_RUN" | sed 's/^/    /'
+
+say "lineage of the metrics, back to the upload (knit data lineage -u $METRICS_ID)"
+knit data lineage -u -n all "$METRICS_ID" --format json | json 'v.edges.map(e => { const n = id => { const x = v.nodes.find(n => n.id === id); return x.kind === "data" ? `data ${id.slice(0,8)} [${x.tags.filter(t => !t.startsWith("knit#")).join(" ")}]` : x.upload ? "upload" : `run ${id.slice(0,8)}`; }; return `  ${n(e.from)} --${e.label}--> ${n(e.to)}`; }).join("\n")'
+echo "  (as Graphviz: knit data lineage $METRICS_ID | dot -Tsvg > lineage.svg)"
+
+say "tags change, content never does: knit data tag --add stage:validated $DATA_ID"
+knit data tag --add stage:validated "$DATA_ID" --json | json '"  tags: " + v.tags.join(" ")'
+knit data pull -x "$DATA_ID" "$WORK/pulled" > /dev/null 2>&1
+if diff -r --no-dereference "$DATASET" "$WORK/pulled/$DATA_ID" >&2; then
+  say "pulled the dataset back byte-identical"
 else
-  echo "the pulled tree differs from the pushed one" >&2
+  echo "the pulled dataset differs from the pushed one" >&2
   exit 1
 fi
