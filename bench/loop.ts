@@ -1,0 +1,198 @@
+/**
+ * The core loop, measured on the local stack (Docker, Temporal dev server, PostgreSQL from
+ * DATABASE_URL or embedded PGlite):
+ *   - trigger latency: push response to container start, p50/p95 over 50 pushes (target p50 <= 0.5 s);
+ *   - per-run overhead: push to output registered for a trivial run, against `docker run --rm`
+ *     of the same image (target <= 2.0x);
+ *   - matching scale: an inactive plan with 2 inputs over 300 x 300 Data creates 90,000 runs
+ *     (target <= 15 s), with the API's and the worker's memory;
+ *   - throughput: 200 trivial runs, runs per second at the configured concurrency.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import http from 'node:http';
+import { KnitClient } from '../client/knit-client.js';
+import { peakRss } from './lib/proc.js';
+import { startBenchStack } from './lib/stack.js';
+
+const IMAGE = 'knit-test/busybox:1';
+const CONCURRENCY = process.env['KNIT_MAX_CONCURRENT_RUNS'] ?? '4';
+const SCALE = Number(process.env['KNIT_BENCH_SCALE'] ?? 300);
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+const median = (xs: number[]) => quantile(xs, 0.5);
+
+/**
+ * Follows Docker's event stream and records when each knit run's container started (ms since
+ * the epoch). Followed live: the engine keeps too few past events to ask for them afterwards.
+ */
+function watchContainerStarts(): { starts: Map<string, number>; stop: () => void } {
+  const starts = new Map<string, number>();
+  const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['start'] }));
+  let buf = '';
+  const req = http.request({ socketPath: '/var/run/docker.sock', path: `/events?filters=${filters}` }, (res) => {
+    res.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!line.trim()) continue;
+        const e = JSON.parse(line) as { timeNano: number; Actor: { Attributes: Record<string, string> } };
+        const run = e.Actor.Attributes['knit.run'];
+        if (run) starts.set(run, e.timeNano / 1e6);
+      }
+    });
+  });
+  req.on('error', () => {});
+  req.end();
+  return { starts, stop: () => req.destroy() };
+}
+
+async function main(): Promise<void> {
+  execFileSync('bash', ['scripts/build-test-image.sh', IMAGE], { stdio: 'inherit' });
+  const work = mkdtempSync(join(tmpdir(), 'knit-bench-loop-'));
+  const stack = await startBenchStack(join(work, 'home'), { KNIT_MAX_CONCURRENT_RUNS: CONCURRENCY });
+  const knit = new KnitClient({ server: stack.api });
+  const src = join(work, 'src');
+  const push = async (tags: string[], content: string) => {
+    rmSync(src, { recursive: true, force: true });
+    execFileSync('mkdir', ['-p', src]);
+    writeFileSync(join(src, 'f'), content);
+    return knit.pushDirectory(src, tags);
+  };
+  const plan = (tag: string, active = true, inputs = [{ path: '/in', tags: [tag] }]) =>
+    knit.applyPlan({ image: IMAGE, entrypoint: ['true'], inputs, outputs: [{ path: '/out', tags: [`${tag}-out`] }], active }, { yes: true });
+  const results: Record<string, unknown> = { bench: 'loop', database: stack.databaseKind, concurrency: Number(CONCURRENCY) };
+  try {
+    // Warm-up: the first run pays for caches everywhere.
+    const warm = await plan('bench:warm');
+    await push(['bench:warm'], 'w');
+    for (;;) {
+      const [r] = await knit.findRuns({ plans: [warm.plan!.id] });
+      if (r && (r.status === 'done' || r.status === 'failed')) break;
+      await sleep(100);
+    }
+
+    // Trigger latency, one push at a time.
+    const lat = await plan('bench:latency');
+    const pushedAt = new Map<string, number>();
+    const watcher = watchContainerStarts();
+    await sleep(200);
+    for (let i = 0; i < 50; i++) {
+      const d = await push(['bench:latency'], String(i));
+      pushedAt.set(d.id, Date.now());
+      const run = await waitForRunOn(knit, lat.plan!.id, d.id);
+      await knit.waitRun(run);
+    }
+    watcher.stop();
+    const starts = watcher.starts;
+    const latencies: number[] = [];
+    for (const r of await knit.findRuns({ plans: [lat.plan!.id] })) {
+      const started = starts.get(r.id);
+      const pushed = pushedAt.get(r.inputs[0]!.dataId);
+      if (started !== undefined && pushed !== undefined) latencies.push((started - pushed) / 1000);
+    }
+    results['triggerLatencyP50s'] = median(latencies);
+    results['triggerLatencyP95s'] = quantile(latencies, 0.95);
+    results['triggerSamples'] = latencies.length;
+
+    // Per-run overhead: push to output registered, against a bare docker run.
+    const over = await plan('bench:overhead');
+    const e2e: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t0 = Date.now();
+      const d = await push(['bench:overhead'], String(i));
+      const run = await knit.waitRun(await waitForRunOn(knit, over.plan!.id, d.id));
+      e2e.push((Date.parse(run.finishedAt!) - t0) / 1000);
+      const b0 = process.hrtime.bigint();
+      spawnSync('docker', ['run', '--rm', IMAGE, 'true']);
+      bare.push(Number(process.hrtime.bigint() - b0) / 1e9);
+    }
+    results['runEndToEndS'] = median(e2e);
+    results['dockerRunRmS'] = median(bare);
+    results['overheadRatio'] = median(e2e) / median(bare);
+
+    // Throughput: 200 trivial runs queued at once.
+    const tp = await plan('bench:throughput', false);
+    for (let i = 0; i < 200; i++) await push(['bench:throughput'], String(i));
+    await waitCount(stack.pool, tp.plan!.id, 200, "status = 'deactivated'");
+    const tp0 = Date.now();
+    await knit.setPlanActive(tp.plan!.id, true);
+    await waitCount(stack.pool, tp.plan!.id, 200, "status IN ('done', 'failed')");
+    const tpSeconds = (Date.now() - tp0) / 1000;
+    results['throughputRuns'] = 200;
+    results['throughputSeconds'] = tpSeconds;
+    results['runsPerSecond'] = 200 / tpSeconds;
+
+    // Matching scale: an inactive plan over SCALE x SCALE Data.
+    process.stderr.write(`pushing ${2 * SCALE} Data for the matching-scale bench…\n`);
+    for (let i = 0; i < SCALE; i++) {
+      await push(['bench:scale-x'], `x${i}`);
+      await push(['bench:scale-y'], `y${i}`);
+    }
+    const m0 = Date.now();
+    const scale = await knit.applyPlan(
+      {
+        image: IMAGE,
+        entrypoint: ['true'],
+        inputs: [
+          { path: '/x', tags: ['bench:scale-x'] },
+          { path: '/y', tags: ['bench:scale-y'] },
+        ],
+        active: false,
+      },
+      { yes: true },
+    );
+    await waitCount(stack.pool, scale.plan!.id, SCALE * SCALE, 'TRUE');
+    results['matchingRuns'] = SCALE * SCALE;
+    results['matchingSeconds'] = (Date.now() - m0) / 1000;
+    results['apiPeakRssMB'] = (peakRss(stack.knitd.pid!) ?? 0) / 1e6;
+    results['workerPeakRssMB'] = (peakRss(stack.worker.pid!) ?? 0) / 1e6;
+  } finally {
+    await stack.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const r = results as Record<string, number>;
+  const ok = (pass: boolean) => (pass ? 'ok ' : 'MISS');
+  process.stdout.write(
+    [
+      `loop bench (database: ${results['database']}, ${CONCURRENCY} containers at once)`,
+      `  trigger latency   p50 ${r['triggerLatencyP50s']!.toFixed(3)} s, p95 ${r['triggerLatencyP95s']!.toFixed(3)} s over ${r['triggerSamples']} pushes   [${ok(r['triggerLatencyP50s']! <= 0.5)}] target p50 <= 0.5 s`,
+      `  per-run overhead  ${r['runEndToEndS']!.toFixed(3)} s push-to-output vs ${r['dockerRunRmS']!.toFixed(3)} s docker run --rm = ${r['overheadRatio']!.toFixed(2)}x   [${ok(r['overheadRatio']! <= 2)}] target <= 2.0x`,
+      `  matching scale    ${r['matchingRuns']} runs in ${r['matchingSeconds']!.toFixed(2)} s   [${ok(r['matchingSeconds']! <= 15)}] target <= 15 s; peak RSS API ${r['apiPeakRssMB']!.toFixed(0)} MB, worker ${r['workerPeakRssMB']!.toFixed(0)} MB`,
+      `  throughput        ${r['throughputRuns']} runs in ${r['throughputSeconds']!.toFixed(1)} s = ${r['runsPerSecond']!.toFixed(2)} runs/s`,
+      JSON.stringify(results),
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(new URL('../../bench/last-loop.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+async function waitForRunOn(knit: KnitClient, planId: string, dataId: string): Promise<string> {
+  for (;;) {
+    const [r] = await knit.findRuns({ plans: [planId], inputs: [dataId] });
+    if (r) return r.id;
+    await sleep(20);
+  }
+}
+
+async function waitCount(pool: import('../core/db/pool.js').Pool, planId: string, n: number, where: string): Promise<void> {
+  for (;;) {
+    const r = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM run WHERE plan_id = $1 AND ${where}`, [planId]);
+    if (r.rows[0]!.n >= n) return;
+    await sleep(100);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
