@@ -1,7 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from '../core/log/logger.js';
-import { taskQueues, type TemporalEnv } from '../core/config/temporal.js';
-import { matcherWorkflowId, runWorkflowId, stopSignal, wakeSignal, type MatcherArgs } from '../workflows/definitions.js';
+import type { TemporalEnv } from '../core/config/temporal.js';
+import { wakeMatcher } from '../core/temporal/wake-matcher.js';
+import { runWorkflowId, stopSignal } from '../workflows/definitions.js';
 
 /** What the API asks of Temporal: wake the matcher after a change, pass a stop to a run. */
 export interface Orchestrator {
@@ -24,7 +25,6 @@ export const noOrchestrator: Orchestrator = {
 export function temporalOrchestrator(env: TemporalEnv, log: Logger): Orchestrator {
   const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const queues = taskQueues(env.KNIT_INSTANCE);
   let inFlight = false;
   let again = false;
 
@@ -33,13 +33,7 @@ export function temporalOrchestrator(env: TemporalEnv, log: Logger): Orchestrato
     try {
       do {
         again = false;
-        await client.workflow.signalWithStart('matcher', {
-          workflowId: matcherWorkflowId(env.KNIT_INSTANCE),
-          taskQueue: queues.main,
-          args: [{ cursor: 0 } satisfies MatcherArgs],
-          signal: wakeSignal,
-          signalArgs: [],
-        });
+        await wakeMatcher(client, env.KNIT_INSTANCE);
       } while (again);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'could not wake the matcher; its backstop will pick the change up');

@@ -9,7 +9,8 @@ import { migrate } from '../core/db/migrate.js';
 import { openPool } from '../core/db/pool.js';
 import { createLogger, type Logger } from '../core/log/logger.js';
 import { LocalBlobStore } from '../core/storage/local-store.js';
-import { matcherWorkflowId, SEARCH_ATTRIBUTES, wakeSignal, type MatcherArgs } from '../workflows/definitions.js';
+import { wakeMatcher } from '../core/temporal/wake-matcher.js';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
 import { WORKFLOW_BUNDLE } from './bundle.js';
 import { sweepLeftovers } from './sweep.js';
 
@@ -80,22 +81,14 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
 
-  const wakeMatcher = async () => {
-    await client.workflow.signalWithStart('matcher', {
-      workflowId: matcherWorkflowId(env.KNIT_INSTANCE),
-      taskQueue: queues.main,
-      args: [{ cursor: 0 } satisfies MatcherArgs],
-      signal: wakeSignal,
-      signalArgs: [],
-    });
-  };
+  const wake = () => wakeMatcher(client, env.KNIT_INSTANCE);
   const activities = createActivities({
     pool,
     store,
     docker,
     client,
     log,
-    wakeMatcher,
+    wakeMatcher: wake,
     config: {
       instance: env.KNIT_INSTANCE,
       workdir,
@@ -128,7 +121,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   });
 
   // The matcher must exist even before the first change arrives: its backstop does the rest.
-  await wakeMatcher();
+  await wake();
 
   const done = Promise.all([main.run(), containers.run()]).then(async () => {
     await connection.close();

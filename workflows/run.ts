@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { KnitActivities } from '../activities/index.js';
 import { RUN_STATUS, stopSignal, type RunArgs, type RunResult } from './definitions.js';
 
@@ -20,8 +20,10 @@ export interface RunOptions {
  */
 export async function run(args: RunArgs, options: RunOptions): Promise<RunResult> {
   // Short steps are bounded by stepTimeout; long ones (moving Data, waiting for the container)
-  // prove they are alive by heartbeats instead.
+  // prove they are alive by heartbeats instead. The database steps that open and close an
+  // attempt run as local activities: milliseconds of work, without a round trip to the server.
   const steps = proxyActivities<KnitActivities>({ startToCloseTimeout: options.stepTimeout, retry });
+  const local = proxyLocalActivities<KnitActivities>({ startToCloseTimeout: options.stepTimeout, retry });
   const transfers = proxyActivities<KnitActivities>({ startToCloseTimeout: '1 day', heartbeatTimeout: options.heartbeatTimeout, retry });
   const containers = proxyActivities<KnitActivities>({
     taskQueue: options.containerQueue,
@@ -38,7 +40,7 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
   const requested = (): 'stop' | 'fail' | undefined => stopMode;
   const status = (s: string) => upsertSearchAttributes([{ key: RUN_STATUS, value: s }]);
 
-  const begun = await steps.beginAttempt({ runId: args.runId });
+  const begun = await local.beginAttempt({ runId: args.runId });
   if (!begun.begun) return { runId: args.runId, skipped: begun.reason };
   const ctx = begun.context;
   status('ready');
@@ -49,8 +51,8 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
   let stopped = false;
   try {
     if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
-    await transfers.stageInputs(ctx);
-    const created = await steps.createContainer(ctx);
+    // Creating the container does not need the inputs in place, only starting it does.
+    const [, created] = await Promise.all([transfers.stageInputs(ctx), steps.createContainer(ctx)]);
     notes.push(...created.warnings);
     status('running');
     let exited = false;
@@ -73,16 +75,19 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     failure = describe(err);
   }
 
-  const collected = await transfers.collectOutputs(ctx);
-  if (collected.problems.length > 0) failure = [failure, ...collected.problems].filter((x) => x !== undefined).join('; ');
+  const messageFor = (f: string | undefined) => f ?? (stopped ? 'stopped by user' : null);
+  status(failure === undefined ? 'completing' : 'aborting');
+  let [collected, log] = await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, { notes, message: messageFor(failure) })]);
+  if (collected.problems.length > 0) {
+    // An output that could not be stored fails the run; the log must say so too.
+    failure = [failure, ...collected.problems].filter((x) => x !== undefined).join('; ');
+    log = await transfers.collectLog(ctx, { notes, message: messageFor(failure) });
+  }
   const outcome = failure === undefined ? 'done' : 'failed';
-  const message = failure ?? (stopped ? 'stopped by user' : null);
-  status(outcome === 'done' ? 'completing' : 'aborting');
-  const contents = collected.contents;
-  const log = await transfers.collectLog(ctx, { notes, message });
-  await steps.finishAttempt(ctx, { status: outcome, exitCode, message, contents: [...contents, log] });
+  const message = messageFor(failure);
+  await local.finishAttempt(ctx, { status: outcome, exitCode, message, contents: [...collected.contents, log] });
   status(outcome);
-  await steps.cleanupAttempt(ctx);
+  await local.cleanupAttempt(ctx);
   return { runId: args.runId, status: outcome, exitCode, message };
 }
 

@@ -8,19 +8,19 @@ import { isQuantity } from '../../core/plan/quantity.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
+import { repeated } from '../../core/validation/query.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
-const list = <T extends z.ZodType>(item: T) => z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
 
 const ApplyQuery = z.object({ dryRun: flag, yes: flag }).strict();
 const PlanQuery = z
   .object({
     active: z.enum(['true', 'false']).optional().transform((v) => (v === undefined ? undefined : v === 'true')),
     image: z.string().min(1).optional(),
-    in: list(SelectorTag),
-    out: list(UserTag),
+    in: repeated(SelectorTag),
+    out: repeated(UserTag),
   })
   .strict();
 

@@ -3,35 +3,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { readFileFromArchive } from '../../core/archive/read-file.js';
-import { parseDuration } from '../../core/config/units.js';
 import { getData } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
-import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { notFound } from '../../core/errors/knit-error.js';
 import { findRuns, getRun, invalidateRun, requestStop, retryRun } from '../../core/run/db.js';
 import { RunQuery, StopRequest, type RunDetail } from '../../core/run/model.js';
 import { isTerminal } from '../../core/run/status.js';
 import { liveLogPrefix, timestampNanos } from '../../core/run/live-log.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
+import { DurationMs } from '../../core/validation/query.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
 const POLL_MS = 300;
 const LogQuery = z.object({ follow: z.enum(['true', 'false']).optional().transform((v) => v === 'true') }).strict();
-const WaitQuery = z
-  .object({
-    timeout: z
-      .string()
-      .default('30s')
-      .transform((s, ctx) => {
-        const ms = parseDuration(s);
-        if (ms === undefined || ms > 120_000) {
-          ctx.addIssue({ code: 'custom', message: 'must be a duration of at most 2m, such as 30s' });
-          return z.NEVER;
-        }
-        return ms;
-      }),
-  })
-  .strict();
+const WaitQuery = z.object({ timeout: DurationMs.default(30_000).pipe(z.number().max(120_000, 'must be at most 2m')) }).strict();
 
 export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const mustGet = async (id: string): Promise<RunDetail> => {
@@ -41,10 +27,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
   };
 
   app.get('/api/runs', async (req) => {
-    const q = parseOrThrow(RunQuery, req.query);
-    if (q.duration !== undefined && parseDuration(q.duration) === undefined) throw badRequest('duration', `must be a duration such as 30m or 2h, got ${JSON.stringify(q.duration)}`);
-    if (q.duration !== undefined && q.since === undefined) throw badRequest('duration', 'needs since: the window is [since, since + duration)');
-    return findRuns(deps.pool, q);
+    return findRuns(deps.pool, parseOrThrow(RunQuery, req.query));
   });
 
   app.get('/api/runs/:id', async (req) => mustGet(idParam(req.params, 'run')));

@@ -12,6 +12,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface BenchStack {
   api: string;
+  temporalAddress: string;
   pool: Pool;
   knitd: ChildProcess;
   worker: ChildProcess;
@@ -62,6 +63,7 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
   const worker = await child('knit-worker.js', env, /knit-worker ready/);
   return {
     api: /^knitd listening on (\S+)/.exec(api.line)![1]!,
+    temporalAddress,
     pool,
     knitd: api.proc,
     worker: worker.proc,

@@ -1,3 +1,4 @@
+import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { appendOutbox } from '../outbox/db.js';
 import { normalizeTags, type Tag } from '../tags/tag.js';
@@ -81,17 +82,13 @@ export async function getData(q: Queryable, id: string): Promise<StoredData | un
 
 /** Data holding every tag of the query, in the time window, oldest first. */
 export async function findData(q: Queryable, query: DataQuery): Promise<StoredData[]> {
-  const params: unknown[] = [];
+  const params = new SqlParams();
   const where = [tagConditions('d', query.tag, params)];
   if (query.since) {
-    params.push(query.since);
-    where.push(`d.created_at >= $${params.length}`);
-    if (query.duration !== undefined) {
-      params.push(new Date(query.since.getTime() + query.duration));
-      where.push(`d.created_at < $${params.length}`);
-    }
+    where.push(`d.created_at >= ${params.add(query.since)}`);
+    if (query.duration !== undefined) where.push(`d.created_at < ${params.add(new Date(query.since.getTime() + query.duration))}`);
   }
-  const r = await q.query<Row>(`${SELECT} WHERE ${where.join(' AND ')} ORDER BY d.created_at, d.id`, params);
+  const r = await q.query<Row>(`${SELECT} WHERE ${where.join(' AND ')} ORDER BY d.created_at, d.id`, params.values);
   return r.rows.map(toRecord);
 }
 

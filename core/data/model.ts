@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SelectorTag, TagString, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
-import { parseDuration } from '../config/units.js';
+import { durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
 
 /** Where a Data came from: uploaded by a user, or written by a Run (later issues fill `run`). */
 export const DataOrigin = z.discriminatedUnion('type', [
@@ -58,10 +58,6 @@ export function toDataDetail(d: DataRecord): DataDetail {
   };
 }
 
-/** A repeatable query parameter: absent, once, or many times, always read as a list. */
-const tagList = <T extends z.ZodType>(item: T) =>
-  z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
-
 /** `PUT /api/data/{id}/tags`: removals first, then additions, all or nothing. */
 export const TagChange = z
   .object({
@@ -83,42 +79,10 @@ export const TagChange = z
 export type TagChange = z.output<typeof TagChange>;
 
 /** `GET /api/data` query: tags ANDed, an optional time window. */
-export const DataQuery = z
-  .object({
-    tag: tagList(SelectorTag),
-    since: z
-      .string()
-      .optional()
-      .transform((s, ctx) => {
-        if (s === undefined) return undefined;
-        const t = Date.parse(s);
-        if (Number.isNaN(t)) {
-          ctx.addIssue({ code: 'custom', message: `must be an RFC3339 time such as 2026-01-02T03:04:05Z, got ${JSON.stringify(s)}` });
-          return z.NEVER;
-        }
-        return new Date(t);
-      }),
-    duration: z
-      .string()
-      .optional()
-      .transform((s, ctx) => {
-        if (s === undefined) return undefined;
-        const ms = parseDuration(s);
-        if (ms === undefined) {
-          ctx.addIssue({ code: 'custom', message: `must be a duration such as 90s, 30m, 1h or 2d, got ${JSON.stringify(s)}` });
-          return z.NEVER;
-        }
-        return ms;
-      }),
-  })
-  .superRefine((q, ctx) => {
-    if (q.duration !== undefined && q.since === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['duration'], message: 'needs since: the window is [since, since + duration)' });
-    }
-  });
+export const DataQuery = z.object({ tag: repeated(SelectorTag), ...timeWindow }).superRefine(durationNeedsSince);
 export type DataQuery = z.output<typeof DataQuery>;
 
 /** Tags given on upload, as query parameters `?tag=k:v&tag=...`. */
-export const UploadQuery = z.object({ tag: tagList(UserTag) }).strict();
+export const UploadQuery = z.object({ tag: repeated(UserTag) }).strict();
 
 export { TagString };

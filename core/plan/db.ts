@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { conflict } from '../errors/knit-error.js';
+import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { eligible, tagConditions } from '../data/selectors.js';
 import { appendOutbox } from '../outbox/db.js';
@@ -73,12 +74,9 @@ export interface PlanFilter {
 
 /** Plans matching every given criterion; `inTags`/`outTags` must all appear on one input/output. */
 export async function findPlans(q: Queryable, f: PlanFilter): Promise<PlanRecord[]> {
-  const params: unknown[] = [];
+  const params = new SqlParams();
+  const p = (v: unknown) => params.add(v);
   const where: string[] = [];
-  const p = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
   if (f.active !== undefined) where.push(`p.active = ${p(f.active)}`);
   if (f.image !== undefined) where.push(f.image.includes(':') ? `p.image = ${p(f.image)}` : `split_part(p.image, ':', 1) = ${p(f.image)}`);
   if (f.inTags && f.inTags.length > 0) {
@@ -89,7 +87,7 @@ export async function findPlans(q: Queryable, f: PlanFilter): Promise<PlanRecord
     where.push(`(EXISTS (SELECT 1 FROM plan_output o WHERE o.plan_id = p.id AND o.tags @> ${p(JSON.stringify(asPairs(f.outTags)))}::jsonb)
                OR (p.log_tags IS NOT NULL AND p.log_tags @> ${p(JSON.stringify(asPairs(f.outTags)))}::jsonb))`);
   }
-  const r = await q.query<PlanRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY p.created_at, p.id`, params);
+  const r = await q.query<PlanRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY p.created_at, p.id`, params.values);
   return r.rows.map(toRecord);
 }
 
@@ -111,8 +109,8 @@ export async function previewPlan(q: Queryable, inputs: ReadonlyArray<{ path: st
   const out: PlanPreview['inputs'] = [];
   let runs = 1;
   for (const input of inputs) {
-    const params: unknown[] = [];
-    const r = await q.query<{ id: string }>(`SELECT d.id FROM data d WHERE ${eligible('d')} AND ${tagConditions('d', input.tags, params)} ORDER BY d.created_at, d.id`, params);
+    const params = new SqlParams();
+    const r = await q.query<{ id: string }>(`SELECT d.id FROM data d WHERE ${eligible('d')} AND ${tagConditions('d', input.tags, params)} ORDER BY d.created_at, d.id`, params.values);
     out.push({ path: input.path, tags: input.tags.map(formatTag), dataIds: r.rows.map((x) => x.id) });
     runs *= r.rows.length;
   }

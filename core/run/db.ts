@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { conflict, notFound } from '../errors/knit-error.js';
+import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { eligible, tagConditions } from '../data/selectors.js';
 import { appendOutbox } from '../outbox/db.js';
-import { parseDuration } from '../config/units.js';
 import type { Tag } from '../tags/tag.js';
 import type { AttemptContext, RunDetail, RunQuery } from './model.js';
 import { assertTransition, RunStatus, sourcesOf, TERMINAL } from './status.js';
@@ -26,13 +26,10 @@ export interface MatchablePlan {
  * Returns how many runs were created.
  */
 export async function createRuns(tx: Tx, plan: MatchablePlan, restrict?: { slot: number; dataIds: readonly string[] }): Promise<number> {
-  const params: unknown[] = [plan.id, plan.active ? 'waiting' : 'deactivated'];
+  const params = new SqlParams([plan.id, plan.active ? 'waiting' : 'deactivated']);
   const ctes = plan.inputs.map((input, i) => {
     const conds = [eligible('d'), tagConditions('d', input.tags, params)];
-    if (restrict?.slot === i) {
-      params.push(restrict.dataIds);
-      conds.push(`d.id = ANY($${params.length}::uuid[])`);
-    }
+    if (restrict?.slot === i) conds.push(`d.id = ANY(${params.add(restrict.dataIds)}::uuid[])`);
     return `s${i} AS (SELECT d.id FROM data d WHERE ${conds.join(' AND ')})`;
   });
   const key = plan.inputs.map((_, i) => `s${i}.id::text`).join(` || ',' || `);
@@ -49,7 +46,7 @@ export async function createRuns(tx: Tx, plan: MatchablePlan, restrict?: { slot:
        SELECT c.id, k.ord - 1, k.val::uuid FROM created c, unnest(string_to_array(c.input_key, ',')) WITH ORDINALITY AS k(val, ord)
        RETURNING run_id)
      SELECT count(DISTINCT run_id)::int AS n FROM inputs`,
-    params,
+    params.values,
   );
   return r.rows[0]?.n ?? 0;
 }
@@ -126,22 +123,18 @@ export async function getRun(q: Queryable, id: string): Promise<RunDetail | unde
 }
 
 export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> {
-  const params: unknown[] = [];
+  const params = new SqlParams();
+  const p = (v: unknown) => params.add(v);
   const where: string[] = [];
-  const p = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
   if (f.plan.length) where.push(`r.plan_id = ANY(${p(f.plan)}::uuid[])`);
   if (f.status.length) where.push(`r.status = ANY(${p(f.status)}::text[])`);
   for (const id of f.in) where.push(`EXISTS (SELECT 1 FROM run_input ri WHERE ri.run_id = r.id AND ri.data_id = ${p(id)})`);
   for (const id of f.out) where.push(`EXISTS (SELECT 1 FROM data d WHERE d.producer_run_id = r.id AND d.id = ${p(id)})`);
   if (f.since) {
     where.push(`r.updated_at >= ${p(f.since)}`);
-    const ms = f.duration === undefined ? undefined : parseDuration(f.duration);
-    if (ms !== undefined) where.push(`r.updated_at < ${p(new Date(f.since.getTime() + ms))}`);
+    if (f.duration !== undefined) where.push(`r.updated_at < ${p(new Date(f.since.getTime() + f.duration))}`);
   }
-  const r = await q.query<RunRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.updated_at, r.id`, params);
+  const r = await q.query<RunRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.updated_at, r.id`, params.values);
   return r.rows.map(toDetail);
 }
 
@@ -161,18 +154,12 @@ async function lockRun(tx: Tx, id: string): Promise<{ status: RunStatus; attempt
  */
 export async function setStatus(q: Queryable, id: string, attempt: number, to: RunStatus, extra: { exitCode?: number | null; message?: string | null } = {}): Promise<boolean> {
   const sets = ['status = $3', `updated_at = ${now}`];
-  const params: unknown[] = [id, attempt, to, sourcesOf(to)];
+  const params = new SqlParams([id, attempt, to, sourcesOf(to)]);
   if (to === 'running') sets.push(`started_at = COALESCE(started_at, ${now})`);
   if (TERMINAL.includes(to)) sets.push(`finished_at = ${now}`);
-  if (extra.exitCode !== undefined) {
-    params.push(extra.exitCode);
-    sets.push(`exit_code = $${params.length}`);
-  }
-  if (extra.message !== undefined) {
-    params.push(extra.message);
-    sets.push(`message = $${params.length}`);
-  }
-  const r = await q.query(`UPDATE run SET ${sets.join(', ')} WHERE id = $1 AND attempt = $2 AND status = ANY($4::text[])`, params);
+  if (extra.exitCode !== undefined) sets.push(`exit_code = ${params.add(extra.exitCode)}`);
+  if (extra.message !== undefined) sets.push(`message = ${params.add(extra.message)}`);
+  const r = await q.query(`UPDATE run SET ${sets.join(', ')} WHERE id = $1 AND attempt = $2 AND status = ANY($4::text[])`, params.values);
   return (r.rowCount ?? 0) > 0;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
 import { RunStatus } from './status.js';
 
 export const RunDetail = z.object({
@@ -20,31 +21,13 @@ export const RunDetail = z.object({
 });
 export type RunDetail = z.infer<typeof RunDetail>;
 
-const list = <T extends z.ZodType>(item: T) => z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be an id (a UUID)');
 
 /** `GET /api/runs` query. */
 export const RunQuery = z
-  .object({
-    plan: list(uuid),
-    in: list(uuid),
-    out: list(uuid),
-    status: list(RunStatus),
-    since: z
-      .string()
-      .optional()
-      .transform((s, ctx) => {
-        if (s === undefined) return undefined;
-        const t = Date.parse(s);
-        if (Number.isNaN(t)) {
-          ctx.addIssue({ code: 'custom', message: `must be an RFC3339 time, got ${JSON.stringify(s)}` });
-          return z.NEVER;
-        }
-        return new Date(t);
-      }),
-    duration: z.string().optional(),
-  })
-  .strict();
+  .object({ plan: repeated(uuid), in: repeated(uuid), out: repeated(uuid), status: repeated(RunStatus), ...timeWindow })
+  .strict()
+  .superRefine(durationNeedsSince);
 export type RunQuery = z.output<typeof RunQuery>;
 
 export const StopRequest = z.object({ fail: z.boolean().default(false) }).strict();
