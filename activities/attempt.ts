@@ -17,7 +17,7 @@ import { DigestCheck } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
 import { DockerError, LogDemuxer, type DockerEngine } from './docker/engine.js';
 import { throttledHeartbeat } from './heartbeat.js';
-import { liveLogPrefix } from '../core/run/live-log.js';
+import { formatLogLine, liveLogPrefix } from '../core/run/live-log.js';
 import { LiveLogWriter } from './live-log.js';
 import { containerName, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN, Workspace } from './workspace.js';
 
@@ -220,8 +220,8 @@ export function attemptActivities(deps: AttemptDeps) {
       if (state) {
         const demux = new LogDemuxer();
         const logs = await docker.logs(state.id, { follow: false });
-        for await (const chunk of chunksOf(logs)) for (const l of demux.push(chunk)) lines.push(formatLogLine(l));
-        for (const l of demux.flush()) lines.push(formatLogLine(l));
+        for await (const chunk of chunksOf(logs)) for (const l of demux.push(chunk)) lines.push(formatLogLine(l.stream, l.line).text);
+        for (const l of demux.flush()) lines.push(formatLogLine(l.stream, l.line).text);
       }
       if (extra.message) lines.push(`${new Date().toISOString()} knit ${extra.message}`);
       await writeFile(join(w.logDir, 'log'), lines.length ? `${lines.join('\n')}\n` : '');
@@ -255,12 +255,3 @@ async function* verified(body: Readable, check: DigestCheck, beat: () => void): 
   }
   check.finish();
 }
-
-/** A log line as knit stores it: Docker's RFC3339 timestamp, the stream, the text. */
-export function formatLogLine(l: { stream: string; line: string }): string {
-  const space = l.line.indexOf(' ');
-  const ts = space > 0 ? l.line.slice(0, space) : '';
-  const text = space > 0 ? l.line.slice(space + 1) : l.line;
-  return `${ts} ${l.stream} ${text}`;
-}
-

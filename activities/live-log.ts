@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../core/storage/blob-store.js';
-import { liveLogKey, timestampNanos } from '../core/run/live-log.js';
+import { formatLogLine, liveLogKey, timestampNanos } from '../core/run/live-log.js';
 
 const FLUSH_BYTES = 256 * 1024;
 const FLUSH_MS = 1000;
@@ -41,17 +41,15 @@ export class LiveLogWriter {
 
   async add(lines: Array<{ stream: string; line: string }>): Promise<void> {
     for (const l of lines) {
-      const space = l.line.indexOf(' ');
-      const ts = space > 0 ? l.line.slice(0, space) : '';
-      const nanos = timestampNanos(ts);
+      const { timestamp, text } = formatLogLine(l.stream, l.line);
+      const nanos = timestampNanos(timestamp);
       // After a resume Docker repeats lines from `since` on; keep each line once.
       if (nanos !== undefined && this.lastNanos !== undefined && nanos <= this.lastNanos) continue;
-      const text = `${ts} ${l.stream} ${space > 0 ? l.line.slice(space + 1) : l.line}\n`;
-      this.buffer.push(text);
-      this.bytes += text.length;
+      this.buffer.push(`${text}\n`);
+      this.bytes += text.length + 1;
       if (nanos !== undefined) {
         this.lastNanos = nanos;
-        this.lastTimestamp = ts;
+        this.lastTimestamp = timestamp;
       }
     }
     if (this.bytes >= FLUSH_BYTES || Date.now() - this.lastFlush >= FLUSH_MS) await this.flush();

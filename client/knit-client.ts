@@ -11,6 +11,7 @@ import { planPack, writeArchive } from '../core/archive/pack.js';
 import { DataDetail } from '../core/data/model.js';
 import { Lineage } from '../core/lineage/graph.js';
 import { ApplyResult, PlanDetail } from '../core/plan/model.js';
+import type { PlanGraph } from '../core/plan/graph-dot.js';
 import { RunDetail } from '../core/run/model.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
@@ -41,6 +42,10 @@ export interface PullResult {
 }
 
 const HealthBody = z.object({ status: z.string(), version: z.string(), storage: z.string() });
+const PlanGraphBody = z.object({
+  plans: z.array(z.object({ id: z.string(), image: z.string(), active: z.boolean() })),
+  edges: z.array(z.object({ from: z.string(), output: z.string(), to: z.string(), input: z.string() })),
+});
 
 /**
  * A typed client for the knit REST API. The CLI is built on it, and other services can use it
@@ -99,6 +104,10 @@ export class KnitClient {
     return this.json(PlanDetail, 'PUT', `/api/plans/${encodeURIComponent(id)}/annotations`, {
       json: { add: change.add ?? [], remove: change.remove ?? [], removeKey: change.removeKey ?? [] },
     });
+  }
+
+  planGraph(): Promise<PlanGraph> {
+    return this.json(PlanGraphBody, 'GET', '/api/plans/graph');
   }
 
   // ---------- runs ----------

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { withTx } from '../../core/db/pool.js';
 import { conflict, notFound } from '../../core/errors/knit-error.js';
-import { changeAnnotations, changeResources, checkApplicable, findPlans, getPlan, insertPlan, previewPlan, setPlanActive } from '../../core/plan/db.js';
+import { changeAnnotations, changeResources, checkApplicable, findPlans, getPlan, insertPlan, previewPlan, setPlanActive, shapeOf } from '../../core/plan/db.js';
+import { feedEdges } from '../../core/plan/graph.js';
 import { ActiveChange, AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult } from '../../core/plan/model.js';
 import { isQuantity } from '../../core/plan/quantity.js';
 import { PlanSpec } from '../../core/plan/spec.js';
@@ -57,6 +58,12 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/api/plans', async (req) => {
     const q = parseOrThrow(PlanQuery, req.query);
     return (await findPlans(deps.pool, { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
+  });
+
+  /** Which plans feed which: an edge wherever an output's tags satisfy another plan's input. */
+  app.get('/api/plans/graph', async () => {
+    const plans = await findPlans(deps.pool, {});
+    return { plans: plans.map((p) => ({ id: p.id, image: p.image, active: p.active })), edges: feedEdges(plans.map(shapeOf)) };
   });
 
   app.get('/api/plans/:id', async (req) => {

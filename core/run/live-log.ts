@@ -17,3 +17,13 @@ export function timestampNanos(ts: string): bigint | undefined {
   const seconds = BigInt(Date.parse(`${m[1]}Z`) / 1000);
   return seconds * 1_000_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
+
+/**
+ * A log line as knit keeps it, live and stored: Docker's RFC3339 timestamp, the stream, the text.
+ * `raw` is a line as Docker sends it with timestamps on: "<timestamp> <text>".
+ */
+export function formatLogLine(stream: string, raw: string): { timestamp: string; text: string } {
+  const space = raw.indexOf(' ');
+  const timestamp = space > 0 ? raw.slice(0, space) : '';
+  return { timestamp, text: `${timestamp} ${stream} ${space > 0 ? raw.slice(space + 1) : raw}` };
+}

@@ -114,7 +114,7 @@ test.serial('every command has --help with an example', async (t) => {
     ['data'],
     ...['push', 'find', 'show', 'tag', 'pull', 'lineage'].map((c) => ['data', c]),
     ['plan'],
-    ...['template', 'apply', 'show', 'find', 'active', 'resource', 'annotate'].map((c) => ['plan', c]),
+    ...['template', 'apply', 'show', 'find', 'active', 'resource', 'annotate', 'graph'].map((c) => ['plan', c]),
     ['run'],
     ...['find', 'show', 'log', 'stop', 'retry', 'rm', 'wait'].map((c) => ['run', c]),
     ['up'],

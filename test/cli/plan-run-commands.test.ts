@@ -75,6 +75,12 @@ test.serial('plan apply (dry run, then for real), show, find, active, resource a
   t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'resource', '--unset', 'cpu', plan.id])).resources, { memory: '256Mi' });
   t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'annotate', '--add', 'owner=ml', plan.id])).annotations, ['owner=ml']);
 
+  const consumer = await s.plan({ script: 'true', inputs: [{ path: '/in', tags: ['cli:model'] }] });
+  const graph = parseJson<{ edges: Array<{ from: string; to: string; output: string; input: string }> }>(await knit(['plan', 'graph', '--format', 'json']));
+  t.true(graph.edges.some((e) => e.from === plan.id && e.to === consumer.id && e.output === '/out/model' && e.input === '/in'));
+  const dot = await knit(['plan', 'graph']);
+  t.regex(dot.stdout, new RegExp(`"${plan.id}" -> "${consumer.id}"`));
+
   const [run] = await s.waitRuns('the run', (rs) => rs.length === 1 && terminal(rs[0]!), { plans: [plan.id] });
   t.is(run!.status, 'done');
   const found = parseJson<RunDetail[]>(await knit(['run', 'find', '-p', plan.id, '-s', 'done', '-i', pushed.id]));

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../../context.js';
 import { applyCommand } from './apply.js';
 import { activeCommand, annotateCommand, resourceCommand } from './change.js';
-import { findCommand, showCommand } from './show-find.js';
+import { findCommand, graphCommand, showCommand } from './show-find.js';
 import { templateCommand } from './template.js';
 
 export const planCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -17,6 +17,7 @@ export const planCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(activeCommand)
       .command(resourceCommand)
       .command(annotateCommand)
-      .demandCommand(1, 'name a plan command: template, apply, show, find, active, resource or annotate'),
+      .command(graphCommand)
+      .demandCommand(1, 'name a plan command: template, apply, show, find, active, resource, annotate or graph'),
   handler: () => {},
 };

@@ -2,6 +2,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { SelectorTag, UserTag } from '../../../core/tags/tag.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { many, parseFlagValues, UsageError } from '../../usage-error.js';
+import { printJson } from '../../output.js';
+import { planGraphToDot } from '../../../core/plan/graph-dot.js';
 import { printPlan, printPlans } from './render.js';
 
 interface ShowArgs extends GlobalArgs {
@@ -53,5 +55,23 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
         outTags,
       }),
     );
+  },
+};
+
+interface GraphArgs extends GlobalArgs {
+  format: string;
+}
+
+export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
+  command: 'graph',
+  describe: 'Show which plans feed which (Graphviz dot, or JSON)',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .option('format', { type: 'string', choices: ['dot', 'json'], default: 'dot', describe: 'output format' })
+      .example('$0 plan graph | dot -Tsvg > plans.svg', 'draw the pipeline') as unknown as Argv<GraphArgs>,
+  handler: async (args) => {
+    const graph = await clientFor(args).planGraph();
+    if (args.format === 'json') printJson(graph);
+    else process.stdout.write(planGraphToDot(graph));
   },
 };
