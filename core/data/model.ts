@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { SelectorTag, TagString, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
+import { SelectorTag, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
 import { durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
 
-/** Where a Data came from: uploaded by a user, or written by a Run (later issues fill `run`). */
+/** Where a Data came from: uploaded by a user, or written by a Run (at an output path, or `log`). */
 export const DataOrigin = z.discriminatedUnion('type', [
   z.object({ type: z.literal('upload') }),
   z.object({ type: z.literal('run'), runId: z.string(), output: z.string() }),
@@ -20,9 +20,6 @@ export const DataDetail = z.object({
   origin: DataOrigin,
 });
 export type DataDetail = z.infer<typeof DataDetail>;
-
-export const DataList = z.object({ data: z.array(DataDetail) });
-export type DataList = z.infer<typeof DataList>;
 
 export type Transient = 'processing' | 'failed';
 
@@ -85,4 +82,3 @@ export type DataQuery = z.output<typeof DataQuery>;
 /** Tags given on upload, as query parameters `?tag=k:v&tag=...`. */
 export const UploadQuery = z.object({ tag: repeated(UserTag) }).strict();
 
-export { TagString };

@@ -151,7 +151,7 @@ test.serial('server and token come from flags, then env, then the profile file',
 test.serial('pull refuses content whose digest does not match, and leaves nothing behind', async (t) => {
   // A server that lies about the digest: the client must catch it on its own.
   const body = await craftTar([{ name: 'a.txt', type: 'file', content: 'payload' }]);
-  const liar = createServer((req, res) => {
+  const liar = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': body.length, 'x-knit-digest': `sha256:${'0'.repeat(64)}` });
     res.end(body);
   });
