@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { UnsafeEntryError } from '../core/archive/entry-rules.js';
 import { extractArchive } from '../core/archive/extract.js';
 import { packDirectory, planPack } from '../core/archive/pack.js';
@@ -15,6 +15,7 @@ import type { AttemptContext } from '../core/run/model.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { DigestCheck } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
+import { MemoryRelief, memoryRelief } from '../core/streams/memory-relief.js';
 import { DockerError, LogDemuxer, type DockerEngine } from './docker/engine.js';
 import { throttledHeartbeat } from './heartbeat.js';
 import { formatLogLine, liveLogPrefix } from '../core/run/live-log.js';
@@ -204,7 +205,7 @@ export function attemptActivities(deps: AttemptDeps) {
         }
         const key = blobKeyOf(output.dataId);
         const beat = throttledHeartbeat();
-        const info = await store.put(key, packDirectory(dir, plan, () => beat()));
+        const info = await store.put(key, pipeline(packDirectory(dir, plan, () => beat()), new MemoryRelief(), () => {}) as Readable);
         contents.push({ dataId: output.dataId, size: info.size, digest: info.digest, blobKey: key });
       }
       return { contents, problems };
@@ -248,8 +249,10 @@ export function attemptActivities(deps: AttemptDeps) {
 }
 
 async function* verified(body: Readable, check: DigestCheck, beat: () => void): AsyncGenerator<Buffer> {
+  const relieve = memoryRelief();
   for await (const chunk of chunksOf(body)) {
     check.update(chunk);
+    relieve(chunk.length);
     beat();
     yield chunk;
   }

@@ -16,6 +16,7 @@ import { RunDetail } from '../core/run/model.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
+import { memoryRelief } from '../core/streams/memory-relief.js';
 import { readJson, send, type Connection, type Query } from './http.js';
 
 export interface DataFindQuery {
@@ -248,9 +249,11 @@ function cutShort(id: string, err: Error): KnitError {
 /** The response's chunks, hashed and counted on the way; throws at the end unless the digest matches. */
 async function* verifiedChunks(id: string, res: IncomingMessage, check: DigestCheck, onProgress: (done: number) => void): AsyncGenerator<Buffer> {
   let done = 0;
+  const relieve = memoryRelief();
   try {
     for await (const chunk of chunksOf(res)) {
       check.update(chunk);
+      relieve(chunk.length);
       done += chunk.length;
       onProgress(done);
       yield chunk;

@@ -9,6 +9,7 @@ import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data
 import { withTx } from '../../core/db/pool.js';
 import { KnitError, badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
+import { MemoryRelief } from '../../core/streams/memory-relief.js';
 import { ByteLimit, tooLarge } from '../byte-limit.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
@@ -42,7 +43,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const key = blobKeyOf(id);
     const limiter = new ByteLimit(limit);
     const validator = new ArchiveValidator();
-    const body = pipeline(limiter, validator, () => {}) as Readable;
+    const body = pipeline(limiter, new MemoryRelief(), validator, () => {}) as Readable;
     // Not pipeline(req.raw, …): a failed upload must not destroy the request, whose socket
     // still has to carry our error response.
     req.raw.pipe(limiter);
@@ -88,7 +89,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (d.blobKey === null || d.digest === null || d.size === null) {
       throw conflict(`data ${id} is still being written by run ${d.producerRunId ?? '?'}; pull it once the run has finished`, { runId: d.producerRunId });
     }
-    const source = await deps.store.get(d.blobKey);
+    const source = pipeline(await deps.store.get(d.blobKey), new MemoryRelief(), () => {});
     // The digest travels in a header and the reader verifies the bytes end to end, which covers
     // storage and network at once; hashing here as well would only double the CPU cost.
     return reply
