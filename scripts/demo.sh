@@ -70,7 +70,11 @@ say "knit data push -t project:iris -t type:dataset -n iris/"
 DATA_ID="$(knit data push -t project:iris -t type:dataset -n "$DATASET" | json 'v.id')"
 
 say "knit plan apply examples/iris/train.yaml; knit plan apply examples/iris/evaluate.yaml"
-apply() { knit plan apply "$1" 2>/dev/null | json 'v.id' || knit plan find -o "$2" --json | json 'v[0].id'; }
+# Applying twice is refused as equivalent: on a second demo, reuse the plan already there.
+apply() {
+  local out
+  if out="$(knit plan apply "$1" 2>/dev/null)"; then echo "$out" | json 'v.id'; else knit plan find -o "$2" --json | json 'v[0].id'; fi
+}
 TRAIN="$(apply examples/iris/train.yaml type:model)"
 EVAL="$(apply examples/iris/evaluate.yaml type:metrics)"
 echo "  train plan:    $TRAIN" >&2
