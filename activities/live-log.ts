@@ -10,10 +10,13 @@ const FLUSH_MS = 1000;
  * second. After a crash it resumes from the position kept in the activity's heartbeat.
  */
 export class LiveLogWriter {
-  private buffer: string[] = [];
+  private buffer: Array<{ text: string; timestamp: string | undefined }> = [];
   private bytes = 0;
   private lastFlush = Date.now();
+  /** The newest line taken in (flushed or not): what a resumed stream must skip up to. */
   private lastNanos: bigint | undefined;
+  /** The newest line stored in a chunk: where a replacement worker resumes from. */
+  private storedTimestamp: string | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -21,17 +24,18 @@ export class LiveLogWriter {
     private readonly runId: string,
     private readonly attempt: number,
     private seq: number,
-    private lastTimestamp?: string,
+    resumeAfter?: string,
   ) {
-    this.lastNanos = lastTimestamp ? timestampNanos(lastTimestamp) : undefined;
+    this.storedTimestamp = resumeAfter;
+    this.lastNanos = resumeAfter ? timestampNanos(resumeAfter) : undefined;
   }
 
-  /** Where to resume after a crash: the next chunk number and the last line already kept. */
+  /** Where to resume after a crash: the next chunk number and the last line stored. */
   position(): { seq: number; lastTimestamp: string | undefined } {
-    return { seq: this.seq, lastTimestamp: this.lastTimestamp };
+    return { seq: this.seq, lastTimestamp: this.storedTimestamp };
   }
 
-  /** Docker's `since`: seconds since the epoch, with the fraction, of the last kept line. */
+  /** Docker's `since`: seconds since the epoch, with the fraction, of the last line taken in. */
   sinceParam(): string | undefined {
     if (this.lastNanos === undefined) return undefined;
     const s = this.lastNanos / 1_000_000_000n;
@@ -45,27 +49,36 @@ export class LiveLogWriter {
       const nanos = timestampNanos(timestamp);
       // After a resume Docker repeats lines from `since` on; keep each line once.
       if (nanos !== undefined && this.lastNanos !== undefined && nanos <= this.lastNanos) continue;
-      this.buffer.push(`${text}\n`);
+      this.buffer.push({ text: `${text}\n`, timestamp: nanos === undefined ? undefined : timestamp });
       this.bytes += text.length + 1;
-      if (nanos !== undefined) {
-        this.lastNanos = nanos;
-        this.lastTimestamp = timestamp;
-      }
+      if (nanos !== undefined) this.lastNanos = nanos;
     }
     if (this.bytes >= FLUSH_BYTES || Date.now() - this.lastFlush >= FLUSH_MS) await this.flush();
   }
 
-  /** Writes what is buffered as the next chunk; flushes never overlap. */
+  /**
+   * Writes what is buffered as the next chunk; flushes never overlap. The buffer is taken before
+   * the write, so lines that arrive meanwhile go to the next chunk instead of being lost.
+   */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
+    // A failed flush must not wedge the ones after it: each starts after the last, whatever its outcome.
+    this.flushing = this.flushing.catch(() => {}).then(async () => {
       if (this.buffer.length === 0) return;
-      const body = this.buffer.join('');
-      const seq = this.seq;
-      await this.store.put(liveLogKey(this.runId, this.attempt, seq), Readable.from([Buffer.from(body)]));
-      this.seq = seq + 1;
+      const taken = this.buffer;
+      const bytes = this.bytes;
       this.buffer = [];
       this.bytes = 0;
+      const seq = this.seq;
+      try {
+        await this.store.put(liveLogKey(this.runId, this.attempt, seq), Readable.from([Buffer.from(taken.map((l) => l.text).join(''))]));
+      } catch (err) {
+        this.buffer = [...taken, ...this.buffer];
+        this.bytes += bytes;
+        throw err;
+      }
+      this.seq = seq + 1;
       this.lastFlush = Date.now();
+      this.storedTimestamp = taken.findLast((l) => l.timestamp !== undefined)?.timestamp ?? this.storedTimestamp;
     });
     return this.flushing;
   }

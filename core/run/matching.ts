@@ -1,7 +1,59 @@
-import type { Pool } from '../db/pool.js';
-import { withTx } from '../db/pool.js';
+import { eligible, tagConditions } from '../data/selectors.js';
+import { SqlParams } from '../db/params.js';
+import { withTx, type Pool, type Queryable, type Tx } from '../db/pool.js';
 import { findPlans, getPlan } from '../plan/db.js';
-import { createRuns } from './db.js';
+import type { Tag } from '../tags/tag.js';
+
+export interface MatchablePlan {
+  id: string;
+  active: boolean;
+  inputs: ReadonlyArray<{ tags: readonly Tag[] }>;
+}
+
+/**
+ * Creates the runs of `plan` that do not exist yet, set-wise in one statement: each input takes
+ * the eligible Data holding all its tags; the candidates are their cross product; the unique key
+ * (plan, input Data ids in input order) drops the combinations that already have a run. With
+ * `restrict`, input `slot` only considers the given Data: the combinations a change can add.
+ * Returns how many runs were created.
+ */
+export async function createRuns(tx: Tx, plan: MatchablePlan, restrict?: { slot: number; dataIds: readonly string[] }): Promise<number> {
+  const params = new SqlParams([plan.id, plan.active ? 'waiting' : 'deactivated']);
+  const ctes = plan.inputs.map((input, i) => {
+    const conds = [eligible('d'), tagConditions('d', input.tags, params)];
+    if (restrict?.slot === i) conds.push(`d.id = ANY(${params.add(restrict.dataIds)}::uuid[])`);
+    return `s${i} AS (SELECT d.id FROM data d WHERE ${conds.join(' AND ')})`;
+  });
+  const key = plan.inputs.map((_, i) => `s${i}.id::text`).join(` || ',' || `);
+  const from = plan.inputs.map((_, i) => `s${i}`).join(' CROSS JOIN ');
+  const r = await tx.query<{ n: number }>(
+    `WITH ${ctes.join(',\n')},
+     created AS (
+       INSERT INTO run (id, plan_id, input_key, status)
+       SELECT gen_random_uuid(), $1, ${key}, $2 FROM ${from}
+       ON CONFLICT (plan_id, input_key) DO NOTHING
+       RETURNING id, input_key),
+     inputs AS (
+       INSERT INTO run_input (run_id, idx, data_id)
+       SELECT c.id, k.ord - 1, k.val::uuid FROM created c, unnest(string_to_array(c.input_key, ',')) WITH ORDINALITY AS k(val, ord)
+       RETURNING run_id)
+     SELECT count(DISTINCT run_id)::int AS n FROM inputs`,
+    params.values,
+  );
+  return r.rows[0]?.n ?? 0;
+}
+
+export async function runsToStart(q: Queryable, limit: number): Promise<Array<{ id: string; attempt: number; planId: string }>> {
+  const r = await q.query<{ id: string; attempt: number; plan_id: string }>(
+    `SELECT id, attempt, plan_id FROM run WHERE status = 'waiting' AND workflow_started = false ORDER BY created_at, id LIMIT $1`,
+    [limit],
+  );
+  return r.rows.map((x) => ({ id: x.id, attempt: x.attempt, planId: x.plan_id }));
+}
+
+export async function markWorkflowStarted(q: Queryable, id: string, attempt: number): Promise<void> {
+  await q.query('UPDATE run SET workflow_started = true WHERE id = $1 AND attempt = $2', [id, attempt]);
+}
 
 // One reconcile at a time, even if a timed-out activity attempt is still running somewhere.
 const MATCH_LOCK = 7_420_003;

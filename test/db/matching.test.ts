@@ -4,7 +4,7 @@ import { insertData, changeTags } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
 import { insertPlan, setPlanActive } from '../../core/plan/db.js';
 import { PlanSpec } from '../../core/plan/spec.js';
-import { beginAttempt, finishAttempt } from '../../core/run/db.js';
+import { beginAttempt, finishAttempt } from '../../core/run/attempt.js';
 import { matchOutbox } from '../../core/run/matching.js';
 import { parseTag } from '../../core/tags/tag.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';

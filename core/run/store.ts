@@ -1,0 +1,107 @@
+import { notFound } from '../errors/knit-error.js';
+import { SqlParams } from '../db/params.js';
+import type { Queryable, Tx } from '../db/pool.js';
+import type { RunDetail, RunQuery } from './model.js';
+import { RunStatus, sourcesOf, TERMINAL } from './status.js';
+
+/** Timestamps in run rows have millisecond precision, like everything knit shows. */
+export const now = `date_trunc('milliseconds', clock_timestamp())`;
+
+interface RunRow {
+  id: string;
+  status: RunStatus;
+  attempt: number;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  exit_code: number | null;
+  message: string | null;
+  stop_requested: 'stop' | 'fail' | null;
+  plan_id: string;
+  image: string;
+  entrypoint: string[] | null;
+  args: string[] | null;
+  inputs: Array<{ path: string; dataId: string }>;
+  outputs: Array<{ path: string; dataId: string | null }>;
+  log_data_id: string | null;
+}
+
+const SELECT = `
+SELECT r.id, r.status, r.attempt, r.created_at, r.updated_at, r.started_at, r.finished_at, r.exit_code, r.message,
+       r.stop_requested, p.id AS plan_id, p.image, p.entrypoint, p.args,
+  COALESCE((SELECT json_agg(json_build_object('path', pi.path, 'dataId', ri.data_id) ORDER BY ri.idx)
+    FROM run_input ri JOIN plan_input pi ON pi.plan_id = r.plan_id AND pi.idx = ri.idx WHERE ri.run_id = r.id), '[]'::json) AS inputs,
+  COALESCE((SELECT json_agg(json_build_object('path', po.path, 'dataId',
+      (SELECT d.id FROM data d WHERE d.producer_run_id = r.id AND d.producer_output = po.path)) ORDER BY po.idx)
+    FROM plan_output po WHERE po.plan_id = r.plan_id), '[]'::json) AS outputs,
+  (SELECT d.id FROM data d WHERE d.producer_run_id = r.id AND d.producer_output = 'log') AS log_data_id
+FROM run r JOIN plan p ON p.id = r.plan_id`;
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+
+function toDetail(r: RunRow): RunDetail {
+  return {
+    id: r.id,
+    status: r.status,
+    attempt: r.attempt,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+    exitCode: r.exit_code,
+    message: r.message,
+    stopRequested: r.stop_requested,
+    plan: { id: r.plan_id, image: r.image, entrypoint: r.entrypoint, args: r.args },
+    inputs: r.inputs,
+    outputs: r.outputs,
+    log: { dataId: r.log_data_id },
+  };
+}
+
+export async function getRun(q: Queryable, id: string): Promise<RunDetail | undefined> {
+  const r = await q.query<RunRow>(`${SELECT} WHERE r.id = $1`, [id]);
+  return r.rows[0] ? toDetail(r.rows[0]) : undefined;
+}
+
+export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> {
+  const params = new SqlParams();
+  const p = (v: unknown) => params.add(v);
+  const where: string[] = [];
+  if (f.plan.length) where.push(`r.plan_id = ANY(${p(f.plan)}::uuid[])`);
+  if (f.status.length) where.push(`r.status = ANY(${p(f.status)}::text[])`);
+  for (const id of f.in) where.push(`EXISTS (SELECT 1 FROM run_input ri WHERE ri.run_id = r.id AND ri.data_id = ${p(id)})`);
+  for (const id of f.out) where.push(`EXISTS (SELECT 1 FROM data d WHERE d.producer_run_id = r.id AND d.id = ${p(id)})`);
+  if (f.since) {
+    where.push(`r.updated_at >= ${p(f.since)}`);
+    if (f.duration !== undefined) where.push(`r.updated_at < ${p(new Date(f.since.getTime() + f.duration))}`);
+  }
+  const r = await q.query<RunRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.updated_at, r.id`, params.values);
+  return r.rows.map(toDetail);
+}
+
+export async function lockRun(tx: Tx, id: string): Promise<{ status: RunStatus; attempt: number; planId: string; stopRequested: 'stop' | 'fail' | null }> {
+  const r = await tx.query<{ status: RunStatus; attempt: number; plan_id: string; stop_requested: 'stop' | 'fail' | null }>(
+    'SELECT status, attempt, plan_id, stop_requested FROM run WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const row = r.rows[0];
+  if (!row) throw notFound('run', id);
+  return { status: row.status, attempt: row.attempt, planId: row.plan_id, stopRequested: row.stop_requested };
+}
+
+/**
+ * Moves a run of a given attempt to `to`, if the transition table allows it from where it is.
+ * Returns false when the attempt is not current or the run is already past that point.
+ */
+export async function setStatus(q: Queryable, id: string, attempt: number, to: RunStatus, extra: { exitCode?: number | null; message?: string | null } = {}): Promise<boolean> {
+  const sets = ['status = $3', `updated_at = ${now}`];
+  const params = new SqlParams([id, attempt, to, sourcesOf(to)]);
+  if (to === 'running') sets.push(`started_at = COALESCE(started_at, ${now})`);
+  if (TERMINAL.includes(to)) sets.push(`finished_at = ${now}`);
+  if (extra.exitCode !== undefined) sets.push(`exit_code = ${params.add(extra.exitCode)}`);
+  if (extra.message !== undefined) sets.push(`message = ${params.add(extra.message)}`);
+  const r = await q.query(`UPDATE run SET ${sets.join(', ')} WHERE id = $1 AND attempt = $2 AND status = ANY($4::text[])`, params.values);
+  return (r.rowCount ?? 0) > 0;
+}
+
