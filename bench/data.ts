@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { startEmbeddedPostgres } from '../core/db/embedded.js';
+import { databaseAt } from '../core/db/embedded.js';
 import { peakRss, timed } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -100,10 +100,10 @@ async function main(): Promise<void> {
 
     // As under `knit up`, an embedded database lives in its own process (here, this one), so the
     // API's memory is the API's alone.
-    const embedded = process.env['DATABASE_URL'] ? undefined : await startEmbeddedPostgres({ dataDir: join(work, 'pgdata') });
+    const database = await databaseAt(process.env['DATABASE_URL'] || undefined, join(work, 'pgdata'));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      DATABASE_URL: process.env['DATABASE_URL'] ?? embedded!.url,
+      DATABASE_URL: database.url,
       KNIT_HOME: join(work, 'home'),
       KNIT_LISTEN: '127.0.0.1:0',
       KNIT_LOG_LEVEL: 'warn',
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     } finally {
       knitd.kill('SIGTERM');
       await new Promise((r) => knitd.once('exit', r));
-      await embedded?.stop();
+      await database.stop();
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

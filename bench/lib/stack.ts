@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { findTemporalCli, startDevServer, type DevServer } from '../../cli/up/temporal.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../core/db/embedded.js';
+import { databaseAt } from '../../core/db/embedded.js';
 import { migrate } from '../../core/db/migrate.js';
 import { openPool, type Pool } from '../../core/db/pool.js';
 
@@ -33,12 +33,8 @@ function child(bin: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ pr
 /** The whole stack for a benchmark, as `knit up` runs it: separate processes for API and worker. */
 export async function startBenchStack(work: string, extraEnv: Record<string, string> = {}): Promise<BenchStack> {
   mkdirSync(work, { recursive: true });
-  let embedded: EmbeddedPostgres | undefined;
-  let databaseUrl = process.env['DATABASE_URL'];
-  if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres({ dataDir: join(work, 'pgdata') });
-    databaseUrl = embedded.url;
-  }
+  const database = await databaseAt(process.env['DATABASE_URL'] || undefined, join(work, 'pgdata'));
+  const databaseUrl = database.url;
   const pool = openPool(databaseUrl, { max: 4 });
   await migrate(pool);
   let temporal: DevServer | undefined;
@@ -67,7 +63,7 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
     pool,
     knitd: api.proc,
     worker: worker.proc,
-    databaseKind: embedded ? 'embedded PGlite' : 'PostgreSQL',
+    databaseKind: database.embedded ? 'embedded PGlite' : 'PostgreSQL',
     async stop() {
       for (const p of [worker.proc, api.proc]) {
         const gone = new Promise((r) => p.once('exit', r));
@@ -80,7 +76,7 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
         temporal.process.kill('SIGTERM');
         await gone;
       }
-      await embedded?.stop();
+      await database.stop();
     },
   };
 }

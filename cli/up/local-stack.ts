@@ -2,7 +2,7 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../../core/db/migrate.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../core/db/embedded.js';
+import { databaseAt } from '../../core/db/embedded.js';
 import { openPool } from '../../core/db/pool.js';
 import { acquireStackLock } from './lock.js';
 import { startChild, stopChild, type ManagedChild } from './supervisor.js';
@@ -41,23 +41,20 @@ const binDir = fileURLToPath(new URL('../../../bin/', import.meta.url));
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   const release = acquireStackLock(opts.home);
   const children: ManagedChild[] = [];
-  let embedded: EmbeddedPostgres | undefined;
+  let database: Awaited<ReturnType<typeof databaseAt>> | undefined;
   let temporal: DevServer | undefined;
   const cleanup = async () => {
     for (const c of [...children].reverse()) await stopChild(c.process);
     if (temporal) await stopChild(temporal.process);
-    await embedded?.stop().catch(() => {});
+    await database?.stop().catch(() => {});
     rmSync(join(opts.home, 'up.json'), { force: true });
     release();
   };
   try {
     const cli = opts.temporalAddress === undefined ? await findTemporalCli(opts.home, opts.log) : undefined;
-    let databaseUrl = opts.databaseUrl;
-    if (databaseUrl === undefined) {
-      opts.log(`starting embedded PostgreSQL (PGlite) in ${join(opts.home, 'pgdata')}`);
-      embedded = await startEmbeddedPostgres({ dataDir: join(opts.home, 'pgdata') });
-      databaseUrl = embedded.url;
-    }
+    if (opts.databaseUrl === undefined) opts.log(`starting embedded PostgreSQL (PGlite) in ${join(opts.home, 'pgdata')}`);
+    database = await databaseAt(opts.databaseUrl, join(opts.home, 'pgdata'));
+    const databaseUrl = database.url;
     const pool = openPool(databaseUrl, { max: 1 });
     try {
       await migrate(pool);
@@ -95,7 +92,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const uiUrl = temporal?.uiUrl;
     writeFileSync(
       join(opts.home, 'up.json'),
-      JSON.stringify({ pid: process.pid, api: api.readyValue, temporal: temporalAddress, ui: uiUrl ?? null, database: embedded ? 'embedded' : 'external' }, null, 2),
+      JSON.stringify({ pid: process.pid, api: api.readyValue, temporal: temporalAddress, ui: uiUrl ?? null, database: database.embedded ? 'embedded' : 'external' }, null, 2),
     );
     const exited = new Promise<string>((resolve) => {
       for (const c of [...children, ...(temporal ? [{ name: 'temporal', process: temporal.process }] : [])]) {

@@ -1,7 +1,7 @@
 import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { appendOutbox } from '../outbox/db.js';
-import { normalizeTags, type Tag } from '../tags/tag.js';
+import { normalizeTags, tagsFromPairs, type Tag } from '../tags/tag.js';
 import type { DataQuery, DataRecord, TagChange, Transient } from './model.js';
 import { tagConditions } from './selectors.js';
 
@@ -35,7 +35,7 @@ function toRecord(r: Row): StoredData {
     producerRunId: r.producer_run_id,
     producerOutput: r.producer_output,
     transient: r.transient,
-    tags: (r.tags ?? []).map(([key, value]) => ({ key, value })),
+    tags: tagsFromPairs(r.tags),
   };
 }
 

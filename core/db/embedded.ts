@@ -26,3 +26,13 @@ export async function startEmbeddedPostgres(opts: { dataDir?: string; port?: num
     },
   };
 }
+
+/**
+ * The database to use: `databaseUrl` when one is given, else an embedded PGlite kept in
+ * `dataDir`. `stop` stops what this started (nothing, for an external server).
+ */
+export async function databaseAt(databaseUrl: string | undefined, dataDir: string): Promise<{ url: string; embedded: boolean; stop(): Promise<void> }> {
+  if (databaseUrl !== undefined) return { url: databaseUrl, embedded: false, stop: async () => {} };
+  const db = await startEmbeddedPostgres({ dataDir });
+  return { url: db.url, embedded: true, stop: () => db.stop() };
+}

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import { databaseAt } from './embedded.js';
 import { openPool, type Pool } from './pool.js';
 
 export interface Database {
@@ -16,20 +16,15 @@ export interface Database {
  * and hands its URL to the API and the worker.
  */
 export async function openDatabase(opts: { databaseUrl: string | undefined; knitHome: string; poolMax?: number; applicationName?: string }): Promise<Database> {
-  let embedded: EmbeddedPostgres | undefined;
-  let url = opts.databaseUrl;
-  if (url === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: join(opts.knitHome, 'pgdata') });
-    url = embedded.url;
-  }
-  const pool = openPool(url, { max: opts.poolMax ?? 10, applicationName: opts.applicationName ?? 'knit' });
+  const db = await databaseAt(opts.databaseUrl, join(opts.knitHome, 'pgdata'));
+  const pool = openPool(db.url, { max: opts.poolMax ?? 10, applicationName: opts.applicationName ?? 'knit' });
   return {
-    url,
+    url: db.url,
     pool,
-    embedded: embedded !== undefined,
+    embedded: db.embedded,
     async close() {
       await pool.end();
-      await embedded?.stop();
+      await db.stop();
     },
   };
 }

@@ -1,8 +1,7 @@
+import { dotString } from '../graphviz/quote.js';
 import { isSystemKey } from '../tags/tag.js';
 import type { Lineage } from './graph.js';
 
-// Escape for a dot string; a newline becomes dot's own line break.
-const quote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 const short = (id: string) => id.slice(0, 8);
 
 /**
@@ -17,15 +16,15 @@ export function lineageToDot(l: Lineage): string {
       const label = [`data ${short(n.id)}`, ...user, ...(n.transient ? [`(${n.transient})`] : [])].join('\n');
       const style = n.id === l.root ? 'filled,bold' : 'filled';
       const color = n.transient === 'failed' ? '#f8d7da' : n.transient === 'processing' ? '#fff3cd' : '#e8f1fb';
-      lines.push(`  ${quote(n.id)} [shape=box, style=${quote(style)}, fillcolor=${quote(color)}, label=${quote(label)}];`);
+      lines.push(`  ${dotString(n.id)} [shape=box, style=${dotString(style)}, fillcolor=${dotString(color)}, label=${dotString(label)}];`);
     } else if (n.upload) {
-      lines.push(`  ${quote(n.id)} [shape=ellipse, style=filled, fillcolor="#eeeeee", label="upload"];`);
+      lines.push(`  ${dotString(n.id)} [shape=ellipse, style=filled, fillcolor="#eeeeee", label="upload"];`);
     } else {
       const color = n.status === 'done' ? '#d4edda' : n.status === 'failed' ? '#f8d7da' : '#fff3cd';
-      lines.push(`  ${quote(n.id)} [shape=ellipse, style=filled, fillcolor=${quote(color)}, label=${quote(`run ${short(n.id)}\n${n.image ?? ''}\n${n.status}`)}];`);
+      lines.push(`  ${dotString(n.id)} [shape=ellipse, style=filled, fillcolor=${dotString(color)}, label=${dotString(`run ${short(n.id)}\n${n.image ?? ''}\n${n.status}`)}];`);
     }
   }
-  for (const e of l.edges) lines.push(`  ${quote(e.from)} -> ${quote(e.to)} [label=${quote(e.label)}];`);
+  for (const e of l.edges) lines.push(`  ${dotString(e.from)} -> ${dotString(e.to)} [label=${dotString(e.label)}];`);
   lines.push('}');
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Queryable } from '../db/pool.js';
-import { formatTag } from '../tags/tag.js';
+import { formatTag, tagsFromPairs } from '../tags/tag.js';
 
 export const LineageNode = z.discriminatedUnion('kind', [
   z.object({
@@ -101,7 +101,7 @@ export async function traceLineage(q: Queryable, dataId: string, up: Depth, down
       nodes.set(d.id, {
         kind: 'data',
         id: d.id,
-        tags: (d.tags ?? []).map(([key, value]) => formatTag({ key, value })),
+        tags: tagsFromPairs(d.tags).map(formatTag),
         createdAt: d.created_at.toISOString(),
         transient: d.transient,
       });

@@ -4,7 +4,7 @@ import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { eligible, tagConditions } from '../data/selectors.js';
 import { appendOutbox } from '../outbox/db.js';
-import { formatTag, type Tag } from '../tags/tag.js';
+import { formatTag, tagsFromPairs, type Tag } from '../tags/tag.js';
 import { findCycle, type PlanShape } from './graph.js';
 import type { PlanPreview, PlanRecord } from './model.js';
 import { specHash, type PlanSpec } from './spec.js';
@@ -28,7 +28,6 @@ interface PlanRow {
   outputs: Array<{ path: string; tags: Array<[string, string]> }>;
 }
 
-const pairs = (ts: Array<[string, string]> | null | undefined): Tag[] => (ts ?? []).map(([key, value]) => ({ key, value }));
 const asPairs = (ts: readonly Tag[]) => ts.map((t) => [t.key, t.value]);
 
 const SELECT = `
@@ -49,9 +48,9 @@ function toRecord(r: PlanRow): PlanRecord {
     image: r.image,
     entrypoint: r.entrypoint,
     args: r.args,
-    inputs: r.inputs.map((i) => ({ path: i.path, tags: pairs(i.tags) })),
-    outputs: r.outputs.map((o) => ({ path: o.path, tags: pairs(o.tags) })),
-    logTags: r.log_tags === null ? null : pairs(r.log_tags),
+    inputs: r.inputs.map((i) => ({ path: i.path, tags: tagsFromPairs(i.tags) })),
+    outputs: r.outputs.map((o) => ({ path: o.path, tags: tagsFromPairs(o.tags) })),
+    logTags: r.log_tags === null ? null : tagsFromPairs(r.log_tags),
     active: r.active,
     resources: r.resources,
     onNode: r.on_node,

@@ -77,29 +77,26 @@ export class DigestCheck {
  * finishes cleanly has only ever received verified content.
  */
 export class VerifyingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  private bytes = 0;
+  private readonly check: DigestCheck;
   private held: Buffer | undefined;
 
-  constructor(
-    private readonly expected: string,
-    private readonly expectedSize?: number,
-  ) {
+  constructor(expected: string, expectedSize?: number) {
     super();
+    this.check = new DigestCheck(expected, expectedSize);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
+    this.check.update(chunk);
     const prev = this.held;
     this.held = chunk;
     cb(null, prev);
   }
 
   override _flush(cb: TransformCallback): void {
-    const actual = formatDigest(this.hash.digest('hex'));
-    if (actual !== this.expected || (this.expectedSize !== undefined && this.expectedSize !== this.bytes)) {
-      cb(new DigestMismatchError(this.expected, actual, this.expectedSize, this.bytes));
+    try {
+      this.check.finish();
+    } catch (err) {
+      cb(err as Error);
       return;
     }
     if (this.held) this.push(this.held);

@@ -23,6 +23,11 @@ export function isSystemKey(key: string): boolean {
   return key.startsWith(SYSTEM_PREFIX);
 }
 
+/** Tags as the database aggregates them, `[[key, value], …]` (or null for none). */
+export function tagsFromPairs(pairs: ReadonlyArray<readonly [string, string]> | null | undefined): Tag[] {
+  return (pairs ?? []).map(([key, value]) => ({ key, value }));
+}
+
 export function formatTag(tag: Tag): string {
   return `${tag.key}:${tag.value}`;
 }
