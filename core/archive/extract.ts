@@ -3,9 +3,9 @@ import { readdir, realpath, chmod, utimes } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ArchiveChecker, UnsafeEntryError } from './entry-rules.js';
-import { looksCompressed, type TarHeader } from './tar-format.js';
+import type { TarHeader } from './tar-format.js';
 import { TarReader } from './tar-reader.js';
-import { asArchiveError, countEntry, emptyStats, MalformedArchiveError, type ArchiveStats } from './validate.js';
+import { asArchiveError, countEntry, emptyStats, type ArchiveStats } from './validate.js';
 
 // setuid, setgid and sticky bits are not restored: Data is content, not an installation.
 const MODE_MASK = 0o777;
@@ -140,14 +140,7 @@ export async function extractArchive(source: Readable | AsyncIterable<Buffer>, d
   });
 
   try {
-    let first = true;
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      if (first && chunk.length > 0) {
-        first = false;
-        if (looksCompressed(chunk)) throw new MalformedArchiveError('the archive is compressed; knit stores plain tar archives');
-      }
-      await reader.write(chunk);
-    }
+    for await (const chunk of source as AsyncIterable<Buffer>) await reader.write(chunk);
     reader.end();
   } catch (err) {
     throw asArchiveError(err);

@@ -1,4 +1,4 @@
-import { BLOCK, decodeHeader, isZeroBlock, META_TYPES, padding, parsePax, TarFormatError, type Overrides, type TarHeader } from './tar-format.js';
+import { BLOCK, decodeHeader, isZeroBlock, looksCompressed, META_TYPES, padding, parsePax, TarFormatError, type Overrides, type TarHeader } from './tar-format.js';
 
 /** What a TarReader calls as it meets entries; each call is awaited before reading on. */
 export interface TarVisitor {
@@ -27,10 +27,14 @@ export class TarReader {
   private meta: { flag: string; size: number; chunks: Buffer[]; got: number } | undefined;
   private overrides: Overrides = {};
   private zeroBlocks = 0;
+  private seenAny = false;
 
   constructor(private readonly visitor: TarVisitor) {}
 
   async write(chunk: Buffer): Promise<void> {
+    if (!this.seenAny && this.partialBytes === 0 && chunk.length > 0 && looksCompressed(chunk)) {
+      throw new TarFormatError('the archive is compressed; knit stores plain (uncompressed) tar archives');
+    }
     let i = 0;
     while (i < chunk.length) {
       switch (this.state) {
@@ -86,7 +90,6 @@ export class TarReader {
     throw new TarFormatError('the archive ended in the middle of an entry: it was cut short');
   }
 
-  private seenAny = false;
 
   private async onHeader(block: Buffer): Promise<void> {
     this.seenAny = true;

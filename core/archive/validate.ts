@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { ArchiveChecker, UnsafeEntryError, type EntryKind } from './entry-rules.js';
-import { looksCompressed, TarFormatError } from './tar-format.js';
+import { TarFormatError } from './tar-format.js';
 import { TarReader } from './tar-reader.js';
 
 export interface ArchiveStats {
@@ -47,7 +47,6 @@ export class ArchiveValidator extends Transform {
   readonly stats: ArchiveStats = emptyStats();
   private readonly checker = new ArchiveChecker();
   private readonly reader: TarReader;
-  private sniffed = false;
 
   constructor() {
     super();
@@ -61,10 +60,6 @@ export class ArchiveValidator extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (chunk.length === 0) return cb();
-    if (!this.sniffed) {
-      this.sniffed = true;
-      if (looksCompressed(chunk)) return cb(new MalformedArchiveError('the archive is compressed; send a plain (uncompressed) tar'));
-    }
     this.reader.write(chunk).then(
       () => cb(null, chunk),
       (err: unknown) => cb(asArchiveError(err)),
