@@ -1,7 +1,7 @@
 import { eligible, tagConditions } from '../data/selectors.js';
 import { SqlParams } from '../db/params.js';
 import { withTx, type Pool, type Queryable, type Tx } from '../db/pool.js';
-import { findPlans, getPlan } from '../plan/db.js';
+import { getPlan } from '../plan/db.js';
 import type { Tag } from '../tags/tag.js';
 
 export interface MatchablePlan {
@@ -115,11 +115,11 @@ export async function matchOutbox(pool: Pool, batch = 1000): Promise<MatchResult
       );
       const bySlot = new Map<string, number[]>();
       for (const s of slots.rows) bySlot.set(s.plan_id, [...(bySlot.get(s.plan_id) ?? []), s.idx]);
-      if (bySlot.size > 0) {
-        const planList = (await findPlans(tx, {})).filter((p) => bySlot.has(p.id) && !plans.has(p.id));
-        for (const plan of planList) {
-          for (const slot of bySlot.get(plan.id)!) created += await createRuns(tx, plan, { slot, dataIds: ids });
-        }
+      for (const [planId, slots] of bySlot) {
+        // A plan reconciled in full above already has these combinations.
+        if (plans.has(planId)) continue;
+        const plan = await getPlan(tx, planId);
+        if (plan) for (const slot of slots) created += await createRuns(tx, plan, { slot, dataIds: ids });
       }
     }
 
