@@ -107,6 +107,9 @@ test.serial('run wait exits non-zero for a failed run; stop, retry and rm work f
   const plan = await s.plan({ script: 'sleep 1; exit 3', inputs: [{ path: '/in', tags: ['cli:fail'] }] });
   await s.push({ a: '1' }, ['cli:fail']);
   const [run] = await s.waitRuns('the failing run', (rs) => rs.length === 1, { plans: [plan.id] });
+  const badTimeout = await knit(['run', 'wait', '--timeout', 'forever', run!.id]);
+  t.is(badTimeout.code, 2);
+  t.regex(badTimeout.stderr, /--timeout "forever": must be a duration/);
   const waited = await knit(['run', 'wait', run!.id]);
   t.is(waited.code, 1);
   t.regex(waited.stderr, /ended failed: the container exited with code 3/);

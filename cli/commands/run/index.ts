@@ -1,8 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
+import { parseDuration } from '../../../core/config/units.js';
 import { RunStatus } from '../../../core/run/status.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { info } from '../../output.js';
-import { many, parseFlagValues } from '../../usage-error.js';
+import { many, parseFlagValues, UsageError } from '../../usage-error.js';
 import { printRun, printRuns } from './render.js';
 
 interface IdArgs extends GlobalArgs {
@@ -115,8 +116,8 @@ export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
           ['$0 run wait 0c4d… && echo trained', 'chain on success'],
           async (a) => {
             const timeout = (a as WaitArgs).timeout;
-            const { parseDuration } = await import('../../../core/config/units.js');
             const ms = timeout === undefined ? undefined : parseDuration(timeout);
+            if (timeout !== undefined && ms === undefined) throw new UsageError(`--timeout ${JSON.stringify(timeout)}: must be a duration such as 90s or 10m`);
             const run = await clientFor(a).waitRun(a.id, ms === undefined ? {} : { timeoutMs: ms });
             printRun(a, run);
             if (run.status !== 'done') {
