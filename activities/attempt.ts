@@ -166,9 +166,13 @@ export function attemptActivities(deps: AttemptDeps) {
           const demux = new LogDemuxer();
           for await (const chunk of chunksOf(logs)) await live.add(demux.push(chunk));
           await live.add(demux.flush());
-        })();
+        })().catch((err: unknown) => {
+          // Handled here, not after wait(): when a cancellation aborts wait(), nobody would await the
+          // pump, and its AbortError would become an unhandled rejection that kills the worker.
+          if (!abort.signal.aborted) deps.log.warn({ err, runId: ctx.runId }, 'log streaming ended early');
+        });
         const exitCode = await docker.wait(state.id, abort.signal);
-        await pump.catch((err: unknown) => deps.log.warn({ err, runId: ctx.runId }, 'log streaming ended early'));
+        await pump;
         await live.flush();
         const after = await docker.inspect(state.id);
         return after?.oomKilled ? { exitCode, note: 'the container ran out of memory (OOM killed); raise resources.memory' } : { exitCode };

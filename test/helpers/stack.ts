@@ -93,7 +93,9 @@ export class TestStack {
       KNIT_HOME: this.home,
       KNIT_INSTANCE: this.instance,
       TEMPORAL_ADDRESS: temporalAddress(),
-      KNIT_HEARTBEAT_TIMEOUT: '3s',
+      // Short, so a killed worker is noticed quickly; not shorter, because the SDK sends heartbeats
+      // at 80% of this and a loaded CI machine needs the other 20% to deliver them.
+      KNIT_HEARTBEAT_TIMEOUT: '5s',
       KNIT_STEP_TIMEOUT: '20s',
       KNIT_STOP_GRACE_SECONDS: '2',
       KNIT_PULL_TIMEOUT: '10s',

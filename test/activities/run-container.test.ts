@@ -1,0 +1,103 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { attemptActivities } from '../../activities/attempt.js';
+import { DockerEngine } from '../../activities/docker/engine.js';
+import { insertData } from '../../core/data/db.js';
+import { withTx } from '../../core/db/pool.js';
+import { createLogger } from '../../core/log/logger.js';
+import { insertPlan } from '../../core/plan/db.js';
+import { PlanSpec } from '../../core/plan/spec.js';
+import { beginAttempt } from '../../core/run/attempt.js';
+import { matchOutbox } from '../../core/run/matching.js';
+import { LocalBlobStore } from '../../core/storage/local-store.js';
+import { parseTag } from '../../core/tags/tag.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { TEST_IMAGE } from '../helpers/stack.js';
+
+/**
+ * runContainer on its own, against real Docker and a real database: a cancelled wait (a heartbeat
+ * timeout, a workflow cancel, a worker shutdown) must end the activity, not the worker process.
+ */
+let db: TestDatabase;
+let dir: string;
+const docker = new DockerEngine();
+const instance = `t${randomUUID().slice(0, 8)}`;
+
+test.before(async () => {
+  db = await createTestDatabase();
+  dir = await mkdtemp(join(tmpdir(), 'knit-activity-'));
+});
+test.after.always(async () => {
+  for (const c of await docker.list({ 'knit.instance': instance })) await docker.remove(c.id).catch(() => {});
+  await db?.drop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function startedAttempt(script: string) {
+  const tag = `suite:${randomUUID().slice(0, 8)}`;
+  await withTx(db.pool, (tx) => insertPlan(tx, PlanSpec.parse({ image: TEST_IMAGE, entrypoint: ['sh', '-c'], args: [script], inputs: [{ path: '/in', tags: [tag] }] })));
+  const id = randomUUID();
+  await withTx(db.pool, (tx) => insertData(tx, { id, size: 1, digest: `sha256:${'0'.repeat(64)}`, blobKey: `data/${id}`, tags: [parseTag(tag, 'tag')] }));
+  for (;;) if (!(await matchOutbox(db.pool)).more) break;
+  const run = await db.pool.query<{ id: string }>('SELECT r.id FROM run r JOIN run_input ri ON ri.run_id = r.id WHERE ri.data_id = $1', [id]);
+  const begun = await withTx(db.pool, (tx) => beginAttempt(tx, run.rows[0]!.id));
+  if (!begun.begun) throw new Error(`attempt not begun: ${begun.reason}`);
+  return begun.context;
+}
+
+/** The SDK logs every cancelled activity as a warning; here that is the point, not news. */
+const mockEnv = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+
+function activities() {
+  return attemptActivities({
+    pool: db.pool,
+    store: new LocalBlobStore(join(dir, 'storage')),
+    docker,
+    log: createLogger('activity-test', 'silent'),
+    wakeMatcher: async () => {},
+    config: { instance, workdir: join(dir, 'work'), pullTimeoutMs: 10_000, stopGraceSeconds: 1 },
+  });
+}
+
+test.serial('a cancelled container wait ends the activity with the cancellation; nothing escapes as an unhandled rejection', async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => void process.off('unhandledRejection', onUnhandled));
+
+  const ctx = await startedAttempt('echo started; sleep 30');
+  const acts = activities();
+  await mockEnv().run(acts.createContainer, ctx);
+  const env = mockEnv();
+  const running = env.run(acts.runContainer, ctx);
+  const state = async () => (await docker.inspect((await docker.list({ 'knit.run': ctx.runId }))[0]!.id))?.status;
+  for (let i = 0; i < 100 && (await state()) !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+  t.is(await state(), 'running');
+  await new Promise((r) => setTimeout(r, 500));
+
+  env.cancel('TIMED_OUT');
+  // Any error will do: the SDK reports an activity that throws after a cancel as cancelled.
+  await t.throwsAsync(running);
+  // Give a stray rejection the turns it needs to surface.
+  await new Promise((r) => setTimeout(r, 300));
+  t.deepEqual(unhandled, []);
+  t.is(await state(), 'running', 'cancelling the wait leaves the container to the next attempt, which re-attaches');
+});
+
+test.serial('a container wait re-attached after a cancel still returns the exit code of the container', async (t) => {
+  const ctx = await startedAttempt('echo one; sleep 1; echo two; exit 4');
+  const acts = activities();
+  await mockEnv().run(acts.createContainer, ctx);
+  const first = mockEnv();
+  const running = first.run(acts.runContainer, ctx);
+  await new Promise((r) => setTimeout(r, 300));
+  first.cancel('WORKER_SHUTDOWN');
+  await t.throwsAsync(running);
+  const result = await mockEnv().run(acts.runContainer, ctx);
+  t.deepEqual(result, { exitCode: 4 });
+});
