@@ -13,6 +13,7 @@ export class DurableFileWriter extends Writable {
   private fh: FileHandle | undefined;
   private sinceFlush = 0;
   private flushing: Promise<void> | undefined;
+  private flushError: Error | undefined;
 
   constructor(private readonly path: string) {
     super({ highWaterMark: 1 << 20 });
@@ -44,15 +45,24 @@ export class DurableFileWriter extends Writable {
     }
     if (this.sinceFlush >= FLUSH_EVERY && this.flushing === undefined) {
       this.sinceFlush = 0;
-      this.flushing = this.fh!.datasync().finally(() => {
-        this.flushing = undefined;
-      });
+      // A failed background flush fails the next write or the end of the file, never the process.
+      this.flushing = this.fh!.datasync().then(
+        () => {
+          this.flushing = undefined;
+        },
+        (err: Error) => {
+          this.flushing = undefined;
+          this.flushError = err;
+        },
+      );
     }
+    if (this.flushError) throw this.flushError;
   }
 
   override _final(cb: (err?: Error | null) => void): void {
     (async () => {
       await this.flushing;
+      if (this.flushError) throw this.flushError;
       await this.fh!.sync();
       await this.fh!.close();
       this.fh = undefined;
@@ -64,7 +74,6 @@ export class DurableFileWriter extends Writable {
     this.fh = undefined;
     if (!fh) return cb(err);
     Promise.resolve(this.flushing)
-      .catch(() => {})
       .then(() => fh.close())
       .then(
         () => cb(err),
