@@ -157,28 +157,30 @@ export function attemptActivities(deps: AttemptDeps) {
         activity.heartbeat(live.position());
         void live.flush().catch(() => {});
       }, 1000);
-      const abort = new AbortController();
-      activity.cancellationSignal.addEventListener('abort', () => abort.abort());
+      // Ends the log stream and the wait on a cancel, also one that came before this line, and
+      // when this activity returns.
+      const done = new AbortController();
+      const signal = AbortSignal.any([activity.cancellationSignal, done.signal]);
       try {
         const pump = (async () => {
           const since = live.sinceParam();
-          const logs = await docker.logs(state.id, { follow: true, ...(since ? { since } : {}), signal: abort.signal });
+          const logs = await docker.logs(state.id, { follow: true, ...(since ? { since } : {}), signal });
           const demux = new LogDemuxer();
           for await (const chunk of chunksOf(logs)) await live.add(demux.push(chunk));
           await live.add(demux.flush());
         })().catch((err: unknown) => {
           // Handled here, not after wait(): when a cancellation aborts wait(), nobody would await the
           // pump, and its AbortError would become an unhandled rejection that kills the worker.
-          if (!abort.signal.aborted) deps.log.warn({ err, runId: ctx.runId }, 'log streaming ended early');
+          if (!signal.aborted) deps.log.warn({ err, runId: ctx.runId }, 'log streaming ended early');
         });
-        const exitCode = await docker.wait(state.id, abort.signal);
+        const exitCode = await docker.wait(state.id, signal);
         await pump;
         await live.flush();
         const after = await docker.inspect(state.id);
         return after?.oomKilled ? { exitCode, note: 'the container ran out of memory (OOM killed); raise resources.memory' } : { exitCode };
       } finally {
         clearInterval(beat);
-        abort.abort();
+        done.abort();
       }
     },
 

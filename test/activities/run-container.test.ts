@@ -75,9 +75,7 @@ test.serial('a cancelled container wait ends the activity with the cancellation;
   await mockEnv().run(acts.createContainer, ctx);
   const env = mockEnv();
   const running = env.run(acts.runContainer, ctx);
-  const state = async () => (await docker.inspect((await docker.list({ 'knit.run': ctx.runId }))[0]!.id))?.status;
-  for (let i = 0; i < 100 && (await state()) !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
-  t.is(await state(), 'running');
+  t.is(await untilRunning(ctx.runId), 'running');
   await new Promise((r) => setTimeout(r, 500));
 
   env.cancel('TIMED_OUT');
@@ -86,18 +84,37 @@ test.serial('a cancelled container wait ends the activity with the cancellation;
   // Give a stray rejection the turns it needs to surface.
   await new Promise((r) => setTimeout(r, 300));
   t.deepEqual(unhandled, []);
-  t.is(await state(), 'running', 'cancelling the wait leaves the container to the next attempt, which re-attaches');
+  t.is(await untilRunning(ctx.runId), 'running', 'cancelling the wait leaves the container to the next attempt, which re-attaches');
 });
 
+async function untilRunning(runId: string) {
+  const state = async () => {
+    const [c] = await docker.list({ 'knit.run': runId });
+    return c ? (await docker.inspect(c.id))?.status : undefined;
+  };
+  for (let i = 0; i < 200 && (await state()) !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+  return state();
+}
+
 test.serial('a container wait re-attached after a cancel still returns the exit code of the container', async (t) => {
-  const ctx = await startedAttempt('echo one; sleep 1; echo two; exit 4');
+  const ctx = await startedAttempt('echo one; sleep 2; echo two; exit 4');
   const acts = activities();
   await mockEnv().run(acts.createContainer, ctx);
   const first = mockEnv();
   const running = first.run(acts.runContainer, ctx);
-  await new Promise((r) => setTimeout(r, 300));
+  t.is(await untilRunning(ctx.runId), 'running');
   first.cancel('WORKER_SHUTDOWN');
   await t.throwsAsync(running);
   const result = await mockEnv().run(acts.runContainer, ctx);
   t.deepEqual(result, { exitCode: 4 });
+});
+
+test.serial('a cancel that arrives before the wait begins still ends it', async (t) => {
+  const ctx = await startedAttempt('sleep 30');
+  const acts = activities();
+  await mockEnv().run(acts.createContainer, ctx);
+  const env = mockEnv();
+  env.cancel('CANCELLED');
+  // Were the cancel missed, this would wait the container's 30 s out and return its exit code.
+  await t.throwsAsync(env.run(acts.runContainer, ctx));
 });
