@@ -5,7 +5,8 @@ import { migrate } from '../../core/db/migrate.js';
 import { databaseAt } from '../../core/db/embedded.js';
 import { openPool } from '../../core/db/pool.js';
 import { acquireStackLock } from './lock.js';
-import { startChild, stopChild, type ManagedChild } from './supervisor.js';
+import { keepAlive, type KeptChild } from './keep-alive.js';
+import { stopChild } from './supervisor.js';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal.js';
 
 export interface LocalStackOptions {
@@ -26,7 +27,10 @@ export interface LocalStack {
   readonly databaseUrl: string;
   readonly temporalAddress: string;
   readonly uiUrl: string | undefined;
-  /** Resolves when any component stops on its own; the stack is then shutting down. */
+  /**
+   * Resolves when a component is lost for good: the Temporal dev server exits, or the API or the
+   * worker keeps crashing (one crash only restarts it). The stack should then be stopped.
+   */
   readonly exited: Promise<string>;
   stop(): Promise<void>;
 }
@@ -40,11 +44,11 @@ const binDir = fileURLToPath(new URL('../../../bin/', import.meta.url));
  */
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   const release = acquireStackLock(opts.home);
-  const children: ManagedChild[] = [];
+  const children: KeptChild[] = [];
   let database: Awaited<ReturnType<typeof databaseAt>> | undefined;
   let temporal: DevServer | undefined;
   const cleanup = async () => {
-    for (const c of [...children].reverse()) await stopChild(c.process);
+    for (const c of [...children].reverse()) await c.stop();
     if (temporal) await stopChild(temporal.process);
     await database?.stop().catch(() => {});
     rmSync(join(opts.home, 'up.json'), { force: true });
@@ -72,21 +76,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
     const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: opts.home, DATABASE_URL: databaseUrl, KNIT_LISTEN: opts.listen, TEMPORAL_ADDRESS: temporalAddress };
     if (opts.token !== undefined) env['KNIT_TOKEN'] = opts.token;
-    const api = await startChild({
-      name: 'knitd',
-      command: process.execPath,
-      args: [join(binDir, 'knitd.js')],
-      env,
-      ready: /^knitd listening on (\S+)/,
-    });
+    const apiSpec = { name: 'knitd', command: process.execPath, args: [join(binDir, 'knitd.js')], env: { ...env }, ready: /^knitd listening on (\S+)/ };
+    const api = await keepAlive(apiSpec, opts.log);
     children.push(api);
-    const worker = await startChild({
-      name: 'knit-worker',
-      command: process.execPath,
-      args: [join(binDir, 'knit-worker.js')],
-      env,
-      ready: /^(knit-worker ready)/,
-    });
+    // A restarted API must come back where clients already point, also when it was given port 0.
+    apiSpec.env['KNIT_LISTEN'] = new URL(api.readyValue).host;
+    const worker = await keepAlive({ name: 'knit-worker', command: process.execPath, args: [join(binDir, 'knit-worker.js')], env, ready: /^(knit-worker ready)/ }, opts.log);
     children.push(worker);
 
     const uiUrl = temporal?.uiUrl;
@@ -94,11 +89,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       join(opts.home, 'up.json'),
       JSON.stringify({ pid: process.pid, api: api.readyValue, temporal: temporalAddress, ui: uiUrl ?? null, database: database.embedded ? 'embedded' : 'external' }, null, 2),
     );
-    const exited = new Promise<string>((resolve) => {
-      for (const c of [...children, ...(temporal ? [{ name: 'temporal', process: temporal.process }] : [])]) {
-        c.process.once('exit', (code, sig) => resolve(`${c.name} exited (${sig ?? `code ${code}`})`));
-      }
-    });
+    const exited = Promise.race([
+      ...children.map((c) => c.gaveUp),
+      ...(temporal ? [new Promise<string>((resolve) => temporal!.process.once('exit', (code, sig) => resolve(`the Temporal dev server exited (${sig ?? `code ${code}`})`)))] : []),
+    ]);
     return { apiUrl: api.readyValue, databaseUrl, temporalAddress, uiUrl, exited, stop: cleanup };
   } catch (err) {
     await cleanup();

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { KnitClient } from '../../client/knit-client.js';
 import { countContainerCreates } from '../helpers/docker-events.js';
 import { knitBin, runKnit } from '../helpers/cli.js';
+import { childProcesses } from '../helpers/proc.js';
 import { TEST_IMAGE } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -23,17 +24,18 @@ interface Up {
   child: ChildProcess;
   api: string;
   stdout: string[];
+  stderr: () => string;
   exited: Promise<number | null>;
 }
 
 async function knitUp(home: string, ports: { api: number; temporal: number; ui: number }): Promise<Up> {
-  const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: home, KNIT_HEARTBEAT_TIMEOUT: '3s', KNIT_STEP_TIMEOUT: '10s', KNIT_LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: home, KNIT_HEARTBEAT_TIMEOUT: '5s', KNIT_STEP_TIMEOUT: '10s', KNIT_LOG_LEVEL: 'warn' };
   delete env['DATABASE_URL'];
   delete env['TEMPORAL_ADDRESS'];
   const child = spawn(process.execPath, [knitBin, 'up', '--listen', `127.0.0.1:${ports.api}`, '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-8000)));
+  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => {
@@ -42,7 +44,7 @@ async function knitUp(home: string, ports: { api: number; temporal: number; ui: 
     });
     void exited.then((code) => reject(new Error(`knit up exited (${code}):\n${stderr}`)));
   });
-  return { child, api: `http://127.0.0.1:${ports.api}`, stdout, exited };
+  return { child, api: `http://127.0.0.1:${ports.api}`, stdout, stderr: () => stderr, exited };
 }
 
 test.serial('knit up without a Temporal CLI says how to install one and exits non-zero', async (t) => {
@@ -100,6 +102,51 @@ test.serial('knit up runs everything; one Ctrl-C stops it all, and a run in flig
   const { readFile } = await import('node:fs/promises');
   t.is(await readFile(`${r.path}/result`, 'utf8'), 'survived\n');
   t.is(await countContainerCreates(`knit.run=${running!.id}`, since, Math.ceil(Date.now() / 1000) + 1), 1, 'the same container, re-attached');
+
+  up.child.kill('SIGINT');
+  t.is(await up.exited, 0);
+});
+
+test.serial('knit up restarts a worker or an API that crashes, and the run in flight still completes once', async (t) => {
+  const home = await tempDir();
+  t.teardown(home.cleanup);
+  const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
+  const up = await knitUp(home.path, ports);
+  t.teardown(() => {
+    up.child.kill('SIGKILL');
+  });
+  const client = new KnitClient({ server: up.api });
+  const plan = await client.applyPlan({
+    image: TEST_IMAGE,
+    entrypoint: ['sh', '-c'],
+    args: ['sleep 4; echo kept > /out/o/result'],
+    inputs: [{ path: '/in', tags: ['restart:in'] }],
+    outputs: [{ path: '/out/o', tags: ['restart:out'] }],
+  });
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(`${dir.path}/f`, 'x');
+  await client.pushDirectory(dir.path, ['restart:in']);
+  const [running] = await waitFor('the run to run', async () => {
+    const runs = await client.findRuns({ plans: [plan.plan!.id] });
+    return runs[0]?.status === 'running' ? runs : undefined;
+  });
+
+  const [worker] = childProcesses(up.child.pid!, 'knit-worker.js');
+  t.truthy(worker, 'the worker is a child of knit up');
+  process.kill(worker!, 'SIGKILL');
+  const [api] = childProcesses(up.child.pid!, 'knitd.js');
+  process.kill(api!, 'SIGKILL');
+  await waitFor('both restarted', async () => (/knit-worker is back/.test(up.stderr()) && /knitd is back/.test(up.stderr()) ? true : undefined));
+  t.regex(up.stderr(), /knit-worker exited \(SIGKILL\); restarting it/);
+  t.notDeepEqual(childProcesses(up.child.pid!, 'knit-worker.js'), [worker]);
+
+  const done = await client.waitRun(running!.id, { timeoutMs: 120_000 });
+  t.is(done.status, 'done', done.message ?? '');
+  t.is(done.attempt, 1);
+  t.is((await client.findRuns({ plans: [plan.plan!.id] })).length, 1);
+  t.is(up.child.exitCode, null, 'knit up kept running');
 
   up.child.kill('SIGINT');
   t.is(await up.exited, 0);
