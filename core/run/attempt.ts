@@ -82,8 +82,9 @@ export interface Outcome {
 
 /**
  * The last step of an attempt, in one transaction: the run becomes done or failed with its exit
- * code and message, its outputs and log get their content (eligible as inputs when done,
- * `knit#transient:failed` otherwise), and an outbox event lets downstream plans react.
+ * code and message, its outputs and log get their content and their timestamp (eligible as
+ * inputs when done, `knit#transient:failed` otherwise), and an outbox event lets downstream plans
+ * react.
  * Returns false if the attempt had already finished (a repeated call).
  */
 export async function finishAttempt(tx: Tx, runId: string, attempt: number, outcome: Outcome): Promise<boolean> {
@@ -96,7 +97,7 @@ export async function finishAttempt(tx: Tx, runId: string, attempt: number, outc
   }
   for (const c of outcome.contents) {
     await tx.query(
-      `UPDATE data SET size = $2, digest = $3, blob_key = $4, transient = $5 WHERE id = $1 AND producer_run_id = $6 AND transient = 'processing'`,
+      `UPDATE data SET size = $2, digest = $3, blob_key = $4, transient = $5, created_at = ${now} WHERE id = $1 AND producer_run_id = $6 AND transient = 'processing'`,
       [c.dataId, c.size, c.digest, c.blobKey, outcome.status === 'done' ? null : 'failed', runId],
     );
   }

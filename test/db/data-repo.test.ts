@@ -17,7 +17,7 @@ async function newData(tags: Array<{ key: string; value: string }>) {
 
 test('data content is immutable in the database itself', async (t) => {
   const d = await newData([{ key: 'k', value: 'v' }]);
-  for (const col of ["digest = 'sha256:" + 'b'.repeat(64) + "'", 'size = 11', "blob_key = 'data/other'"]) {
+  for (const col of ["digest = 'sha256:" + 'b'.repeat(64) + "'", 'size = 11', "blob_key = 'data/other'", "created_at = created_at - interval '1 day'"]) {
     const err = await t.throwsAsync(db.pool.query(`UPDATE data SET ${col} WHERE id = $1`, [d.id]));
     t.regex(err!.message, /immutable/, col);
   }

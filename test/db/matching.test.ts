@@ -120,6 +120,8 @@ test.serial('only uploads and outputs of done runs are eligible; processing and 
   const c2 = await begin(r2!.id);
   await settle();
   t.is((await runsOf(evaluate.id)).length, 0, 'processing outputs are not inputs');
+  const begunAt = (await db.pool.query<{ created_at: Date }>('SELECT created_at FROM data WHERE id = $1', [c2.outputs[0]!.dataId])).rows[0]!.created_at;
+  await new Promise((r) => setTimeout(r, 20));
   const content = (dataId: string) => ({ dataId, size: 1, digest, blobKey: `data/${dataId}` });
   for (const [c, status] of [
     [c1, 'failed'],
@@ -134,6 +136,13 @@ test.serial('only uploads and outputs of done runs are eligible; processing and 
   t.is(evalRuns[0]!.key, c2.outputs[0]!.dataId);
   const failed = await db.pool.query('SELECT transient FROM data WHERE id = $1', [c1.outputs[0]!.dataId]);
   t.is(failed.rows[0].transient, 'failed');
+
+  // As in Knitfab, knit#timestamp of an output is when its run finished, and then it is fixed.
+  const stamps = await db.pool.query<{ created_at: Date; finished_at: Date }>('SELECT d.created_at, r.finished_at FROM data d JOIN run r ON r.id = d.producer_run_id WHERE d.id = $1', [c2.outputs[0]!.dataId]);
+  t.true(stamps.rows[0]!.created_at > begunAt, 'later than the attempt began');
+  t.true(stamps.rows[0]!.created_at <= stamps.rows[0]!.finished_at, 'stamped in the finishing transaction');
+  const err = await t.throwsAsync(db.pool.query("UPDATE data SET created_at = created_at + interval '1 second' WHERE id = $1", [c2.outputs[0]!.dataId]));
+  t.regex(err!.message, /immutable/);
 });
 
 test.serial('an input may pick one Data by knit#id; the same Data may fill two inputs', async (t) => {
