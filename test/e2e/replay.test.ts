@@ -26,7 +26,12 @@ test('today\'s workflow code replays histories of real runs, stops and the match
   t.deepEqual(runs.map((r) => r.status).sort(), ['done', 'done', 'failed']);
 
   const histories: Array<[string, unknown]> = [];
-  for (const r of runs) histories.push([`run-${r.status}-${r.plan.id === stoppable.id ? 'stopped' : 'plain'}`, await s.temporal.workflow.getHandle(runWorkflowId(r.id)).fetchHistory()]);
+  for (const r of runs) {
+    // A run is over in the database a moment before its workflow closes: wait for the whole history.
+    const handle = s.temporal.workflow.getHandle(runWorkflowId(r.id));
+    await handle.result();
+    histories.push([`run-${r.status}-${r.plan.id === stoppable.id ? 'stopped' : 'plain'}`, await handle.fetchHistory()]);
+  }
   histories.push(['matcher', await s.temporal.workflow.getHandle(matcherWorkflowId(s.instance)).fetchHistory()]);
 
   for (const [name, history] of histories) {
