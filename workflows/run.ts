@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, condition, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, condition, isCancellation, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { KnitActivities } from '../activities/index.js';
 import { RUN_STATUS, stopSignal, type RunArgs, type RunResult } from './definitions.js';
 
@@ -45,50 +45,79 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
   const ctx = begun.context;
   status('ready');
 
-  const notes: string[] = [];
-  let exitCode: number | null = null;
-  let failure: string | undefined;
-  let stopped = false;
-  try {
-    if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
-    // Creating the container does not need the inputs in place, only starting it does.
-    const [, created] = await Promise.all([transfers.stageInputs(ctx), steps.createContainer(ctx)]);
-    notes.push(...created.warnings);
-    status('running');
-    let exited = false;
-    const stopper = (async () => {
-      await condition(() => requested() !== undefined || exited);
-      if (!exited) await steps.stopContainer(ctx);
-    })();
+  /** Stages inputs, runs the container, and says how it went; never throws. */
+  async function execute(): Promise<Execution> {
+    const notes: string[] = [];
+    let exitCode: number | null = null;
     try {
-      const result = await containers.runContainer(ctx);
-      exitCode = result.exitCode;
-      if (result.note) notes.push(result.note);
-    } finally {
-      exited = true;
+      if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
+      // Creating the container does not need the inputs in place, only starting it does.
+      const [, created] = await Promise.all([transfers.stageInputs(ctx), steps.createContainer(ctx)]);
+      notes.push(...created.warnings);
+      status('running');
+      let exited = false;
+      const stopper = (async () => {
+        await condition(() => requested() !== undefined || exited);
+        if (!exited) await steps.stopContainer(ctx);
+      })();
+      // A cancel of this workflow also ends the wait above; runContainer's failure reports it.
+      stopper.catch(() => {});
+      try {
+        const result = await containers.runContainer(ctx);
+        exitCode = result.exitCode;
+        if (result.note) notes.push(result.note);
+      } finally {
+        exited = true;
+      }
+      await stopper;
+      const stopped = requested() !== undefined;
+      if (requested() === 'fail') return { notes, exitCode, stopped, failure: 'stopped by user' };
+      if (!stopped && exitCode !== 0) return { notes, exitCode, stopped, failure: `the container exited with code ${exitCode}` };
+      return { notes, exitCode, stopped };
+    } catch (err) {
+      // Cancelling the workflow (in the Temporal UI or CLI) fails the run, like `knit run stop
+      // --fail`; the container is stopped while the run is finished.
+      if (isCancellation(err)) return { notes, exitCode, stopped: false, cancelled: true, failure: 'its workflow was cancelled in Temporal' };
+      return { notes, exitCode, stopped: requested() !== undefined, failure: describe(err) };
     }
-    await stopper;
-    stopped = requested() !== undefined;
-    if (requested() === 'fail') failure = 'stopped by user';
-    else if (!stopped && exitCode !== 0) failure = `the container exited with code ${exitCode}`;
-  } catch (err) {
-    failure = describe(err);
   }
 
-  const messageFor = (f: string | undefined) => f ?? (stopped ? 'stopped by user' : null);
-  status(failure === undefined ? 'completing' : 'aborting');
-  let [collected, log] = await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, { notes, message: messageFor(failure) })]);
-  if (collected.problems.length > 0) {
-    // An output that could not be stored fails the run; the log must say so too.
-    failure = [failure, ...collected.problems].filter((x) => x !== undefined).join('; ');
-    log = await transfers.collectLog(ctx, { notes, message: messageFor(failure) });
+  /** Stores outputs and log, and records the outcome. */
+  async function finish(e: Execution): Promise<RunResult> {
+    if (e.cancelled) await steps.stopContainer(ctx);
+    let failure = e.failure;
+    const messageFor = (f: string | undefined) => f ?? (e.stopped ? 'stopped by user' : null);
+    status(failure === undefined ? 'completing' : 'aborting');
+    let [collected, log] = await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, { notes: e.notes, message: messageFor(failure) })]);
+    if (collected.problems.length > 0) {
+      // An output that could not be stored fails the run; the log must say so too.
+      failure = [failure, ...collected.problems].filter((x) => x !== undefined).join('; ');
+      log = await transfers.collectLog(ctx, { notes: e.notes, message: messageFor(failure) });
+    }
+    const outcome = failure === undefined ? 'done' : 'failed';
+    const message = messageFor(failure);
+    await local.finishAttempt(ctx, { status: outcome, exitCode: e.exitCode, message, contents: [...collected.contents, log] });
+    status(outcome);
+    await local.cleanupAttempt(ctx);
+    return { runId: args.runId, status: outcome, exitCode: e.exitCode, message };
   }
-  const outcome = failure === undefined ? 'done' : 'failed';
-  const message = messageFor(failure);
-  await local.finishAttempt(ctx, { status: outcome, exitCode, message, contents: [...collected.contents, log] });
-  status(outcome);
-  await local.cleanupAttempt(ctx);
-  return { runId: args.runId, status: outcome, exitCode, message };
+
+  const execution = await execute();
+  // Finishing is shielded from a cancel: a run is never left half-recorded or its container behind.
+  const result = await CancellationScope.nonCancellable(() => finish(execution));
+  if (execution.cancelled) throw new CancelledFailure(result.message ?? 'cancelled');
+  return result;
+}
+
+interface Execution {
+  notes: string[];
+  exitCode: number | null;
+  /** A user asked to stop it (`knit run stop`). */
+  stopped: boolean;
+  /** Its workflow was cancelled. */
+  cancelled?: boolean;
+  /** Why the run fails; undefined if it is done. */
+  failure?: string;
 }
 
 function describe(err: unknown): string {

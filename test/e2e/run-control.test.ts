@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { RunDetail } from '../../core/run/model.js';
 import { DockerEngine } from '../../activities/docker/engine.js';
+import { runWorkflowId } from '../../workflows/definitions.js';
 import { runKnit } from '../helpers/cli.js';
 import { TestStack, terminal } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -119,6 +120,27 @@ test.serial('stop keeps what was written and ends done; stop --fail ends failed'
   t.is(aborted.message, 'stopped by user');
   const err = await t.throwsAsync(s.client.stopRun(keep!.id));
   t.regex(err!.message, /only a run in progress can be stopped/);
+});
+
+test.serial('cancelling a run workflow in Temporal fails the run, keeps what it wrote, and stops its container', async (t) => {
+  const p = await s.plan({
+    script: 'echo epoch-1 > /out/model/weights; sleep 60',
+    inputs: [{ path: '/in', tags: ['case:cancel'] }],
+    outputs: [{ path: '/out/model', tags: ['case:cancel-model'] }],
+  });
+  await s.push({ a: '1' }, ['case:cancel']);
+  const running = await onlyRun(p.id, (r) => r.status === 'running', 'the run to run');
+  await new Promise((r) => setTimeout(r, 1000));
+  const handle = s.temporal.workflow.getHandle(runWorkflowId(running.id));
+  await handle.cancel();
+  const ended = await s.client.waitRun(running.id);
+  t.is(ended.status, 'failed');
+  t.is(ended.message, 'its workflow was cancelled in Temporal');
+  t.is(await content(ended.outputs[0]!.dataId!, 'weights'), 'epoch-1\n');
+  const err = await t.throwsAsync(handle.result());
+  t.is(err!.name, 'WorkflowFailedError', 'Temporal shows the workflow as cancelled');
+  t.is((await handle.describe()).status.name, 'CANCELLED');
+  await waitFor('its container to go', async () => ((await new DockerEngine().list({ 'knit.run': running.id })).length === 0 ? true : undefined));
 });
 
 test.serial('retry makes a new attempt with fresh outputs; rm invalidates a run nothing uses', async (t) => {
