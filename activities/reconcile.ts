@@ -6,6 +6,7 @@ import { markWorkflowStarted, matchOutbox, runsToStart } from '../core/run/match
 import { PLAN_ID, RUN_STATUS, runWorkflowId, type RunArgs } from '../workflows/definitions.js';
 import type { RunOptions } from '../workflows/run.js';
 import { throttledHeartbeat } from './heartbeat.js';
+import { findClosedRuns } from './recover.js';
 
 export interface ReconcileDeps {
   pool: Pool;
@@ -18,6 +19,8 @@ export interface ReconcileDeps {
     stepTimeout: string;
     /** Workflows started per reconcile; the matcher comes back at once for the rest. */
     startBatch: number;
+    /** How long the matcher waits for a wake-up before it reconciles and sweeps anyway. */
+    backstop: string;
   };
 }
 
@@ -34,44 +37,63 @@ async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) 
 export function reconcileActivities(deps: ReconcileDeps) {
   const { pool, client, config } = deps;
 
+  /** Starts `run-<runId>`, or finds it already running: an execution is never doubled. */
+  async function startRunWorkflow(args: RunArgs, planId: string, status: string): Promise<void> {
+    await client.workflow.start('run', {
+      workflowId: runWorkflowId(args.runId),
+      taskQueue: config.taskQueue,
+      args: [args, { containerQueue: config.containerQueue, heartbeatTimeout: config.heartbeatTimeout, stepTimeout: config.stepTimeout } satisfies RunOptions],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: [
+        { key: PLAN_ID, value: planId },
+        { key: RUN_STATUS, value: status },
+      ],
+    });
+  }
+
   /**
-   * Starts a workflow for each run that is waiting without one. The id is `run-<runId>`; an
-   * execution already running for it is reused, never doubled. A start that is lost to a crash
+   * Starts a workflow for each run that is waiting without one. A start that is lost to a crash
    * is simply made again next time: the run is still waiting without one.
    */
   async function startWaitingRuns(): Promise<number> {
     const runs = await runsToStart(pool, config.startBatch);
     const beat = throttledHeartbeat();
     await eachLimited(runs, 16, async (r) => {
-      const args: RunArgs = { runId: r.id };
-      await client.workflow.start('run', {
-        workflowId: runWorkflowId(r.id),
-        taskQueue: config.taskQueue,
-        args: [args, { containerQueue: config.containerQueue, heartbeatTimeout: config.heartbeatTimeout, stepTimeout: config.stepTimeout } satisfies RunOptions],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        typedSearchAttributes: [
-          { key: PLAN_ID, value: r.planId },
-          { key: RUN_STATUS, value: 'waiting' },
-        ],
-      });
+      await startRunWorkflow({ runId: r.id }, r.planId, 'waiting');
       await markWorkflowStarted(pool, r.id, r.attempt);
       beat();
     });
     return runs.length;
   }
 
+  /** Gives each run whose workflow closed unfinished a new execution that finishes it. */
+  async function recoverClosedRuns(): Promise<number> {
+    const closed = await findClosedRuns({ pool, client, taskQueue: config.taskQueue });
+    for (const c of closed) {
+      deps.log.warn({ runId: c.runId, workflow: c.closedAs }, c.args.abandoned ? 'the workflow of a run in flight was closed; the run is finished as failed' : 'the workflow of a run in flight failed; the run resumes');
+      await startRunWorkflow(c.args, c.planId, 'recovering');
+    }
+    return closed.length;
+  }
+
   return {
-    /** Outbox to runs, then runs to workflows. Returns whether there is more to do right away. */
-    async reconcile(args: { cursor: number }): Promise<{ cursor: number; more: boolean; created: number; started: number }> {
+    /**
+     * Outbox to runs, then runs to workflows; on a backstop pass (`sweep`), also runs whose
+     * workflow closed unfinished. Returns whether there is more to do right away, and when the
+     * matcher should look again unprompted.
+     */
+    async reconcile(args: { cursor: number; sweep?: boolean }): Promise<{ cursor: number; more: boolean; created: number; started: number; backstop: string }> {
       const matched = await matchOutbox(pool);
       const started = await startWaitingRuns();
-      if (matched.created + started > 0) deps.log.info({ events: matched.events, created: matched.created, started }, 'reconciled');
+      const recovered = args.sweep ? await recoverClosedRuns() : 0;
+      if (matched.created + started + recovered > 0) deps.log.info({ events: matched.events, created: matched.created, started, recovered }, 'reconciled');
       return {
         cursor: Math.max(args.cursor, matched.highWater),
         more: matched.more || started === config.startBatch,
         created: matched.created,
         started,
+        backstop: config.backstop,
       };
     },
   };

@@ -99,6 +99,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT,
       stepTimeout: env.KNIT_STEP_TIMEOUT,
       startBatch: 200,
+      backstop: env.KNIT_MATCHER_BACKSTOP,
     },
   });
   const { runContainer, ...steps } = withFaultInjection(activities, process.env['KNIT_FAULT'], process.env['KNIT_FAULT_MARKER']);

@@ -20,6 +20,11 @@ export const SEARCH_ATTRIBUTES = [PLAN_ID, RUN_STATUS];
 
 export interface RunArgs {
   runId: string;
+  /**
+   * Set when an earlier execution was closed from outside (terminated, timed out) while the run
+   * was in flight: this one only finishes the run as failed, saying so (e.g. "terminated").
+   */
+  abandoned?: string;
 }
 
 export interface RunResult {

@@ -7,7 +7,7 @@ const { reconcile } = proxyActivities<KnitActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-/** How long the matcher sleeps without a signal before it looks at the outbox anyway. */
+/** How long the matcher sleeps without a signal before it looks at the outbox anyway, until the worker says otherwise. */
 const BACKSTOP = '30 seconds';
 /** Iterations before continuing as new, well before the history would grow large. */
 const MAX_ITERATIONS = 200;
@@ -23,11 +23,15 @@ export async function matcher(args: MatcherArgs): Promise<void> {
   setHandler(wakeSignal, () => {
     woken = true;
   });
+  let backstop = BACKSTOP;
   for (let i = 0; i < MAX_ITERATIONS && !workflowInfo().continueAsNewSuggested; i++) {
-    if (!woken) await condition(() => woken, BACKSTOP);
+    // A pass the backstop set off also sweeps for runs whose workflow closed unfinished.
+    const sweep = !woken && !(await condition(() => woken, backstop));
     woken = false;
-    const r = await reconcile({ cursor });
+    const r = await reconcile({ cursor, sweep });
     cursor = r.cursor;
+    // From the worker's configuration; older histories' results have none.
+    if (r.backstop) backstop = r.backstop;
     if (r.more) woken = true;
   }
   await continueAsNew<typeof matcher>({ cursor });

@@ -77,14 +77,14 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     } catch (err) {
       // Cancelling the workflow (in the Temporal UI or CLI) fails the run, like `knit run stop
       // --fail`; the container is stopped while the run is finished.
-      if (isCancellation(err)) return { notes, exitCode, stopped: false, cancelled: true, failure: 'its workflow was cancelled in Temporal' };
+      if (isCancellation(err)) return { notes, exitCode, stopped: false, cancelled: true, stopContainer: true, failure: 'its workflow was cancelled in Temporal' };
       return { notes, exitCode, stopped: requested() !== undefined, failure: describe(err) };
     }
   }
 
   /** Stores outputs and log, and records the outcome. */
   async function finish(e: Execution): Promise<RunResult> {
-    if (e.cancelled) await steps.stopContainer(ctx);
+    if (e.stopContainer) await steps.stopContainer(ctx);
     let failure = e.failure;
     const messageFor = (f: string | undefined) => f ?? (e.stopped ? 'stopped by user' : null);
     status(failure === undefined ? 'completing' : 'aborting');
@@ -102,7 +102,9 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     return { runId: args.runId, status: outcome, exitCode: e.exitCode, message };
   }
 
-  const execution = await execute();
+  const execution: Execution = args.abandoned
+    ? { notes: [], exitCode: null, stopped: false, stopContainer: true, failure: `its workflow was ${args.abandoned} in Temporal` }
+    : await execute();
   // Finishing is shielded from a cancel: a run is never left half-recorded or its container behind.
   const result = await CancellationScope.nonCancellable(() => finish(execution));
   if (execution.cancelled) throw new CancelledFailure(result.message ?? 'cancelled');
@@ -116,6 +118,8 @@ interface Execution {
   stopped: boolean;
   /** Its workflow was cancelled. */
   cancelled?: boolean;
+  /** Its container may still run, unwatched: stop it before collecting. */
+  stopContainer?: boolean;
   /** Why the run fails; undefined if it is done. */
   failure?: string;
 }

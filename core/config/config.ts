@@ -61,6 +61,8 @@ export const WorkerEnv = ServerEnv.extend({
   KNIT_HEARTBEAT_TIMEOUT: z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 10s or 1m').default('30s'),
   /** The longest a short step of a run (not a transfer, not the container) may take. */
   KNIT_STEP_TIMEOUT: z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 5m').default('5m'),
+  /** How often the matcher reconciles unprompted, and sweeps for runs whose workflow closed unfinished. */
+  KNIT_MATCHER_BACKSTOP: z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 1m').default('30s'),
   KNIT_PULL_TIMEOUT: duration('60s'),
   KNIT_STOP_GRACE_SECONDS: int(10),
   KNIT_WORKDIR: z.string().min(1).optional(),

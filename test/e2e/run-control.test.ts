@@ -143,6 +143,27 @@ test.serial('cancelling a run workflow in Temporal fails the run, keeps what it 
   await waitFor('its container to go', async () => ((await new DockerEngine().list({ 'knit.run': running.id })).length === 0 ? true : undefined));
 });
 
+test.serial('a run whose workflow is terminated in Temporal is finished as failed by the next backstop pass', async (t) => {
+  const p = await s.plan({
+    script: 'echo epoch-1 > /out/model/weights; sleep 60',
+    inputs: [{ path: '/in', tags: ['case:terminate'] }],
+    outputs: [{ path: '/out/model', tags: ['case:terminate-model'] }],
+  });
+  await s.push({ a: '1' }, ['case:terminate']);
+  const running = await onlyRun(p.id, (r) => r.status === 'running', 'the run to run');
+  await new Promise((r) => setTimeout(r, 1000));
+  await s.temporal.workflow.getHandle(runWorkflowId(running.id)).terminate('an operator cleaning up');
+  const ended = await s.client.waitRun(running.id, { timeoutMs: 90_000 });
+  t.is(ended.status, 'failed');
+  t.is(ended.message, 'its workflow was terminated in Temporal');
+  t.is(ended.attempt, 1);
+  t.is(await content(ended.outputs[0]!.dataId!, 'weights'), 'epoch-1\n');
+  await waitFor('its container to go', async () => ((await new DockerEngine().list({ 'knit.run': running.id })).length === 0 ? true : undefined));
+  const executions = [];
+  for await (const w of s.temporal.workflow.list({ query: `WorkflowId = '${runWorkflowId(running.id)}'` })) executions.push(w.status.name);
+  t.deepEqual(executions.sort(), ['COMPLETED', 'TERMINATED']);
+});
+
 test.serial('retry makes a new attempt with fresh outputs; rm invalidates a run nothing uses', async (t) => {
   const p = await s.plan({
     script: 'date +%s%N > /out/o/stamp',

@@ -97,6 +97,7 @@ export class TestStack {
       // at 80% of this and a loaded CI machine needs the other 20% to deliver them.
       KNIT_HEARTBEAT_TIMEOUT: '5s',
       KNIT_STEP_TIMEOUT: '20s',
+      KNIT_MATCHER_BACKSTOP: '3s',
       KNIT_STOP_GRACE_SECONDS: '2',
       KNIT_PULL_TIMEOUT: '10s',
       KNIT_LOG_LEVEL: process.env['KNIT_TEST_LOG'] ?? 'warn',

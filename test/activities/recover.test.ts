@@ -1,0 +1,78 @@
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { findClosedRuns } from '../../activities/recover.js';
+import { insertData } from '../../core/data/db.js';
+import { withTx } from '../../core/db/pool.js';
+import { insertPlan } from '../../core/plan/db.js';
+import { PlanSpec } from '../../core/plan/spec.js';
+import { matchOutbox } from '../../core/run/matching.js';
+import { parseTag } from '../../core/tags/tag.js';
+import { runWorkflowId } from '../../workflows/definitions.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { temporalAddress } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+
+/**
+ * findClosedRuns against a real Temporal server and database: a run whose workflow was
+ * terminated is to be finished as failed, one whose workflow failed is to be resumed, and runs
+ * that are over, or already have a live execution, are left alone.
+ */
+let db: TestDatabase;
+let connection: Connection;
+let client: Client;
+const taskQueue = `recover-${randomUUID().slice(0, 8)}`;
+
+test.before(async () => {
+  db = await createTestDatabase();
+  connection = await Connection.connect({ address: temporalAddress() });
+  client = new Client({ connection });
+});
+test.after.always(async () => {
+  await connection?.close();
+  await db?.drop();
+});
+
+async function runs(n: number): Promise<string[]> {
+  const tag = `suite:${randomUUID().slice(0, 8)}`;
+  const plan = await withTx(db.pool, (tx) => insertPlan(tx, PlanSpec.parse({ image: 'x/y:1', inputs: [{ path: '/in', tags: [tag] }] })));
+  for (let i = 0; i < n; i++) {
+    const id = randomUUID();
+    await withTx(db.pool, (tx) => insertData(tx, { id, size: 1, digest: `sha256:${'0'.repeat(64)}`, blobKey: `data/${id}`, tags: [parseTag(tag, 'tag')] }));
+  }
+  for (;;) if (!(await matchOutbox(db.pool)).more) break;
+  const r = await db.pool.query<{ id: string }>('SELECT id FROM run WHERE plan_id = $1', [plan.id]);
+  return r.rows.map((x) => x.id);
+}
+
+const start = (runId: string) => client.workflow.start('run', { workflowId: runWorkflowId(runId), taskQueue, args: [{ runId }] });
+
+test('terminated runs are finished as failed, failed ones resumed; finished or live ones are left alone', async (t) => {
+  const [terminated, failed, over, live] = await runs(4);
+  await db.pool.query(`UPDATE run SET status = 'running', workflow_started = true WHERE id = ANY($1::uuid[])`, [[terminated, failed, live]]);
+  await db.pool.query(`UPDATE run SET status = 'done', workflow_started = true WHERE id = $1`, [over]);
+
+  // No worker polls `taskQueue` yet, so these stay open until terminated.
+  for (const id of [terminated!, over!, live!]) await (await start(id)).terminate('by an operator');
+  const worker = await Worker.create({ connection: await NativeConnection.connect({ address: temporalAddress() }), taskQueue, workflowsPath: fileURLToPath(new URL('../fixtures/workflows/failing-run.js', import.meta.url)) });
+  await worker.runUntil(async () => {
+    await t.throwsAsync((await start(failed!)).result());
+  });
+  // `live` got a new execution already: a sweep must not start another.
+  await client.workflow.start('run', { workflowId: runWorkflowId(live!), taskQueue: `${taskQueue}-idle`, args: [{ runId: live! }] });
+
+  const found = await waitFor('visibility to list the closed workflows', async () => {
+    const f = await findClosedRuns({ pool: db.pool, client, taskQueue });
+    return f.length === 2 ? f : undefined;
+  });
+  const byRun = new Map(found.map((c) => [c.runId, c]));
+  t.deepEqual(byRun.get(terminated!)?.args, { runId: terminated!, abandoned: 'terminated' });
+  t.is(byRun.get(terminated!)?.closedAs, 'TERMINATED');
+  t.deepEqual(byRun.get(failed!)?.args, { runId: failed! });
+  t.is(byRun.get(failed!)?.closedAs, 'FAILED');
+  await client.workflow.getHandle(runWorkflowId(live!)).terminate('test over');
+});
