@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { Logger } from '../core/log/logger.js';
 import type { TemporalEnv } from '../core/config/temporal.js';
 import { wakeMatcher } from '../core/temporal/wake-matcher.js';
@@ -49,7 +49,13 @@ export function temporalOrchestrator(env: TemporalEnv, log: Logger): Orchestrato
       else void signal();
     },
     async stopRun(runId, mode) {
-      await client.workflow.getHandle(runWorkflowId(runId)).signal(stopSignal, mode);
+      try {
+        await client.workflow.getHandle(runWorkflowId(runId)).signal(stopSignal, mode);
+      } catch (err) {
+        // Not started yet (or closed): the request is in the database, where its workflow,
+        // started later or anew, finds it.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
     },
     async close() {
       await connection.close();

@@ -43,6 +43,7 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
   const begun = await local.beginAttempt({ runId: args.runId });
   if (!begun.begun) return { runId: args.runId, skipped: begun.reason };
   const ctx = begun.context;
+  if (begun.stopRequested && stopMode !== 'fail') stopMode = begun.stopRequested;
   status('ready');
 
   /** Stages inputs, runs the container, and says how it went; never throws. */

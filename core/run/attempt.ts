@@ -5,7 +5,10 @@ import type { AttemptContext } from './model.js';
 import { assertTransition, TERMINAL, type RunStatus } from './status.js';
 import { lockRun, now, setStatus } from './store.js';
 
-export type BeginResult = { begun: true; context: AttemptContext } | { begun: false; reason: string };
+export type BeginResult =
+  /** `stopRequested`: a stop that came before the workflow existed to be signalled. */
+  | { begun: true; context: AttemptContext; stopRequested?: 'stop' | 'fail' | null }
+  | { begun: false; reason: string };
 
 /**
  * The first step of a run's workflow: waiting -> ready, and its output Data created as
@@ -49,6 +52,7 @@ export async function beginAttempt(tx: Tx, runId: string): Promise<BeginResult> 
   );
   return {
     begun: true,
+    stopRequested: run.stopRequested,
     context: {
       runId,
       attempt: run.attempt,

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { RunDetail } from '../../core/run/model.js';
 import { DockerEngine } from '../../activities/docker/engine.js';
+import { matchOutbox } from '../../core/run/matching.js';
 import { runWorkflowId } from '../../workflows/definitions.js';
+import { countContainerCreates } from '../helpers/docker-events.js';
 import { runKnit } from '../helpers/cli.js';
 import { TestStack, terminal } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -159,9 +161,29 @@ test.serial('a run whose workflow is terminated in Temporal is finished as faile
   t.is(ended.attempt, 1);
   t.is(await content(ended.outputs[0]!.dataId!, 'weights'), 'epoch-1\n');
   await waitFor('its container to go', async () => ((await new DockerEngine().list({ 'knit.run': running.id })).length === 0 ? true : undefined));
-  const executions = [];
-  for await (const w of s.temporal.workflow.list({ query: `WorkflowId = '${runWorkflowId(running.id)}'` })) executions.push(w.status.name);
-  t.deepEqual(executions.sort(), ['COMPLETED', 'TERMINATED']);
+  // Visibility lags a little behind the executions themselves.
+  const executions = await waitFor('visibility to show both executions closed', async () => {
+    const names: string[] = [];
+    for await (const w of s.temporal.workflow.list({ query: `WorkflowId = '${runWorkflowId(running.id)}'` })) names.push(w.status.name);
+    return names.sort().join() === 'COMPLETED,TERMINATED' ? names : undefined;
+  });
+  t.is(executions.length, 2, 'the terminated one, and the one that finished the run');
+});
+
+test.serial('stop --fail of a run whose workflow has not started yet is kept, and the run fails without a container', async (t) => {
+  await s.stopWorker();
+  const p = await s.plan({ script: 'echo should-not-run', inputs: [{ path: '/in', tags: ['case:early-stop'] }] });
+  await s.push({ a: '1' }, ['case:early-stop']);
+  // What the matcher does first, without the worker that would start the workflow right after.
+  for (;;) if (!(await matchOutbox(s.db.pool)).more) break;
+  const [waiting] = await s.runs({ plans: [p.id] });
+  t.is(waiting!.status, 'waiting');
+  await s.client.stopRun(waiting!.id, { fail: true });
+  await s.startWorker();
+  const ended = await s.client.waitRun(waiting!.id);
+  t.is(ended.status, 'failed');
+  t.is(ended.message, 'stopped by user before it started');
+  t.is(await countContainerCreates(`knit.run=${waiting!.id}`, Math.floor(Date.now() / 1000) - 120, Math.ceil(Date.now() / 1000) + 1), 0, 'no container was ever created');
 });
 
 test.serial('retry makes a new attempt with fresh outputs; rm invalidates a run nothing uses', async (t) => {
