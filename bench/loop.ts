@@ -68,13 +68,15 @@ async function main(): Promise<void> {
     writeFileSync(join(src, 'f'), content);
     return knit.pushDirectory(src, tags);
   };
+  // Tags unique to this bench run: a database kept from an earlier run holds equivalent plans and matching Data.
+  const benchTag = (name: string) => `bench:${name}-${process.pid}`;
   const plan = (tag: string, active = true, inputs = [{ path: '/in', tags: [tag] }]) =>
     knit.applyPlan({ image: IMAGE, entrypoint: ['true'], inputs, outputs: [{ path: '/out', tags: [`${tag}-out`] }], active }, { yes: true });
   const results: Record<string, unknown> = { bench: 'loop', database: stack.databaseKind, concurrency: Number(CONCURRENCY) };
   try {
     // Warm-up: the first run pays for caches everywhere.
-    const warm = await plan('bench:warm');
-    await push(['bench:warm'], 'w');
+    const warm = await plan(benchTag('warm'));
+    await push([benchTag('warm')], 'w');
     for (;;) {
       const [r] = await knit.findRuns({ plans: [warm.plan!.id] });
       if (r && (r.status === 'done' || r.status === 'failed')) break;
@@ -82,12 +84,12 @@ async function main(): Promise<void> {
     }
 
     // Trigger latency, one push at a time.
-    const lat = await plan('bench:latency');
+    const lat = await plan(benchTag('latency'));
     const pushedAt = new Map<string, number>();
     const watcher = watchContainerStarts();
     await sleep(200);
     for (let i = 0; i < 50; i++) {
-      const d = await push(['bench:latency'], String(i));
+      const d = await push([benchTag('latency')], String(i));
       pushedAt.set(d.id, Date.now());
       const run = await waitForRunOn(knit, lat.plan!.id, d.id);
       await knit.waitRun(run);
@@ -107,12 +109,12 @@ async function main(): Promise<void> {
     // Per-run overhead: push to output registered, against a bare docker run.
     const docker = new DockerEngine();
     const instance = `bench${process.pid}`;
-    const over = await plan('bench:overhead');
+    const over = await plan(benchTag('overhead'));
     const e2e: number[] = [];
     const bare: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t0 = Date.now();
-      const d = await push(['bench:overhead'], String(i));
+      const d = await push([benchTag('overhead')], String(i));
       const run = await knit.waitRun(await waitForRunOn(knit, over.plan!.id, d.id));
       e2e.push((Date.parse(run.finishedAt!) - t0) / 1000);
       // Let the run's cleanup finish, so it does not share the engine with the bare run.
@@ -126,8 +128,8 @@ async function main(): Promise<void> {
     results['overheadRatio'] = median(e2e) / median(bare);
 
     // Throughput: 200 trivial runs queued at once.
-    const tp = await plan('bench:throughput', false);
-    for (let i = 0; i < 200; i++) await push(['bench:throughput'], String(i));
+    const tp = await plan(benchTag('throughput'), false);
+    for (let i = 0; i < 200; i++) await push([benchTag('throughput')], String(i));
     await waitCount(stack.pool, tp.plan!.id, 200, "status = 'deactivated'");
     const tp0 = Date.now();
     await knit.setPlanActive(tp.plan!.id, true);
@@ -140,8 +142,8 @@ async function main(): Promise<void> {
     // Matching scale: an inactive plan over SCALE x SCALE Data.
     process.stderr.write(`pushing ${2 * SCALE} Data for the matching-scale bench…\n`);
     for (let i = 0; i < SCALE; i++) {
-      await push(['bench:scale-x'], `x${i}`);
-      await push(['bench:scale-y'], `y${i}`);
+      await push([benchTag('scale-x')], `x${i}`);
+      await push([benchTag('scale-y')], `y${i}`);
     }
     const m0 = Date.now();
     const scale = await knit.applyPlan(
@@ -149,8 +151,8 @@ async function main(): Promise<void> {
         image: IMAGE,
         entrypoint: ['true'],
         inputs: [
-          { path: '/x', tags: ['bench:scale-x'] },
-          { path: '/y', tags: ['bench:scale-y'] },
+          { path: '/x', tags: [benchTag('scale-x')] },
+          { path: '/y', tags: [benchTag('scale-y')] },
         ],
         active: false,
       },
