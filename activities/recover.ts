@@ -14,16 +14,18 @@ export interface ClosedRun {
 }
 
 /** Statuses of a workflow that ended without finishing its run: as the client names them, and as visibility queries do. */
-const ABANDONED: Record<string, string> = { TERMINATED: 'terminated', TIMED_OUT: 'timed out' };
+// A cancelled run workflow normally finishes its run itself; one cancelled before its first step
+// could not, and is found here like a terminated one.
+const ABANDONED: Record<string, string> = { TERMINATED: 'terminated', TIMED_OUT: 'timed out', CANCELLED: 'cancelled' };
 const CLOSED_UNFINISHED = [...Object.keys(ABANDONED), 'FAILED'];
-const QUERY_NAMES = ['Terminated', 'TimedOut', 'Failed'];
+const QUERY_NAMES = ['Terminated', 'TimedOut', 'Canceled', 'Failed'];
 /** How far back to look; older leftovers were found by earlier sweeps. */
 const LOOKBACK_MS = 7 * 24 * 3600_000;
 
 /**
  * Finds runs whose workflow closed without finishing them, so that none stays in flight
- * forever. A workflow terminated or timed out by an operator means "stop it": the run is
- * finished as failed. One that failed (an error that outlasted its retries, e.g. a long outage)
+ * forever. A workflow terminated, timed out or cancelled by an operator means "stop it": the run
+ * is finished as failed. One that failed (an error that outlasted its retries, e.g. a long outage)
  * is resumed. Temporal's visibility finds the candidates; the database says which runs are
  * really still in flight, and describe() skips those already given a new execution.
  */

@@ -51,9 +51,10 @@ async function runs(n: number): Promise<string[]> {
 
 const start = (runId: string) => client.workflow.start('run', { workflowId: runWorkflowId(runId), taskQueue, args: [{ runId }] });
 
-test('terminated runs are finished as failed, failed ones resumed; finished or live ones are left alone', async (t) => {
-  const [terminated, failed, over, live] = await runs(4);
+test('terminated and cancelled runs are finished as failed, failed ones resumed; finished or live ones are left alone', async (t) => {
+  const [terminated, failed, over, live, cancelled] = await runs(5);
   await db.pool.query(`UPDATE run SET status = 'running', workflow_started = true WHERE id = ANY($1::uuid[])`, [[terminated, failed, live]]);
+  await db.pool.query(`UPDATE run SET workflow_started = true WHERE id = $1`, [cancelled]);
   await db.pool.query(`UPDATE run SET status = 'done', workflow_started = true WHERE id = $1`, [over]);
 
   // No worker polls `taskQueue` yet, so these stay open until terminated.
@@ -61,18 +62,24 @@ test('terminated runs are finished as failed, failed ones resumed; finished or l
   const worker = await Worker.create({ connection: await NativeConnection.connect({ address: temporalAddress() }), taskQueue, workflowsPath: fileURLToPath(new URL('../fixtures/workflows/failing-run.js', import.meta.url)) });
   await worker.runUntil(async () => {
     await t.throwsAsync((await start(failed!)).result());
+    // Cancelled before it could begin the run, which is still waiting.
+    const waiting = await client.workflow.start('run', { workflowId: runWorkflowId(cancelled!), taskQueue, args: [{ runId: cancelled!, wait: true }] });
+    await waitFor('the workflow to wait', async () => ((await waiting.fetchHistory()).events!.length > 3 ? true : undefined));
+    await waiting.cancel();
+    await t.throwsAsync(waiting.result());
   });
   // `live` got a new execution already: a sweep must not start another.
   await client.workflow.start('run', { workflowId: runWorkflowId(live!), taskQueue: `${taskQueue}-idle`, args: [{ runId: live! }] });
 
   const found = await waitFor('visibility to list the closed workflows', async () => {
     const f = await findClosedRuns({ pool: db.pool, client, taskQueue });
-    return f.length === 2 ? f : undefined;
+    return f.length === 3 ? f : undefined;
   });
   const byRun = new Map(found.map((c) => [c.runId, c]));
   t.deepEqual(byRun.get(terminated!)?.args, { runId: terminated!, abandoned: 'terminated' });
   t.is(byRun.get(terminated!)?.closedAs, 'TERMINATED');
   t.deepEqual(byRun.get(failed!)?.args, { runId: failed! });
   t.is(byRun.get(failed!)?.closedAs, 'FAILED');
+  t.deepEqual(byRun.get(cancelled!)?.args, { runId: cancelled!, abandoned: 'cancelled' });
   await client.workflow.getHandle(runWorkflowId(live!)).terminate('test over');
 });
