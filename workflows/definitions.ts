@@ -6,7 +6,10 @@ import { defineSignal } from '@temporalio/workflow';
  * other services). Workflow ids are readable on purpose: `run-<runId>` is what a user looks up
  * in the Temporal UI.
  */
-export const runWorkflowId = (runId: string): string => `run-${runId}`;
+const RUN_PREFIX = 'run-';
+export const runWorkflowId = (runId: string): string => `${RUN_PREFIX}${runId}`;
+/** The run a `run` workflow id names; undefined for any other id. */
+export const runIdOfWorkflow = (workflowId: string): string | undefined => (workflowId.startsWith(RUN_PREFIX) ? workflowId.slice(RUN_PREFIX.length) : undefined);
 export const matcherWorkflowId = (instance: string): string => `${instance}-matcher`;
 
 /** Wakes the matcher: something was written to the outbox. */
@@ -21,8 +24,9 @@ export const SEARCH_ATTRIBUTES = [PLAN_ID, RUN_STATUS];
 export interface RunArgs {
   runId: string;
   /**
-   * Set when an earlier execution was closed from outside (terminated, timed out) while the run
-   * was in flight: this one only finishes the run as failed, saying so (e.g. "terminated").
+   * Set when an earlier execution was closed from outside (terminated, timed out, cancelled
+   * before it began) while the run was in flight: this one only finishes the run as failed,
+   * saying so (e.g. "terminated").
    */
   abandoned?: string;
 }
