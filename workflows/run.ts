@@ -78,14 +78,15 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     } catch (err) {
       // Cancelling the workflow (in the Temporal UI or CLI) fails the run, like `knit run stop
       // --fail`; the container is stopped while the run is finished.
-      if (isCancellation(err)) return { notes, exitCode, stopped: false, cancelled: true, stopContainer: true, failure: 'its workflow was cancelled in Temporal' };
+      if (isCancellation(err)) return { notes, exitCode, stopped: false, cancelled: true, failure: 'its workflow was cancelled in Temporal' };
       return { notes, exitCode, stopped: requested() !== undefined, failure: describe(err) };
     }
   }
 
   /** Stores outputs and log, and records the outcome. */
   async function finish(e: Execution): Promise<RunResult> {
-    if (e.stopContainer) await steps.stopContainer(ctx);
+    // Cancelled or abandoned, nobody watched the container to its end: it may still run.
+    if (e.cancelled || args.abandoned) await steps.stopContainer(ctx);
     let failure = e.failure;
     const messageFor = (f: string | undefined) => f ?? (e.stopped ? 'stopped by user' : null);
     status(failure === undefined ? 'completing' : 'aborting');
@@ -104,7 +105,7 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
   }
 
   const execution: Execution = args.abandoned
-    ? { notes: [], exitCode: null, stopped: false, stopContainer: true, failure: `its workflow was ${args.abandoned} in Temporal` }
+    ? { notes: [], exitCode: null, stopped: false, failure: `its workflow was ${args.abandoned} in Temporal` }
     : await execute();
   // Finishing is shielded from a cancel: a run is never left half-recorded or its container behind.
   const result = await CancellationScope.nonCancellable(() => finish(execution));
@@ -119,8 +120,6 @@ interface Execution {
   stopped: boolean;
   /** Its workflow was cancelled. */
   cancelled?: boolean;
-  /** Its container may still run, unwatched: stop it before collecting. */
-  stopContainer?: boolean;
   /** Why the run fails; undefined if it is done. */
   failure?: string;
 }
