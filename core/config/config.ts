@@ -52,17 +52,20 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+/** A duration kept as text, as Temporal takes it (activity timeouts, timers), checked here. */
+const temporalDuration = (fallback: string) => z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 5m').default(fallback);
+
 /** The worker's configuration: what the API has, plus how runs execute. */
 export const WorkerEnv = ServerEnv.extend({
   DATABASE_URL: z.string({ error: 'DATABASE_URL must be set for the worker (knit up sets it)' }).min(1),
   /** Containers running at once on this worker. */
   KNIT_MAX_CONCURRENT_RUNS: int(4),
   /** How long a silent worker is trusted before its container waits move to another. */
-  KNIT_HEARTBEAT_TIMEOUT: z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 10s or 1m').default('30s'),
+  KNIT_HEARTBEAT_TIMEOUT: temporalDuration('30s'),
   /** The longest a short step of a run (not a transfer, not the container) may take. */
-  KNIT_STEP_TIMEOUT: z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 5m').default('5m'),
+  KNIT_STEP_TIMEOUT: temporalDuration('5m'),
   /** How often the matcher reconciles unprompted, and sweeps for runs whose workflow closed unfinished. */
-  KNIT_MATCHER_BACKSTOP: z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 1m').default('30s'),
+  KNIT_MATCHER_BACKSTOP: temporalDuration('30s'),
   KNIT_PULL_TIMEOUT: duration('60s'),
   KNIT_STOP_GRACE_SECONDS: int(10),
   KNIT_WORKDIR: z.string().min(1).optional(),
