@@ -64,15 +64,21 @@ function activities() {
   });
 }
 
+/** An attempt begun, with its container created (not started) by the activity itself. */
+async function containerCreated(script: string) {
+  const ctx = await startedAttempt(script);
+  const acts = activities();
+  await mockEnv().run(acts.createContainer, ctx);
+  return { ctx, acts };
+}
+
 test.serial('a cancelled container wait ends the activity with the cancellation; nothing escapes as an unhandled rejection', async (t) => {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
   t.teardown(() => void process.off('unhandledRejection', onUnhandled));
 
-  const ctx = await startedAttempt('echo started; sleep 30');
-  const acts = activities();
-  await mockEnv().run(acts.createContainer, ctx);
+  const { ctx, acts } = await containerCreated('echo started; sleep 30');
   const env = mockEnv();
   const running = env.run(acts.runContainer, ctx);
   t.is(await untilRunning(ctx.runId), 'running');
@@ -97,9 +103,7 @@ async function untilRunning(runId: string) {
 }
 
 test.serial('a container wait re-attached after a cancel still returns the exit code of the container', async (t) => {
-  const ctx = await startedAttempt('echo one; sleep 2; echo two; exit 4');
-  const acts = activities();
-  await mockEnv().run(acts.createContainer, ctx);
+  const { ctx, acts } = await containerCreated('echo one; sleep 2; echo two; exit 4');
   const first = mockEnv();
   const running = first.run(acts.runContainer, ctx);
   t.is(await untilRunning(ctx.runId), 'running');
@@ -110,9 +114,7 @@ test.serial('a container wait re-attached after a cancel still returns the exit 
 });
 
 test.serial('a cancel that arrives before the wait begins still ends it', async (t) => {
-  const ctx = await startedAttempt('sleep 30');
-  const acts = activities();
-  await mockEnv().run(acts.createContainer, ctx);
+  const { ctx, acts } = await containerCreated('sleep 30');
   const env = mockEnv();
   env.cancel('CANCELLED');
   // Were the cancel missed, this would wait the container's 30 s out and return its exit code.

@@ -32,6 +32,24 @@ async function content(dataId: string, file: string): Promise<string> {
   }
 }
 
+/** A run that has written its first epoch to /out/model/weights and keeps running for a minute. */
+async function trainingRun(tag: string): Promise<RunDetail> {
+  const p = await s.plan({
+    script: 'echo epoch-1 > /out/model/weights; sleep 60',
+    inputs: [{ path: '/in', tags: [`case:${tag}`] }],
+    outputs: [{ path: '/out/model', tags: [`case:${tag}-model`] }],
+  });
+  await s.push({ a: '1' }, [`case:${tag}`]);
+  const running = await onlyRun(p.id, (r) => r.status === 'running', 'the run to run');
+  // Give the script a moment to write its first epoch.
+  await new Promise((r) => setTimeout(r, 1000));
+  return running;
+}
+
+async function containerGone(runId: string): Promise<void> {
+  await waitFor('its container to go', async () => ((await new DockerEngine().list({ 'knit.run': runId })).length === 0 ? true : undefined));
+}
+
 test.serial('a container exiting 3 ends failed with code 3, its log and outputs kept as failed', async (t) => {
   const p = await s.plan({
     script: 'echo partial > /out/o/file; echo to-stdout; echo to-stderr >&2; exit 3',
@@ -125,14 +143,7 @@ test.serial('stop keeps what was written and ends done; stop --fail ends failed'
 });
 
 test.serial('cancelling a run workflow in Temporal fails the run, keeps what it wrote, and stops its container', async (t) => {
-  const p = await s.plan({
-    script: 'echo epoch-1 > /out/model/weights; sleep 60',
-    inputs: [{ path: '/in', tags: ['case:cancel'] }],
-    outputs: [{ path: '/out/model', tags: ['case:cancel-model'] }],
-  });
-  await s.push({ a: '1' }, ['case:cancel']);
-  const running = await onlyRun(p.id, (r) => r.status === 'running', 'the run to run');
-  await new Promise((r) => setTimeout(r, 1000));
+  const running = await trainingRun('cancel');
   const handle = s.temporal.workflow.getHandle(runWorkflowId(running.id));
   await handle.cancel();
   const ended = await s.client.waitRun(running.id);
@@ -142,25 +153,18 @@ test.serial('cancelling a run workflow in Temporal fails the run, keeps what it 
   const err = await t.throwsAsync(handle.result());
   t.is(err!.name, 'WorkflowFailedError', 'Temporal shows the workflow as cancelled');
   t.is((await handle.describe()).status.name, 'CANCELLED');
-  await waitFor('its container to go', async () => ((await new DockerEngine().list({ 'knit.run': running.id })).length === 0 ? true : undefined));
+  await containerGone(running.id);
 });
 
 test.serial('a run whose workflow is terminated in Temporal is finished as failed by the next backstop pass', async (t) => {
-  const p = await s.plan({
-    script: 'echo epoch-1 > /out/model/weights; sleep 60',
-    inputs: [{ path: '/in', tags: ['case:terminate'] }],
-    outputs: [{ path: '/out/model', tags: ['case:terminate-model'] }],
-  });
-  await s.push({ a: '1' }, ['case:terminate']);
-  const running = await onlyRun(p.id, (r) => r.status === 'running', 'the run to run');
-  await new Promise((r) => setTimeout(r, 1000));
+  const running = await trainingRun('terminate');
   await s.temporal.workflow.getHandle(runWorkflowId(running.id)).terminate('an operator cleaning up');
   const ended = await s.client.waitRun(running.id, { timeoutMs: 90_000 });
   t.is(ended.status, 'failed');
   t.is(ended.message, 'its workflow was terminated in Temporal');
   t.is(ended.attempt, 1);
   t.is(await content(ended.outputs[0]!.dataId!, 'weights'), 'epoch-1\n');
-  await waitFor('its container to go', async () => ((await new DockerEngine().list({ 'knit.run': running.id })).length === 0 ? true : undefined));
+  await containerGone(running.id);
   // Visibility lags a little behind the executions themselves.
   const executions = await waitFor('visibility to show both executions closed', async () => {
     const names: string[] = [];

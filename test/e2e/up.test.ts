@@ -1,9 +1,11 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { writeFile } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { KnitClient } from '../../client/knit-client.js';
+import type { RunDetail } from '../../core/run/model.js';
 import { countContainerCreates } from '../helpers/docker-events.js';
 import { knitBin, runKnit } from '../helpers/cli.js';
 import { childProcesses } from '../helpers/proc.js';
@@ -47,6 +49,25 @@ async function knitUp(home: string, ports: { api: number; temporal: number; ui: 
   return { child, api: `http://127.0.0.1:${ports.api}`, stdout, stderr: () => stderr, exited };
 }
 
+/** Applies a plan that runs `script` on one input, pushes a Data for it, and waits until its run runs. */
+async function runningRun(t: ExecutionContext, client: KnitClient, script: string, tag: string): Promise<RunDetail> {
+  const plan = await client.applyPlan({
+    image: TEST_IMAGE,
+    entrypoint: ['sh', '-c'],
+    args: [script],
+    inputs: [{ path: '/in', tags: [`${tag}:in`] }],
+    outputs: [{ path: '/out/o', tags: [`${tag}:out`] }],
+  });
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  await writeFile(`${dir.path}/f`, 'x');
+  await client.pushDirectory(dir.path, [`${tag}:in`]);
+  return waitFor('the run to run', async () => {
+    const [run] = await client.findRuns({ plans: [plan.plan!.id] });
+    return run?.status === 'running' ? run : undefined;
+  });
+}
+
 test.serial('knit up without a Temporal CLI says how to install one and exits non-zero', async (t) => {
   const home = await tempDir();
   t.teardown(home.cleanup);
@@ -71,29 +92,14 @@ test.serial('knit up runs everything; one Ctrl-C stops it all, and a run in flig
   t.true(up.stdout.some((l) => l.includes(`Temporal UI: http://127.0.0.1:${ports.ui}`)));
   const client = new KnitClient({ server: up.api });
   const since = Math.floor(Date.now() / 1000) - 1;
-  const plan = await client.applyPlan({
-    image: TEST_IMAGE,
-    entrypoint: ['sh', '-c'],
-    args: ['sleep 6; echo survived > /out/o/result'],
-    inputs: [{ path: '/in', tags: ['up:in'] }],
-    outputs: [{ path: '/out/o', tags: ['up:out'] }],
-  });
-  const dir = await tempDir();
-  t.teardown(dir.cleanup);
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(`${dir.path}/f`, 'x');
-  await client.pushDirectory(dir.path, ['up:in']);
-  const [running] = await waitFor('the run to run', async () => {
-    const runs = await client.findRuns({ plans: [plan.plan!.id] });
-    return runs[0]?.status === 'running' ? runs : undefined;
-  });
+  const running = await runningRun(t, client, 'sleep 6; echo survived > /out/o/result', 'up');
 
   up.child.kill('SIGINT');
   t.is(await up.exited, 0, 'a clean stop');
   await t.throwsAsync(client.findRuns(), undefined, 'the API is gone');
 
   up = await knitUp(home.path, ports);
-  const done = await new KnitClient({ server: up.api }).waitRun(running!.id, { timeoutMs: 120_000 });
+  const done = await new KnitClient({ server: up.api }).waitRun(running.id, { timeoutMs: 120_000 });
   t.is(done.status, 'done', done.message ?? '');
   t.is(done.attempt, 1);
   const pulled = await tempDir();
@@ -101,7 +107,7 @@ test.serial('knit up runs everything; one Ctrl-C stops it all, and a run in flig
   const r = await new KnitClient({ server: up.api }).pullData(done.outputs[0]!.dataId!, pulled.path, { extract: true });
   const { readFile } = await import('node:fs/promises');
   t.is(await readFile(`${r.path}/result`, 'utf8'), 'survived\n');
-  t.is(await countContainerCreates(`knit.run=${running!.id}`, since, Math.ceil(Date.now() / 1000) + 1), 1, 'the same container, re-attached');
+  t.is(await countContainerCreates(`knit.run=${running.id}`, since, Math.ceil(Date.now() / 1000) + 1), 1, 'the same container, re-attached');
 
   up.child.kill('SIGINT');
   t.is(await up.exited, 0);
@@ -116,22 +122,7 @@ test.serial('knit up restarts a worker or an API that crashes, and the run in fl
     up.child.kill('SIGKILL');
   });
   const client = new KnitClient({ server: up.api });
-  const plan = await client.applyPlan({
-    image: TEST_IMAGE,
-    entrypoint: ['sh', '-c'],
-    args: ['sleep 4; echo kept > /out/o/result'],
-    inputs: [{ path: '/in', tags: ['restart:in'] }],
-    outputs: [{ path: '/out/o', tags: ['restart:out'] }],
-  });
-  const dir = await tempDir();
-  t.teardown(dir.cleanup);
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(`${dir.path}/f`, 'x');
-  await client.pushDirectory(dir.path, ['restart:in']);
-  const [running] = await waitFor('the run to run', async () => {
-    const runs = await client.findRuns({ plans: [plan.plan!.id] });
-    return runs[0]?.status === 'running' ? runs : undefined;
-  });
+  const running = await runningRun(t, client, 'sleep 4; echo kept > /out/o/result', 'restart');
 
   const [worker] = childProcesses(up.child.pid!, 'knit-worker.js');
   t.truthy(worker, 'the worker is a child of knit up');
@@ -142,10 +133,10 @@ test.serial('knit up restarts a worker or an API that crashes, and the run in fl
   t.regex(up.stderr(), /knit-worker exited \(SIGKILL\); restarting it/);
   t.notDeepEqual(childProcesses(up.child.pid!, 'knit-worker.js'), [worker]);
 
-  const done = await client.waitRun(running!.id, { timeoutMs: 120_000 });
+  const done = await client.waitRun(running.id, { timeoutMs: 120_000 });
   t.is(done.status, 'done', done.message ?? '');
   t.is(done.attempt, 1);
-  t.is((await client.findRuns({ plans: [plan.plan!.id] })).length, 1);
+  t.is((await client.findRuns({ plans: [running.plan.id] })).length, 1);
   t.is(up.child.exitCode, null, 'knit up kept running');
 
   up.child.kill('SIGINT');
