@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Pool } from '../core/db/pool.js';
+import { LIMITS } from '../core/limits/limits.js';
 import type { Logger } from '../core/log/logger.js';
 import type { OutboxKind } from '../core/outbox/db.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
@@ -27,13 +28,12 @@ export interface ApiDeps {
   onChange: (kind: OutboxKind, subjectId: string) => void;
 }
 
-/** JSON bodies are small (tag changes, plans); archives stream and have their own limit. */
-const JSON_BODY_LIMIT = 1 << 20;
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: JSON_BODY_LIMIT,
+    // JSON bodies are small (tag changes, plans); archives stream and have their own limit.
+    bodyLimit: LIMITS.jsonBodyBytes,
     // One line per request at debug (below), instead of Fastify's two at info.
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: 0,

@@ -7,6 +7,7 @@ import { feedEdges } from '../../core/plan/graph.js';
 import { ActiveChange, AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult } from '../../core/plan/model.js';
 import { isQuantity } from '../../core/plan/quantity.js';
 import { PlanSpec } from '../../core/plan/spec.js';
+import { LIMITS } from '../../core/limits/limits.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { repeated } from '../../core/validation/query.js';
@@ -20,8 +21,8 @@ const PlanQuery = z
   .object({
     active: z.enum(['true', 'false']).optional().transform((v) => (v === undefined ? undefined : v === 'true')),
     image: z.string().min(1).optional(),
-    in: repeated(SelectorTag),
-    out: repeated(UserTag),
+    in: repeated(SelectorTag, LIMITS.tagsPerSelector, 'tags per query'),
+    out: repeated(UserTag, LIMITS.tagsPerSelector, 'tags per query'),
   })
   .strict();
 

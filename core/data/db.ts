@@ -1,4 +1,6 @@
 import { SqlParams } from '../db/params.js';
+import { badRequest } from '../errors/knit-error.js';
+import { LIMITS, overLimit } from '../limits/limits.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { appendOutbox } from '../outbox/db.js';
 import { normalizeTags, tagsFromPairs, type Tag } from '../tags/tag.js';
@@ -110,6 +112,9 @@ export async function changeTags(tx: Tx, id: string, change: TagChange): Promise
     await tx.query('DELETE FROM data_tag WHERE data_id = $1 AND key = ANY($2::text[])', [id, change.removeKey]);
   }
   await insertTags(tx, id, change.add);
+  // Checked on the result, inside the transaction: a change that would end over the bound is rolled back whole.
+  const { n } = (await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM data_tag WHERE data_id = $1', [id])).rows[0]!;
+  if (n > LIMITS.tagsPerData) throw badRequest('add', overLimit(LIMITS.tagsPerData, 'tags per Data', n));
   await appendOutbox(tx, 'data.tagged', id);
   return getData(tx, id);
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SelectorTag, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
-import { durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
+import { LIMITS } from '../limits/limits.js';
+import { bounded, durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
 
 /** Where a Data came from: uploaded by a user, or written by a Run (at an output path, or `log`). */
 export const DataOrigin = z.discriminatedUnion('type', [
@@ -58,10 +59,9 @@ export function toDataDetail(d: DataRecord): DataDetail {
 /** `PUT /api/data/{id}/tags`: removals first, then additions, all or nothing. */
 export const TagChange = z
   .object({
-    add: z.array(UserTag).default([]),
-    remove: z.array(UserTag).default([]),
-    removeKey: z
-      .array(
+    add: bounded(UserTag, LIMITS.tagsPerData, 'tags per Data').default([]),
+    remove: bounded(UserTag, LIMITS.tagsPerData, 'tags per Data').default([]),
+    removeKey: bounded(
         z
           .string()
           .transform((k) => k.trim())
@@ -69,6 +69,8 @@ export const TagChange = z
           .superRefine((k, ctx) => {
             if (isSystemKey(k)) ctx.addIssue({ code: 'custom', message: `tag key ${JSON.stringify(k)} is reserved: knit sets "knit#" tags, users cannot remove them` });
           }),
+        LIMITS.tagsPerData,
+        'keys per change',
       )
       .default([]),
   })
@@ -76,9 +78,9 @@ export const TagChange = z
 export type TagChange = z.output<typeof TagChange>;
 
 /** `GET /api/data` query: tags ANDed, an optional time window. */
-export const DataQuery = z.object({ tag: repeated(SelectorTag), ...timeWindow }).superRefine(durationNeedsSince);
+export const DataQuery = z.object({ tag: repeated(SelectorTag, LIMITS.tagsPerSelector, 'tags per query'), ...timeWindow }).superRefine(durationNeedsSince);
 export type DataQuery = z.output<typeof DataQuery>;
 
 /** Tags given on upload, as query parameters `?tag=k:v&tag=...`. */
-export const UploadQuery = z.object({ tag: repeated(UserTag) }).strict();
+export const UploadQuery = z.object({ tag: repeated(UserTag, LIMITS.tagsPerData, 'tags per Data') }).strict();
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { conflict } from '../errors/knit-error.js';
+import { badRequest, conflict } from '../errors/knit-error.js';
+import { LIMITS, overLimit } from '../limits/limits.js';
 import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { eligible, tagConditions } from '../data/selectors.js';
@@ -214,6 +215,7 @@ export async function changeAnnotations(tx: Tx, id: string, change: { add: strin
   const keyOf = (a: string) => a.slice(0, a.indexOf('='));
   const kept = current.filter((a) => !change.remove.includes(a) && !change.removeKey.includes(keyOf(a)));
   const next = [...new Set([...kept, ...change.add])];
+  if (next.length > LIMITS.annotationsPerPlan) throw badRequest('add', overLimit(LIMITS.annotationsPerPlan, 'annotations per plan', next.length));
   await tx.query('UPDATE plan SET annotations = $2 WHERE id = $1', [id, JSON.stringify(next)]);
   return getPlan(tx, id);
 }

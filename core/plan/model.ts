@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { formatTag, type Tag } from '../tags/tag.js';
+import { LIMITS } from '../limits/limits.js';
+import { bounded } from '../validation/query.js';
 import type { PlanSpec } from './spec.js';
 
 const Mount = z.object({ path: z.string(), tags: z.array(z.string()) });
@@ -80,9 +82,9 @@ export const ResourceChange = z
 
 export const AnnotationChange = z
   .object({
-    add: z.array(z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"')).default([]),
-    remove: z.array(z.string()).default([]),
-    removeKey: z.array(z.string().min(1)).default([]),
+    add: bounded(z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"'), LIMITS.annotationsPerPlan, 'annotations per plan').default([]),
+    remove: bounded(z.string(), LIMITS.annotationsPerPlan, 'annotations per change').default([]),
+    removeKey: bounded(z.string().min(1), LIMITS.annotationsPerPlan, 'keys per change').default([]),
   })
   .strict();
 

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { formatTag, normalizeTags, SelectorTag, UserTag, type Tag } from '../tags/tag.js';
+import { LIMITS } from '../limits/limits.js';
+import { bounded } from '../validation/query.js';
 import { isQuantity } from './quantity.js';
 
 /**
@@ -23,19 +25,22 @@ const MountPath = z.string().superRefine((p, ctx) => {
   if (reserved) ctx.addIssue({ code: 'custom', message: `${reserved} belongs to the container runtime; choose another path` });
 });
 
-const tagList = <T extends z.ZodType<Tag>>(item: T) => z.array(item).transform((tags) => normalizeTags(tags));
+const tagList = <T extends z.ZodType<Tag>>(item: T, max: number, what: string) => bounded(item, max, what).transform((tags) => normalizeTags(tags));
+const selectorTags = () => tagList(SelectorTag, LIMITS.tagsPerSelector, 'tags per input');
+// Output and log tags end up on Data, so they share its bound.
+const dataTags = () => tagList(UserTag, LIMITS.tagsPerData, 'tags per output').default([]);
 
 const Input = z
   .object({
     path: MountPath,
-    tags: tagList(SelectorTag).refine((t) => t.length > 0, 'an input needs at least one tag, or it would take every Data'),
+    tags: selectorTags().refine((t) => t.length > 0, 'an input needs at least one tag, or it would take every Data'),
   })
   .strict();
 
-const Output = z.object({ path: MountPath, tags: tagList(UserTag).default([]) }).strict();
+const Output = z.object({ path: MountPath, tags: dataTags() }).strict();
 
 const Log = z
-  .object({ tags: tagList(UserTag).default([]) })
+  .object({ tags: dataTags() })
   .strict()
   .nullable()
   .optional();
@@ -58,6 +63,8 @@ export const ImageRef = z.string().superRefine((image, ctx) => {
   }
 });
 
+const command = () => bounded(z.string().max(LIMITS.commandArgLength, `must be at most ${LIMITS.commandArgLength} characters`), LIMITS.commandArgs, 'entries');
+
 const KeyValue = z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"');
 
 const Resources = z
@@ -76,9 +83,9 @@ const Resources = z
 
 const OnNode = z
   .object({
-    may: z.array(KeyValue).default([]),
-    prefer: z.array(KeyValue).default([]),
-    must: z.array(KeyValue).default([]),
+    may: bounded(KeyValue, LIMITS.annotationsPerPlan, 'labels').default([]),
+    prefer: bounded(KeyValue, LIMITS.annotationsPerPlan, 'labels').default([]),
+    must: bounded(KeyValue, LIMITS.annotationsPerPlan, 'labels').default([]),
   })
   .strict()
   .default({ may: [], prefer: [], must: [] });
@@ -86,16 +93,16 @@ const OnNode = z
 export const PlanSpec = z
   .object({
     image: ImageRef,
-    entrypoint: z.array(z.string()).optional(),
-    args: z.array(z.string()).optional(),
-    inputs: z.array(Input).min(1, 'a plan needs at least one input'),
-    outputs: z.array(Output).default([]),
+    entrypoint: command().optional(),
+    args: command().optional(),
+    inputs: bounded(Input, LIMITS.inputsPerPlan, 'inputs per plan').refine((a) => a.length > 0, 'a plan needs at least one input'),
+    outputs: bounded(Output, LIMITS.outputsPerPlan, 'outputs per plan').default([]),
     log: Log,
     active: z.boolean().default(true),
     resources: Resources,
     on_node: OnNode,
     service_account: z.string().min(1).nullable().optional(),
-    annotations: z.array(KeyValue).default([]),
+    annotations: bounded(KeyValue, LIMITS.annotationsPerPlan, 'annotations per plan').default([]),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMITS } from '../limits/limits.js';
 import { durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
 import { RunStatus } from './status.js';
 
@@ -25,7 +26,13 @@ const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 
 /** `GET /api/runs` query. */
 export const RunQuery = z
-  .object({ plan: repeated(uuid), in: repeated(uuid), out: repeated(uuid), status: repeated(RunStatus), ...timeWindow })
+  .object({
+    plan: repeated(uuid, LIMITS.idsPerQuery, 'plans per query'),
+    in: repeated(uuid, LIMITS.idsPerQuery, 'Data per query'),
+    out: repeated(uuid, LIMITS.idsPerQuery, 'Data per query'),
+    status: repeated(RunStatus, LIMITS.idsPerQuery, 'statuses per query'),
+    ...timeWindow,
+  })
   .strict()
   .superRefine(durationNeedsSince);
 export type RunQuery = z.output<typeof RunQuery>;

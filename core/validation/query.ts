@@ -1,8 +1,22 @@
 import { z } from 'zod';
 import { parseDuration } from '../config/units.js';
+import { overLimit } from '../limits/limits.js';
 
-/** A query parameter that may be given once, many times, or not at all: always a list. */
-export const repeated = <T extends z.ZodType>(item: T) => z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
+/**
+ * An array of at most `max` items, refused with `at most 32 tags per query, got 200`. The count
+ * is checked before the items, so an oversized list costs no per-item work.
+ */
+export const bounded = <T extends z.ZodType>(item: T, max: number, what: string) =>
+  z
+    .array(z.unknown())
+    .superRefine((a, ctx) => {
+      if (a.length > max) ctx.addIssue({ code: 'custom', message: overLimit(max, what, a.length) });
+    })
+    .pipe(z.array(item));
+
+/** A query parameter that may be given once, many times, or not at all: always a list of at most `max`. */
+export const repeated = <T extends z.ZodType>(item: T, max: number, what: string) =>
+  z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), bounded(item, max, what));
 
 /** An RFC3339 time such as 2026-01-02T03:04:05Z, as a Date. */
 export const Rfc3339Time = z.string().transform((s, ctx) => {
