@@ -85,6 +85,7 @@ export function reconcileActivities(deps: ReconcileDeps) {
      */
     async reconcile(args: { cursor: number; sweep?: boolean }): Promise<{ cursor: number; more: boolean; created: number; started: number; backstop: string }> {
       const matched = await matchOutbox(pool);
+      for (const f of matched.failed) deps.log.warn({ planId: f.planId, error: f.error }, 'matching a plan failed; its runs wait until a later pass succeeds');
       const started = await startWaitingRuns();
       const recovered = args.sweep ? await recoverClosedRuns() : 0;
       if (matched.created + started + recovered > 0) deps.log.info({ events: matched.events, created: matched.created, started, recovered }, 'reconciled');

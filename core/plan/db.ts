@@ -25,6 +25,10 @@ interface PlanRow {
   resources: Record<string, string>;
   service_account: string | null;
   annotations: string[];
+  match_error: string | null;
+  match_failed_at: Date | null;
+  match_failures: number;
+  match_retry_at: Date | null;
   inputs: Array<{ path: string; tags: Array<[string, string]> }>;
   outputs: Array<{ path: string; tags: Array<[string, string]> }>;
 }
@@ -33,7 +37,7 @@ const asPairs = (ts: readonly Tag[]) => ts.map((t) => [t.key, t.value]);
 
 const SELECT = `
 SELECT p.id, p.created_at, p.image, p.entrypoint, p.args, p.log_tags, p.on_node, p.active, p.resources,
-       p.service_account, p.annotations,
+       p.service_account, p.annotations, p.match_error, p.match_failed_at, p.match_failures, p.match_retry_at,
   COALESCE((SELECT json_agg(json_build_object('path', i.path, 'tags',
       COALESCE((SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key, t.value)
                 FROM plan_input_tag t WHERE t.plan_id = i.plan_id AND t.idx = i.idx), '[]'::json)) ORDER BY i.idx)
@@ -57,6 +61,10 @@ function toRecord(r: PlanRow): PlanRecord {
     onNode: r.on_node,
     serviceAccount: r.service_account,
     annotations: r.annotations,
+    matchError:
+      r.match_error === null
+        ? null
+        : { message: r.match_error, failedAt: r.match_failed_at!, failures: r.match_failures, retryAt: r.match_retry_at! },
   };
 }
 

@@ -21,6 +21,11 @@ export const PlanDetail = z.object({
   on_node: z.object({ may: z.array(z.string()), prefer: z.array(z.string()), must: z.array(z.string()) }),
   service_account: z.string().nullable(),
   annotations: z.array(z.string()),
+  /**
+   * Set while creating this plan's runs fails (too many at once, a timeout, an error): its runs
+   * may be missing until a later pass succeeds. Other plans are not held up.
+   */
+  matchError: z.object({ message: z.string(), failedAt: z.string(), failures: z.number().int(), retryAt: z.string() }).nullable(),
 });
 export type PlanDetail = z.infer<typeof PlanDetail>;
 
@@ -38,6 +43,7 @@ export interface PlanRecord {
   onNode: PlanSpec['on_node'];
   serviceAccount: string | null;
   annotations: string[];
+  matchError: { message: string; failedAt: Date; failures: number; retryAt: Date } | null;
 }
 
 export function toPlanDetail(p: PlanRecord): PlanDetail {
@@ -56,6 +62,7 @@ export function toPlanDetail(p: PlanRecord): PlanDetail {
     on_node: p.onNode,
     service_account: p.serviceAccount,
     annotations: p.annotations,
+    matchError: p.matchError === null ? null : { ...p.matchError, failedAt: p.matchError.failedAt.toISOString(), retryAt: p.matchError.retryAt.toISOString() },
   };
 }
 

@@ -19,8 +19,12 @@ export function printPlans(args: OutputArgs, plans: readonly PlanDetail[]): void
 /** On a terminal, a plan reads as the plan file it came from, with its id on top. */
 export function printPlan(args: OutputArgs, p: PlanDetail): void {
   if (wantsJson(args)) return printJson(p);
-  const { id, createdAt, ...spec } = p;
-  process.stdout.write(`# plan ${id}, applied ${createdAt}\n${stringify(spec)}`);
+  const { id, createdAt, matchError, ...spec } = p;
+  process.stdout.write(`# plan ${id}, applied ${createdAt}\n`);
+  if (matchError) {
+    process.stdout.write(`# matching failed ${matchError.failures} time(s), last at ${matchError.failedAt}; next try ${matchError.retryAt}:\n#   ${matchError.message}\n`);
+  }
+  process.stdout.write(stringify(spec));
 }
 
 export function printPreview(args: OutputArgs, preview: PlanPreview): void {
