@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { canceledQueryError } from '../core/db/query-canceled.js';
 import { KnitError } from '../core/errors/knit-error.js';
 
 /** Maps every failure to `{error: {code, message, field?}}` with the matching status. */
@@ -49,6 +50,8 @@ function toKnitError(error: unknown): KnitError {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new KnitError('bad_request', `body: ${e.message}`, { field: 'body' });
   }
+  const canceled = canceledQueryError(error);
+  if (canceled) return canceled;
   if (e.name === 'SyntaxError' || e.statusCode === 400) {
     return new KnitError('bad_request', `body: ${e.message}`, { field: 'body' });
   }

@@ -22,7 +22,7 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
       field: 'env.KNIT_LISTEN',
     });
   }
-  const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd' });
+  const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd', statementTimeoutMs: env.KNIT_STATEMENT_TIMEOUT });
   const store = new LocalBlobStore(storageDir(env));
   try {
     const m = await migrate(db.pool);

@@ -6,11 +6,13 @@ import { MalformedArchiveError, ArchiveValidator } from '../../core/archive/vali
 import { UnsafeEntryError } from '../../core/archive/entry-rules.js';
 import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
 import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
+import { abortableQueries } from '../../core/db/abortable.js';
 import { withTx } from '../../core/db/pool.js';
 import { KnitError, badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { MemoryRelief } from '../../core/streams/memory-relief.js';
 import { ByteLimit, tooLarge } from '../byte-limit.js';
+import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
@@ -70,9 +72,9 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply.code(201).send(toDataDetail(record));
   });
 
-  app.get('/api/data', async (req) => {
+  app.get('/api/data', async (req, reply) => {
     const query = parseOrThrow(DataQuery, req.query);
-    return (await findData(deps.pool, query)).map(toDataDetail);
+    return (await findData(abortableQueries(deps.pool, clientGone(reply)), query)).map(toDataDetail);
   });
 
   app.get('/api/data/:id', async (req) => {

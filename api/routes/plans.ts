@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { abortableQueries } from '../../core/db/abortable.js';
 import { withTx } from '../../core/db/pool.js';
 import { conflict, notFound } from '../../core/errors/knit-error.js';
 import { changeAnnotations, changeResources, checkApplicable, findPlans, getPlan, insertPlan, previewPlan, setPlanActive, shapeOf } from '../../core/plan/db.js';
@@ -11,6 +12,7 @@ import { LIMITS } from '../../core/limits/limits.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { repeated } from '../../core/validation/query.js';
+import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
@@ -34,7 +36,7 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/api/plans', async (req, reply) => {
     const query = parseOrThrow(ApplyQuery, req.query);
     const spec = parseOrThrow(PlanSpec, req.body ?? {});
-    const preview = await previewPlan(deps.pool, spec.inputs);
+    const preview = await previewPlan(abortableQueries(deps.pool, clientGone(reply)), spec.inputs);
     if (query.dryRun) {
       await withTx(deps.pool, async (tx) => {
         await checkApplicable(tx, spec, 'dry-run');
@@ -56,9 +58,9 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply.code(201).send(result);
   });
 
-  app.get('/api/plans', async (req) => {
+  app.get('/api/plans', async (req, reply) => {
     const q = parseOrThrow(PlanQuery, req.query);
-    return (await findPlans(deps.pool, { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
+    return (await findPlans(abortableQueries(deps.pool, clientGone(reply)), { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
   });
 
   /** Which plans feed which: an edge wherever an output's tags satisfy another plan's input. */

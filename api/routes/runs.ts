@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { readFileFromArchive } from '../../core/archive/read-file.js';
 import { getData } from '../../core/data/db.js';
+import { abortableQueries } from '../../core/db/abortable.js';
 import { withTx } from '../../core/db/pool.js';
 import { notFound } from '../../core/errors/knit-error.js';
 import { invalidateRun, requestStop, retryRun } from '../../core/run/actions.js';
@@ -13,6 +14,7 @@ import { isTerminal } from '../../core/run/status.js';
 import { liveLogPrefix, timestampNanos } from '../../core/run/live-log.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { DurationMs } from '../../core/validation/query.js';
+import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
@@ -27,8 +29,9 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return run;
   };
 
-  app.get('/api/runs', async (req) => {
-    return findRuns(deps.pool, parseOrThrow(RunQuery, req.query));
+  app.get('/api/runs', async (req, reply) => {
+    const query = parseOrThrow(RunQuery, req.query);
+    return findRuns(abortableQueries(deps.pool, clientGone(reply)), query);
   });
 
   app.get('/api/runs/:id', async (req) => mustGet(idParam(req.params, 'run')));

@@ -20,6 +20,19 @@ const bytes = (fallback: string) =>
 
 const int = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
 
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration such as 30s or 5m, got ${JSON.stringify(s)}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
 /** The server-side configuration, read from the environment (12-factor, so pods and `knit up` agree). */
 export const ServerEnv = TemporalEnv.extend({
   KNIT_HOME: z.string().min(1).default(join(homedir(), '.knit')),
@@ -36,21 +49,10 @@ export const ServerEnv = TemporalEnv.extend({
   KNIT_STORAGE_DIR: z.string().min(1).optional(),
   /** apply refuses to create more runs than this at once, unless asked to with `yes`. */
   KNIT_MAX_RUNS_PER_APPLY: int(100),
+  /** The longest one API query may run on the database; longer ones are cancelled and answered 503. */
+  KNIT_STATEMENT_TIMEOUT: duration('30s'),
 });
 export type ServerEnv = z.output<typeof ServerEnv>;
-
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((s, ctx) => {
-      const ms = parseDuration(s);
-      if (ms === undefined || ms <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a duration such as 30s or 5m, got ${JSON.stringify(s)}` });
-        return z.NEVER;
-      }
-      return ms;
-    });
 
 /** A duration kept as text, as Temporal takes it (activity timeouts, timers), checked here. */
 const temporalDuration = (fallback: string) => z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 5m').default(fallback);

@@ -15,9 +15,9 @@ export interface Database {
  * `KNIT_HOME/pgdata`. Only one process may own an embedded database; `knit up` starts it once
  * and hands its URL to the API and the worker.
  */
-export async function openDatabase(opts: { databaseUrl: string | undefined; knitHome: string; poolMax?: number; applicationName?: string }): Promise<Database> {
+export async function openDatabase(opts: { databaseUrl: string | undefined; knitHome: string; poolMax?: number; applicationName?: string; statementTimeoutMs?: number }): Promise<Database> {
   const db = await databaseAt(opts.databaseUrl, join(opts.knitHome, 'pgdata'));
-  const pool = openPool(db.url, { max: opts.poolMax ?? 10, applicationName: opts.applicationName ?? 'knit' });
+  const pool = openPool(db.url, { max: opts.poolMax ?? 10, applicationName: opts.applicationName ?? 'knit', statementTimeoutMs: opts.statementTimeoutMs ?? 0 });
   return {
     url: db.url,
     pool,

@@ -14,9 +14,14 @@ const types = {
   },
 };
 
-export function openPool(databaseUrl: string, opts: { max?: number; applicationName?: string } = {}): Pool {
+/**
+ * `statementTimeoutMs` bounds every statement of the pool's sessions on the server (0: none);
+ * one that runs longer fails with 57014 (query_canceled).
+ */
+export function openPool(databaseUrl: string, opts: { max?: number; applicationName?: string; statementTimeoutMs?: number } = {}): Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
+    ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'knit',
     types: types as pg.CustomTypesConfig,

@@ -1,5 +1,6 @@
 import { eligible, tagConditions } from '../data/selectors.js';
 import { SqlParams } from '../db/params.js';
+import { QUERY_CANCELED } from '../db/query-canceled.js';
 import { withTx, type Pool, type Queryable, type Tx } from '../db/pool.js';
 import { LIMITS } from '../limits/limits.js';
 import { getPlan } from '../plan/db.js';
@@ -246,7 +247,6 @@ async function matchPlan(
   }
 }
 
-const QUERY_CANCELED = '57014';
 const RETRY_WHOLE = new Set(['40001', '40P01']);
 
 function describeMatchError(err: unknown, timeoutMs: number): string {
