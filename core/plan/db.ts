@@ -5,7 +5,7 @@ import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { eligible, tagConditions } from '../data/selectors.js';
 import { appendOutbox } from '../outbox/db.js';
-import { formatTag, tagsFromPairs, type Tag } from '../tags/tag.js';
+import { formatTag, normalizeTags, tagsFromPairs, type Tag } from '../tags/tag.js';
 import { findCycle, type PlanShape } from './graph.js';
 import type { PlanPreview, PlanRecord } from './model.js';
 import { specHash, type PlanSpec } from './spec.js';
@@ -88,8 +88,11 @@ export async function findPlans(q: Queryable, f: PlanFilter): Promise<PlanRecord
   if (f.active !== undefined) where.push(`p.active = ${p(f.active)}`);
   if (f.image !== undefined) where.push(f.image.includes(':') ? `p.image = ${p(f.image)}` : `split_part(p.image, ':', 1) = ${p(f.image)}`);
   if (f.inTags && f.inTags.length > 0) {
-    const conds = f.inTags.map((t) => `EXISTS (SELECT 1 FROM plan_input_tag t WHERE t.plan_id = i.plan_id AND t.idx = i.idx AND t.key = ${p(t.key)} AND t.value = ${p(t.value)})`);
-    where.push(`EXISTS (SELECT 1 FROM plan_input i WHERE i.plan_id = p.id AND ${conds.join(' AND ')})`);
+    // One input holding all of them, counted as in the Data selectors: the text does not grow with the tags.
+    const tags = normalizeTags(f.inTags);
+    where.push(`EXISTS (SELECT 1 FROM plan_input_tag t
+      JOIN unnest(${p(tags.map((x) => x.key))}::text[], ${p(tags.map((x) => x.value))}::text[]) AS want(key, value) ON t.key = want.key AND t.value = want.value
+      WHERE t.plan_id = p.id GROUP BY t.idx HAVING count(*) = ${p(tags.length)})`);
   }
   if (f.outTags && f.outTags.length > 0) {
     where.push(`(EXISTS (SELECT 1 FROM plan_output o WHERE o.plan_id = p.id AND o.tags @> ${p(JSON.stringify(asPairs(f.outTags)))}::jsonb)

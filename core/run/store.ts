@@ -70,8 +70,11 @@ export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> 
   const where: string[] = [];
   if (f.plan.length) where.push(`r.plan_id = ANY(${p(f.plan)}::uuid[])`);
   if (f.status.length) where.push(`r.status = ANY(${p(f.status)}::text[])`);
-  for (const id of f.in) where.push(`EXISTS (SELECT 1 FROM run_input ri WHERE ri.run_id = r.id AND ri.data_id = ${p(id)})`);
-  for (const id of f.out) where.push(`EXISTS (SELECT 1 FROM data d WHERE d.producer_run_id = r.id AND d.id = ${p(id)})`);
+  // Every one of the given Data, counted: the text does not grow with the ids.
+  const inIds = [...new Set(f.in)];
+  const outIds = [...new Set(f.out)];
+  if (inIds.length) where.push(`(SELECT count(DISTINCT ri.data_id) FROM run_input ri WHERE ri.run_id = r.id AND ri.data_id = ANY(${p(inIds)}::uuid[])) = ${p(inIds.length)}`);
+  if (outIds.length) where.push(`(SELECT count(*) FROM data d WHERE d.producer_run_id = r.id AND d.id = ANY(${p(outIds)}::uuid[])) = ${p(outIds.length)}`);
   if (f.since) {
     where.push(`r.updated_at >= ${p(f.since)}`);
     if (f.duration !== undefined) where.push(`r.updated_at < ${p(new Date(f.since.getTime() + f.duration))}`);

@@ -124,3 +124,25 @@ test.serial('annotations stay at most 64 in total after a change', async (t) => 
   t.is(r.error?.field, 'add');
   t.regex(r.error!.message, /at most 64 annotations per plan, got 65/);
 });
+
+test.serial('find filters keep their meaning with the counted SQL: every tag on one input, every Data on one run', async (t) => {
+  const one = await api.client.applyPlan({ image: 'repo/filter-one:1', inputs: [{ path: '/a', tags: ['f:a', 'f:b'] }] });
+  const split = await api.client.applyPlan({ image: 'repo/filter-split:1', inputs: [{ path: '/a', tags: ['f:a'] }, { path: '/b', tags: ['f:b'] }] });
+  const ids = async (path: string) => ((await (await fetch(new URL(path, api.url))).json()) as Array<{ id: string }>).map((x) => x.id).sort();
+  t.deepEqual(await ids('/api/plans?in=f:a&in=f:b'), [one.plan!.id], 'both tags on one input');
+  t.deepEqual(await ids('/api/plans?in=f:a&in=f:b&in=f:a'), [one.plan!.id], 'a repeated tag counts once');
+  t.deepEqual(await ids('/api/plans?in=f:a'), [one.plan!.id, split.plan!.id].sort());
+  t.deepEqual(await ids('/api/plans?in=f:b&in=f:c'), []);
+
+  const a = await push(['f:a']);
+  const b = await push(['f:b']);
+  const { matchOutbox } = await import('../../core/run/matching.js');
+  for (;;) if (!(await matchOutbox(api.db.pool)).more) break;
+  const [run] = await api.client.findRuns({ plans: [split.plan!.id] });
+  t.truthy(run);
+  t.deepEqual(await ids(`/api/runs?in=${a.id}&in=${b.id}`), [run!.id], 'a run holding both');
+  t.deepEqual(await ids(`/api/runs?in=${a.id}&in=${a.id}`), [run!.id], 'a repeated id counts once');
+  const other = await push(['f:zzz']);
+  t.deepEqual(await ids(`/api/runs?in=${a.id}&in=${other.id}`), []);
+  t.deepEqual(await ids(`/api/runs?out=${a.id}`), [], 'an upload is no run output');
+});
