@@ -122,3 +122,13 @@ test.serial('a plan whose run creation exceeds its statement time is rolled back
   t.is(await runCount(stuck.id), 1);
   t.is((await detail(stuck.id)).matchError, null);
 });
+
+test.serial('16 inputs over the same 4 Data (4^16 combinations) are refused at once with the default bound, not enumerated', async (t) => {
+  for (let i = 0; i < 4; i++) await data('suite:cross');
+  const wide = await plan({ image: 'x/cross:1', inputs: Array.from({ length: 16 }, (_, i) => ({ path: `/in/${i}`, tags: ['suite:cross'] })) });
+  const started = Date.now();
+  t.deepEqual(await settle(), [wide.id]);
+  t.true(Date.now() - started < 10_000);
+  t.is(await runCount(wide.id), 0);
+  t.regex((await detail(wide.id)).matchError!.message, /at least 4294967296 runs at once, more than the 100000/);
+});
