@@ -184,7 +184,9 @@ async function slotsTaking(tx: Tx, dataIds: readonly string[]): Promise<Array<{ 
        UNION ALL
        SELECT t.plan_id, t.idx, d.id FROM d JOIN plan_input_tag t ON t.key = 'knit#id' AND t.value = d.id::text
        UNION ALL
-       SELECT t.plan_id, t.idx, d.id FROM d JOIN plan_input_tag t ON t.key = 'knit#timestamp' AND t.value::timestamptz = d.created_at),
+       -- CASE, because AND does not order evaluation: no other tag's value may reach the cast.
+       SELECT t.plan_id, t.idx, d.id FROM d JOIN plan_input_tag t
+         ON t.key = 'knit#timestamp' AND d.created_at = CASE WHEN t.key = 'knit#timestamp' THEN t.value::timestamptz END),
      qualified AS (
        SELECT h.plan_id, h.idx FROM hit h GROUP BY h.plan_id, h.idx, h.data_id
        HAVING count(*) = (SELECT count(*) FROM plan_input_tag n WHERE n.plan_id = h.plan_id AND n.idx = h.idx))

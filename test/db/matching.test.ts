@@ -155,3 +155,29 @@ test.serial('an input may pick one Data by knit#id; the same Data may fill two i
   await settle();
   t.is((await runsOf(pair.id)).length, 4, 'the cross product of 2 and 2, positions distinct');
 });
+
+test.serial('knit#timestamp and knit#id select through both matching paths; two different ids select nothing', async (t) => {
+  const first = await data('suite:bytime');
+  const stamp = first.createdAt.toISOString();
+  // The same instant written with an offset instead of Z.
+  const offset = stamp.replace('Z', '+00:00');
+  const byTime = await plan({ image: 'x/bytime:1', inputs: [{ path: '/in', tags: ['suite:bytime', `knit#timestamp:${offset}`] }] });
+  await settle();
+  t.deepEqual((await runsOf(byTime.id)).map((r) => r.key), [first.id], 'the plan came after the Data');
+  await data('suite:bytime');
+  await settle();
+  t.is((await runsOf(byTime.id)).length, 1, 'a later Data has another timestamp');
+
+  const later = await data('suite:later');
+  const planFirst = await plan({ image: 'x/idfirst:1', inputs: [{ path: '/in', tags: [`knit#id:${later.id}`, 'ready:yes'] }] });
+  await settle();
+  t.is((await runsOf(planFirst.id)).length, 0);
+  await withTx(db.pool, (tx) => changeTags(tx, later.id, { add: [{ key: 'ready', value: 'yes' }], remove: [], removeKey: [] }));
+  await settle();
+  t.deepEqual((await runsOf(planFirst.id)).map((r) => r.key), [later.id], 'the Data came after the plan');
+
+  const both = await plan({ image: 'x/twoids:1', inputs: [{ path: '/in', tags: [`knit#id:${first.id}`, `knit#id:${later.id}`] }] });
+  await data('suite:bytime');
+  await settle();
+  t.is((await runsOf(both.id)).length, 0);
+});
