@@ -146,3 +146,19 @@ test.serial('find filters keep their meaning with the counted SQL: every tag on 
   t.deepEqual(await ids(`/api/runs?in=${a.id}&in=${other.id}`), []);
   t.deepEqual(await ids(`/api/runs?out=${a.id}`), [], 'an upload is no run output');
 });
+
+test.serial('a plan whose matching failed says so in GET /api/plans/{id}, and not once it succeeds', async (t) => {
+  await push(['marked:yes']);
+  await push(['marked:yes']);
+  const p = await api.client.applyPlan({ image: 'repo/marked:1', inputs: [{ path: '/a', tags: ['marked:yes'] }, { path: '/b', tags: ['marked:yes'] }] });
+  t.is(p.plan!.matchError, null);
+  const { matchOutbox } = await import('../../core/run/matching.js');
+  const r = await matchOutbox(api.db.pool, { maxRunsPerPlan: 3 });
+  t.deepEqual(r.failed.map((f) => f.planId), [p.plan!.id]);
+  const marked = await api.client.getPlan(p.plan!.id);
+  t.regex(marked.matchError!.message, /at least 4 runs at once/);
+  t.is(marked.matchError!.failures, 1);
+  await api.db.pool.query("UPDATE plan SET match_retry_at = now() - interval '1 second' WHERE id = $1", [p.plan!.id]);
+  t.deepEqual((await matchOutbox(api.db.pool)).failed, []);
+  t.is((await api.client.getPlan(p.plan!.id)).matchError, null);
+});
