@@ -18,9 +18,10 @@ export async function deliverStops(deps: { pool: Pool; client: Client; log: Logg
     try {
       await signalStop(deps.client, stop.runId, stop.mode);
     } catch (err) {
-      // Temporal is still out of reach: the next pass tries again.
+      // Temporal is out of reach (a closed workflow counts as reached): the others would wait
+      // out the same deadline one by one, so the next pass tries them all again instead.
       deps.log.warn({ err: (err as Error).message, runId: stop.runId }, 'could not deliver a recorded stop yet');
-      continue;
+      break;
     }
     await markStopDelivered(deps.pool, stop.runId, stop.mode);
     delivered++;
