@@ -73,10 +73,13 @@ export async function keepAlive(child: Restartable | ChildSpec, log: (line: stri
       } catch {
         return stopped;
       }
-      const next = kept.start();
+      // `current` is set in the same chain stop() waits on, so stop() always stops the newest child.
+      const next = kept.start().then((c) => {
+        current = c;
+      });
       starting = next.catch(() => {});
       try {
-        current = await next;
+        await next;
       } catch (err) {
         failure = (err as Error).message;
         continue;
