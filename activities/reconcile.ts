@@ -5,6 +5,7 @@ import type { Logger } from '../core/log/logger.js';
 import { markWorkflowStarted, matchOutbox, runsToStart } from '../core/run/matching.js';
 import { PLAN_ID, RUN_STATUS, runWorkflowId, type RunArgs } from '../workflows/definitions.js';
 import type { RunOptions } from '../workflows/run.js';
+import { deliverStops } from './deliver-stops.js';
 import { throttledHeartbeat } from './heartbeat.js';
 import { findClosedRuns } from './recover.js';
 
@@ -87,6 +88,7 @@ export function reconcileActivities(deps: ReconcileDeps) {
       const matched = await matchOutbox(pool);
       for (const f of matched.failed) deps.log.warn({ planId: f.planId, error: f.error }, 'matching a plan failed; its runs wait until a later pass succeeds');
       const started = await startWaitingRuns();
+      await deliverStops(deps);
       const recovered = args.sweep ? await recoverClosedRuns() : 0;
       if (matched.created + started + recovered > 0) deps.log.info({ events: matched.events, created: matched.created, started, recovered }, 'reconciled');
       return {

@@ -12,7 +12,7 @@ import { DataDetail } from '../core/data/model.js';
 import { Lineage } from '../core/lineage/graph.js';
 import { ApplyResult, PlanDetail } from '../core/plan/model.js';
 import type { PlanGraph } from '../core/plan/graph-dot.js';
-import { RunDetail } from '../core/run/model.js';
+import { RunDetail, StopResult } from '../core/run/model.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
@@ -140,8 +140,9 @@ export class KnitClient {
     return send(this.conn, { method: 'GET', path: `/api/runs/${encodeURIComponent(id)}/log`, query: { follow: String(opts.follow ?? false) }, headers: { accept: 'text/plain' } });
   }
 
-  stopRun(id: string, opts: { fail?: boolean } = {}): Promise<RunDetail> {
-    return this.json(RunDetail, 'POST', `/api/runs/${encodeURIComponent(id)}/stop`, { json: { fail: opts.fail ?? false } });
+  /** The run; with a `notice` when the stop is recorded but will only reach the run later. */
+  stopRun(id: string, opts: { fail?: boolean } = {}): Promise<StopResult> {
+    return this.json(StopResult, 'POST', `/api/runs/${encodeURIComponent(id)}/stop`, { json: { fail: opts.fail ?? false } });
   }
 
   retryRun(id: string): Promise<RunDetail> {

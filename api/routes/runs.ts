@@ -9,7 +9,8 @@ import { withTx } from '../../core/db/pool.js';
 import { notFound } from '../../core/errors/knit-error.js';
 import { invalidateRun, requestStop, retryRun } from '../../core/run/actions.js';
 import { findRuns, getRun } from '../../core/run/store.js';
-import { RunQuery, StopRequest, type RunDetail } from '../../core/run/model.js';
+import { RunQuery, StopRequest, type RunDetail, type StopResult } from '../../core/run/model.js';
+import { markStopDelivered } from '../../core/run/stop-delivery.js';
 import { isTerminal } from '../../core/run/status.js';
 import { liveLogPrefix, timestampNanos } from '../../core/run/live-log.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
@@ -48,12 +49,19 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
     }
   });
 
-  app.post('/api/runs/:id/stop', async (req) => {
+  // The stop is recorded first, so it is never lost: if Temporal cannot be told now, the answer
+  // is 202 (accepted, not yet acted on) and the matcher delivers it when Temporal is back.
+  app.post('/api/runs/:id/stop', async (req, reply) => {
     const id = idParam(req.params, 'run');
     const { fail } = parseOrThrow(StopRequest, req.body ?? {});
+    const mode = fail ? 'fail' : 'stop';
     await withTx(deps.pool, (tx) => requestStop(tx, id, fail));
-    await deps.orchestrator.stopRun(id, fail ? 'fail' : 'stop');
-    return mustGet(id);
+    if (await deps.orchestrator.stopRun(id, mode)) {
+      await markStopDelivered(deps.pool, id, mode);
+      return mustGet(id);
+    }
+    const notice = `the stop is recorded, but Temporal cannot be reached now; it will reach run ${id} when Temporal is back`;
+    return reply.code(202).send({ ...(await mustGet(id)), notice } satisfies StopResult);
   });
 
   app.post('/api/runs/:id/retry', async (req) => {

@@ -4,10 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { migrate } from '../../core/db/migrate.js';
 import { databaseAt } from '../../core/db/embedded.js';
 import { openPool } from '../../core/db/pool.js';
+import { DockerEngine } from '../../activities/docker/engine.js';
+import { TemporalEnv } from '../../core/config/temporal.js';
 import { acquireStackLock } from './lock.js';
+import { restartRunContainers, stopRunContainers } from './run-containers.js';
 import { keepAlive, type KeptChild } from './keep-alive.js';
-import { stopChild } from './supervisor.js';
-import { findTemporalCli, startDevServer, type DevServer } from './temporal.js';
+import { findTemporalCli, startDevServer } from './temporal.js';
 
 export interface LocalStackOptions {
   home: string;
@@ -28,8 +30,8 @@ export interface LocalStack {
   readonly temporalAddress: string;
   readonly uiUrl: string | undefined;
   /**
-   * Resolves when a component is lost for good: the Temporal dev server exits, or the API or the
-   * worker keeps crashing (one crash only restarts it). The stack should then be stopped.
+   * Resolves when a component is lost for good: the Temporal dev server, the API or the worker
+   * keeps crashing (one crash only restarts it). The stack should then be stopped.
    */
   readonly exited: Promise<string>;
   stop(): Promise<void>;
@@ -46,10 +48,22 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const release = acquireStackLock(opts.home);
   const children: KeptChild[] = [];
   let database: Awaited<ReturnType<typeof databaseAt>> | undefined;
-  let temporal: DevServer | undefined;
+  const docker = new DockerEngine(process.env['DOCKER_SOCKET'] || undefined);
+  const instance = TemporalEnv.shape.KNIT_INSTANCE.parse(process.env['KNIT_INSTANCE'] || undefined);
+  let workerStarted = false;
   const cleanup = async () => {
     for (const c of [...children].reverse()) await c.stop();
-    if (temporal) await stopChild(temporal.process);
+    if (workerStarted && database) {
+      const pool = openPool(database.url, { max: 1 });
+      const grace = Number(process.env['KNIT_STOP_GRACE_SECONDS'] || 10);
+      const stopped = await stopRunContainers(opts.home, pool, docker, instance, grace)
+        .catch((err: Error) => {
+          opts.log(`could not stop the run containers of knit instance ${instance}: ${err.message}`);
+          return 0;
+        })
+        .finally(() => pool.end());
+      if (stopped > 0) opts.log(`stopped ${stopped} run container(s); the next knit up starts them again and their runs carry on`);
+    }
     await database?.stop().catch(() => {});
     rmSync(join(opts.home, 'up.json'), { force: true });
     release();
@@ -67,10 +81,26 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     }
 
     let temporalAddress = opts.temporalAddress;
+    let uiUrl: string | undefined;
     if (temporalAddress === undefined && cli !== undefined) {
       opts.log(`starting the Temporal dev server (${cli}) on 127.0.0.1:${opts.temporalPort}`);
-      temporal = await startDevServer({ cli, dbFile: join(opts.home, 'temporal.db'), port: opts.temporalPort, uiPort: opts.uiPort });
-      temporalAddress = temporal.address;
+      // Restarted like the other children: it keeps its state in its SQLite file, so workflows
+      // carry on where they were, and the API and the worker reconnect to the same address.
+      const devServer = { cli, dbFile: join(opts.home, 'temporal.db'), port: opts.temporalPort, uiPort: opts.uiPort };
+      const name = 'the Temporal dev server';
+      const temporal = await keepAlive(
+        {
+          name,
+          start: async () => {
+            const server = await startDevServer(devServer);
+            uiUrl = server.uiUrl;
+            return { name, process: server.process, readyValue: server.address };
+          },
+        },
+        opts.log,
+      );
+      children.push(temporal);
+      temporalAddress = temporal.readyValue;
     }
     if (temporalAddress === undefined) throw new Error('no Temporal server');
 
@@ -81,18 +111,20 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     children.push(api);
     // A restarted API must come back where clients already point, also when it was given port 0.
     apiSpec.env['KNIT_LISTEN'] = new URL(api.readyValue).host;
+    const restarted = await restartRunContainers(opts.home, docker).catch((err: Error) => {
+      opts.log(`could not start again the run containers the last knit up stopped: ${err.message}`);
+      return 0;
+    });
+    if (restarted > 0) opts.log(`started again ${restarted} run container(s) the last knit up stopped`);
+    workerStarted = true;
     const worker = await keepAlive({ name: 'knit-worker', command: process.execPath, args: [join(binDir, 'knit-worker.js')], env, ready: /^(knit-worker ready)/ }, opts.log);
     children.push(worker);
 
-    const uiUrl = temporal?.uiUrl;
     writeFileSync(
       join(opts.home, 'up.json'),
       JSON.stringify({ pid: process.pid, api: api.readyValue, temporal: temporalAddress, ui: uiUrl ?? null, database: database.embedded ? 'embedded' : 'external' }, null, 2),
     );
-    const exited = Promise.race([
-      ...children.map((c) => c.gaveUp),
-      ...(temporal ? [new Promise<string>((resolve) => temporal!.process.once('exit', (code, sig) => resolve(`the Temporal dev server exited (${sig ?? `code ${code}`})`)))] : []),
-    ]);
+    const exited = Promise.race(children.map((c) => c.gaveUp));
     return { apiUrl: api.readyValue, databaseUrl, temporalAddress, uiUrl, exited, stop: cleanup };
   } catch (err) {
     await cleanup();

@@ -42,7 +42,7 @@ export function startChild(spec: ChildSpec): Promise<ManagedChild> {
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      if (!ready) reject(new Error(`${spec.name} exited before it was ready (${signal ?? `code ${code}`}); its log is above`));
+      if (!ready) reject(new Error(`${spec.name} exited before it was ready (${signal ?? `code ${code}`})`));
     });
     child.once('error', (err) => {
       clearTimeout(timer);

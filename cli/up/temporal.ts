@@ -96,7 +96,10 @@ export async function startDevServer(opts: { cli: string; dbFile: string; port: 
     if (/Temporal Server:/.test(c.toString())) announced = true;
   });
   for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new KnitError('unavailable', `the Temporal dev server exited (${child.exitCode}):\n${stderr}`);
+    // A signal (a kill while it starts) leaves exitCode null: without this check it waited a minute.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new KnitError('unavailable', `the Temporal dev server exited before it was ready (${child.signalCode ?? `code ${child.exitCode}`}):\n${stderr}`);
+    }
     if (announced && (await portOpen(opts.port))) {
       return { address: `127.0.0.1:${opts.port}`, uiUrl: opts.uiPort === undefined ? undefined : `http://127.0.0.1:${opts.uiPort}`, process: child };
     }

@@ -4,7 +4,7 @@ import { appendOutbox } from '../outbox/db.js';
 import { assertTransition, TERMINAL } from './status.js';
 import { lockRun, now } from './store.js';
 
-/** Records a stop request; the run's workflow acts on it. */
+/** Records a stop request, not yet delivered; the run's workflow acts on it once told (core/run/stop-delivery.ts). */
 export async function requestStop(tx: Tx, runId: string, fail: boolean): Promise<void> {
   const run = await lockRun(tx, runId);
   if (TERMINAL.includes(run.status) || run.status === 'deactivated') {
@@ -13,7 +13,10 @@ export async function requestStop(tx: Tx, runId: string, fail: boolean): Promise
   if (!fail && !['starting', 'running'].includes(run.status)) {
     throw conflict(`run ${runId} is ${run.status} and has no container yet, so there is nothing to keep: use --fail to cancel it`, { status: run.status });
   }
-  await tx.query(`UPDATE run SET stop_requested = $2, updated_at = ${now} WHERE id = $1`, [runId, fail ? 'fail' : 'stop']);
+  const mode = fail ? 'fail' : 'stop';
+  // A stop never weakens one already asked (fail stays fail), and asking again changes nothing.
+  if (run.stopRequested === 'fail' || run.stopRequested === mode) return;
+  await tx.query(`UPDATE run SET stop_requested = $2, stop_delivered = false, updated_at = ${now} WHERE id = $1`, [runId, mode]);
 }
 
 /** Runs not invalidated that take any output of `runId` as input. */
@@ -50,7 +53,7 @@ export async function retryRun(tx: Tx, runId: string): Promise<string[]> {
   const keys = await dropOutputs(tx, runId, 'retry');
   await tx.query(
     `UPDATE run SET status = 'waiting', attempt = attempt + 1, workflow_started = false, exit_code = NULL, message = NULL,
-       stop_requested = NULL, started_at = NULL, finished_at = NULL, updated_at = ${now} WHERE id = $1`,
+       stop_requested = NULL, stop_delivered = false, started_at = NULL, finished_at = NULL, updated_at = ${now} WHERE id = $1`,
     [runId],
   );
   await appendOutbox(tx, 'run.retried', runId);

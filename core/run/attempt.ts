@@ -94,7 +94,10 @@ export interface Outcome {
 export async function finishAttempt(tx: Tx, runId: string, attempt: number, outcome: Outcome): Promise<boolean> {
   const run = await lockRun(tx, runId);
   if (run.attempt !== attempt || TERMINAL.includes(run.status)) return false;
-  const via: RunStatus = outcome.status === 'done' ? 'completing' : 'aborting';
+  // The recorded stop decides, not only what the workflow heard: a stop recorded while Temporal
+  // was down may reach the workflow late (after the container ended) or, before that, not at all.
+  const { status, message } = honourRecordedStop(outcome, run.stopRequested);
+  const via: RunStatus = status === 'done' ? 'completing' : 'aborting';
   if (run.status !== via) {
     assertTransition(runId, run.status, via);
     await setStatus(tx, runId, attempt, via);
@@ -102,13 +105,27 @@ export async function finishAttempt(tx: Tx, runId: string, attempt: number, outc
   for (const c of outcome.contents) {
     await tx.query(
       `UPDATE data SET size = $2, digest = $3, blob_key = $4, transient = $5, created_at = ${now} WHERE id = $1 AND producer_run_id = $6 AND transient = 'processing'`,
-      [c.dataId, c.size, c.digest, c.blobKey, outcome.status === 'done' ? null : 'failed', runId],
+      [c.dataId, c.size, c.digest, c.blobKey, status === 'done' ? null : 'failed', runId],
     );
   }
   const pending = await tx.query(`SELECT id FROM data WHERE producer_run_id = $1 AND transient = 'processing'`, [runId]);
   if ((pending.rowCount ?? 0) > 0) throw new Error(`run ${runId} cannot finish: ${pending.rowCount} of its outputs have no stored content`);
-  await setStatus(tx, runId, attempt, outcome.status, { exitCode: outcome.exitCode, message: outcome.message });
+  await setStatus(tx, runId, attempt, status, { exitCode: outcome.exitCode, message });
   await appendOutbox(tx, 'run.finished', runId);
   return true;
 }
 
+
+/**
+ * The status and message a run finishes with, given the stop recorded for it: `fail` always ends
+ * it failed; a `stop` the workflow did not act on (the container ended first) is said so.
+ */
+export function honourRecordedStop(outcome: Pick<Outcome, 'status' | 'message'>, stopRequested: 'stop' | 'fail' | null): { status: 'done' | 'failed'; message: string | null } {
+  if (stopRequested === 'fail' && outcome.status === 'done') {
+    return { status: 'failed', message: outcome.message === null ? 'stopped by user' : `stopped by user; ${outcome.message}` };
+  }
+  if (stopRequested === 'stop' && outcome.message === null) {
+    return { status: outcome.status, message: 'stopped by user, but the container had ended on its own before the stop reached it' };
+  }
+  return { status: outcome.status, message: outcome.message };
+}

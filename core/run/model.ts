@@ -39,6 +39,13 @@ export type RunQuery = z.output<typeof RunQuery>;
 
 export const StopRequest = z.object({ fail: z.boolean().default(false) }).strict();
 
+/**
+ * `POST /api/runs/{id}/stop` answer: the run, and with a 202 a `notice` that the stop is recorded
+ * but has not reached the run yet (Temporal could not be reached); it will, once Temporal is back.
+ */
+export const StopResult = RunDetail.extend({ notice: z.string().optional() });
+export type StopResult = z.infer<typeof StopResult>;
+
 /** Everything an attempt's activities need, fixed when the attempt begins. */
 export interface AttemptContext {
   runId: string;

@@ -3,7 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { DockerEngine } from '../../activities/docker/engine.js';
 import { KnitClient } from '../../client/knit-client.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { countContainerCreates } from '../helpers/docker-events.js';
@@ -24,14 +26,16 @@ function freePort(): Promise<number> {
 
 interface Up {
   child: ChildProcess;
+  /** Its KNIT_INSTANCE: random, so that no other test's containers are taken for its own. */
+  instance: string;
   api: string;
   stdout: string[];
   stderr: () => string;
   exited: Promise<number | null>;
 }
 
-async function knitUp(home: string, ports: { api: number; temporal: number; ui: number }): Promise<Up> {
-  const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: home, KNIT_HEARTBEAT_TIMEOUT: '5s', KNIT_STEP_TIMEOUT: '10s', KNIT_LOG_LEVEL: 'warn' };
+async function knitUp(home: string, ports: { api: number; temporal: number; ui: number }, instance = `up${randomBytes(4).toString('hex')}`): Promise<Up> {
+  const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: home, KNIT_INSTANCE: instance, KNIT_HEARTBEAT_TIMEOUT: '5s', KNIT_STEP_TIMEOUT: '10s', KNIT_STOP_GRACE_SECONDS: '2', KNIT_LOG_LEVEL: 'warn' };
   delete env['DATABASE_URL'];
   delete env['TEMPORAL_ADDRESS'];
   const child = spawn(process.execPath, [knitBin, 'up', '--listen', `127.0.0.1:${ports.api}`, '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -46,7 +50,18 @@ async function knitUp(home: string, ports: { api: number; temporal: number; ui: 
     });
     void exited.then((code) => reject(new Error(`knit up exited (${code}):\n${stderr}`)));
   });
-  return { child, api: `http://127.0.0.1:${ports.api}`, stdout, stderr: () => stderr, exited };
+  return { child, instance, api: `http://127.0.0.1:${ports.api}`, stdout, stderr: () => stderr, exited };
+}
+
+/** The containers of a knit instance that are running (or paused: still holding their processes). */
+async function liveContainers(instance: string): Promise<string[]> {
+  const all = await new DockerEngine().list({ 'knit.instance': instance });
+  return all.filter((c) => c.status !== 'exited' && c.status !== 'created' && c.status !== 'dead').map((c) => `${c.name} (${c.status})`);
+}
+
+/** The pid of a new child of knit up matching `match`, other than `not`, as soon as it is spawned. */
+async function nextChild(up: Up, match: string, not: number): Promise<number> {
+  return waitFor(`a new ${match}`, async () => childProcesses(up.child.pid!, match).find((p) => p !== not), 60_000, 10);
 }
 
 /** Applies a plan that runs `script` on one input, pushes a Data for it, and waits until its run runs. */
@@ -97,8 +112,10 @@ test.serial('knit up runs everything; one Ctrl-C stops it all, and a run in flig
   up.child.kill('SIGINT');
   t.is(await up.exited, 0, 'a clean stop');
   await t.throwsAsync(client.findRuns(), undefined, 'the API is gone');
+  t.deepEqual(await liveContainers(up.instance), [], 'no run container is left running');
+  t.regex(up.stderr(), /stopped 1 run container\(s\); the next knit up starts them again/);
 
-  up = await knitUp(home.path, ports);
+  up = await knitUp(home.path, ports, up.instance);
   const done = await new KnitClient({ server: up.api }).waitRun(running.id, { timeoutMs: 120_000 });
   t.is(done.status, 'done', done.message ?? '');
   t.is(done.attempt, 1);
@@ -141,4 +158,66 @@ test.serial('knit up restarts a worker or an API that crashes, and the run in fl
 
   up.child.kill('SIGINT');
   t.is(await up.exited, 0);
+});
+
+test.serial('knit up restarts the Temporal dev server when it dies: the run in flight completes, and new Data still starts runs', async (t) => {
+  const home = await tempDir();
+  t.teardown(home.cleanup);
+  const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
+  const up = await knitUp(home.path, ports);
+  t.teardown(() => {
+    up.child.kill('SIGKILL');
+  });
+  const client = new KnitClient({ server: up.api });
+  const running = await runningRun(t, client, 'sleep 5; cat /in/f > /out/o/result', 'temporal');
+
+  const [temporal] = childProcesses(up.child.pid!, 'start-dev');
+  t.truthy(temporal, 'the dev server is a child of knit up');
+  process.kill(temporal!, 'SIGKILL');
+  await waitFor('the dev server restarted', async () => (/the Temporal dev server is back/.test(up.stderr()) ? true : undefined));
+  t.regex(up.stderr(), /the Temporal dev server exited \(SIGKILL\); restarting it in 1 s/);
+
+  const done = await client.waitRun(running.id, { timeoutMs: 120_000 });
+  t.is(done.status, 'done', done.message ?? '');
+  t.is(done.attempt, 1);
+  // The API and the worker reconnected: a new Data is matched and run through the restarted server.
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  await writeFile(`${dir.path}/f`, 'y');
+  await client.pushDirectory(dir.path, ['temporal:in']);
+  const second = await waitFor('the second run', async () => (await client.findRuns({ plans: [running.plan.id] })).find((r) => r.id !== running.id));
+  t.is((await client.waitRun(second.id, { timeoutMs: 120_000 })).status, 'done');
+  t.is(up.child.exitCode, null, 'knit up kept running');
+
+  up.child.kill('SIGINT');
+  t.is(await up.exited, 0);
+});
+
+test.serial('knit up restarts a worker that crashes while it starts five times a minute, gives up on the sixth, and leaves no run container running', async (t) => {
+  const home = await tempDir();
+  t.teardown(home.cleanup);
+  const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
+  const up = await knitUp(home.path, ports);
+  t.teardown(() => {
+    up.child.kill('SIGKILL');
+  });
+  const client = new KnitClient({ server: up.api });
+  t.teardown(async () => {
+    const docker = new DockerEngine();
+    for (const c of await docker.list({ 'knit.instance': up.instance })) await docker.remove(c.id);
+  });
+  await runningRun(t, client, 'sleep 600', 'crashloop');
+  t.is((await liveContainers(up.instance)).length, 1);
+
+  let worker = childProcesses(up.child.pid!, 'knit-worker.js')[0]!;
+  process.kill(worker, 'SIGKILL');
+  // Each replacement is killed as soon as it is spawned, long before it is ready.
+  for (let restart = 1; restart <= 5; restart++) {
+    worker = await nextChild(up, 'knit-worker.js', worker);
+    process.kill(worker, 'SIGKILL');
+  }
+  t.is(await up.exited, 1, 'knit up gave up');
+  t.regex(up.stderr(), /restart 5 of at most 5 per 60 s/);
+  t.regex(up.stderr(), /knit-worker failed 6 times within 60 s, the last time: knit-worker exited before it was ready \(SIGKILL\)/);
+  t.deepEqual(await liveContainers(up.instance), [], 'no run container is left running');
 });

@@ -29,6 +29,8 @@ export interface StackOptions {
   /** Extra environment for the worker (fault injection, concurrency). */
   workerEnv?: Record<string, string>;
   maxRunsPerApply?: number;
+  /** Where the API (only) looks for Temporal, e.g. a closed port for an API cut off from it. */
+  apiTemporalAddress?: string;
 }
 
 /**
@@ -62,7 +64,7 @@ export class TestStack {
     const home = await tempDir('knit-stack-');
     this.home = home.path;
     this.cleanupHome = home.cleanup;
-    const env = { TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_NAMESPACE: 'default', KNIT_INSTANCE: this.instance };
+    const env = { TEMPORAL_ADDRESS: this.opts.apiTemporalAddress ?? temporalAddress(), TEMPORAL_NAMESPACE: 'default', KNIT_INSTANCE: this.instance };
     const logger = createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent');
     const orchestrator = temporalOrchestrator(env, logger);
     const app = await buildApi({

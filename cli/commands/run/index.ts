@@ -103,7 +103,12 @@ export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
           'stop',
           'Stop a run: it ends done with the outputs written so far; --fail ends it failed',
           ['$0 run stop 0c4d…', 'keep the model trained so far'],
-          async (a) => printRun(a, await clientFor(a).stopRun(a.id, { fail: (a as StopArgs).fail === true })),
+          async (a) => {
+            const { notice, ...run } = await clientFor(a).stopRun(a.id, { fail: (a as StopArgs).fail === true });
+            printRun(a, run);
+            // Recorded, not yet delivered (Temporal is down): not an error, but not done yet either.
+            if (notice) info(notice);
+          },
           (y) => y.option('fail', { type: 'boolean', describe: 'abort: the run ends failed' }) as unknown as Argv<IdArgs>,
         ),
       )
