@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { existsSync, writeFileSync } from 'node:fs';
 import { DockerEngine } from '../activities/docker/engine.js';
+import { isolationSettings } from '../activities/docker/isolation.js';
 import { createActivities } from '../activities/index.js';
 import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
 import { taskQueues } from '../core/config/temporal.js';
@@ -94,6 +95,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       workdir,
       pullTimeoutMs: env.KNIT_PULL_TIMEOUT,
       stopGraceSeconds: env.KNIT_STOP_GRACE_SECONDS,
+      isolation: isolationSettings(env),
       taskQueue: queues.main,
       containerQueue: queues.containers,
       heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT,

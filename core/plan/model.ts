@@ -19,6 +19,8 @@ export const PlanDetail = z.object({
   on_node: z.object({ may: z.array(z.string()), prefer: z.array(z.string()), must: z.array(z.string()) }),
   service_account: z.string().nullable(),
   annotations: z.array(z.string()),
+  /** knit's extension: whether runs may use the network (Knitfab has no such field). */
+  network: z.boolean(),
 });
 export type PlanDetail = z.infer<typeof PlanDetail>;
 
@@ -36,6 +38,7 @@ export interface PlanRecord {
   onNode: PlanSpec['on_node'];
   serviceAccount: string | null;
   annotations: string[];
+  network: boolean;
 }
 
 export function toPlanDetail(p: PlanRecord): PlanDetail {
@@ -54,6 +57,7 @@ export function toPlanDetail(p: PlanRecord): PlanDetail {
     on_node: p.onNode,
     service_account: p.serviceAccount,
     annotations: p.annotations,
+    network: p.network,
   };
 }
 

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attemptActivities } from '../../activities/attempt.js';
 import { DockerEngine } from '../../activities/docker/engine.js';
+import { isolationSettings } from '../../activities/docker/isolation.js';
+import { WorkerEnv } from '../../core/config/config.js';
 import { insertData } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
 import { createLogger } from '../../core/log/logger.js';
@@ -60,7 +62,7 @@ function activities() {
     docker,
     log: createLogger('activity-test', 'silent'),
     wakeMatcher: async () => {},
-    config: { instance, workdir: join(dir, 'work'), pullTimeoutMs: 10_000, stopGraceSeconds: 1 },
+    config: { instance, workdir: join(dir, 'work'), pullTimeoutMs: 10_000, stopGraceSeconds: 1, isolation: isolationSettings(WorkerEnv.parse({ DATABASE_URL: 'unused' })) },
   });
 }
 

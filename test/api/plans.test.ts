@@ -2,6 +2,7 @@ import test from 'ava';
 import { request } from 'node:http';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { KnitError } from '../../core/errors/knit-error.js';
+import { hostResourceBounds } from '../../core/plan/resource-bounds.js';
 
 let api: TestApi;
 test.before(async () => {
@@ -121,7 +122,7 @@ test.serial('dry run reports the runs and their Data without applying; over the 
   const { noOrchestrator } = await import('../../api/orchestrator.js');
   const { createLogger } = await import('../../core/log/logger.js');
   const { LocalBlobStore } = await import('../../core/storage/local-store.js');
-  const app = await buildApi({ pool: api.db.pool, store: new LocalBlobStore(api.home), logger: createLogger('t', 'silent'), config: { token: undefined, maxDataBytes: 1 << 30, maxRunsPerApply: 3 }, orchestrator: noOrchestrator, onChange: () => {} });
+  const app = await buildApi({ pool: api.db.pool, store: new LocalBlobStore(api.home), logger: createLogger('t', 'silent'), config: { token: undefined, maxDataBytes: 1 << 30, maxRunsPerApply: 3, resourceBounds: hostResourceBounds(), allowNetwork: true }, orchestrator: noOrchestrator, onChange: () => {} });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());
   const { KnitClient } = await import('../../client/knit-client.js');

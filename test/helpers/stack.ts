@@ -9,6 +9,7 @@ import { buildApi } from '../../api/server.js';
 import { KnitClient } from '../../client/knit-client.js';
 import type { DataDetail } from '../../core/data/model.js';
 import { createLogger } from '../../core/log/logger.js';
+import { hostResourceBounds, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
 import { matcherWorkflowId } from '../../workflows/definitions.js';
@@ -29,6 +30,8 @@ export interface StackOptions {
   /** Extra environment for the worker (fault injection, concurrency). */
   workerEnv?: Record<string, string>;
   maxRunsPerApply?: number;
+  /** What the API lets a plan ask for; this host's cores and memory unless given. */
+  resourceBounds?: ResourceBounds;
 }
 
 /**
@@ -69,7 +72,13 @@ export class TestStack {
       pool: this.db.pool,
       store: new LocalBlobStore(join(this.home, 'storage')),
       logger,
-      config: { token: undefined, maxDataBytes: 2 ** 40, maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000 },
+      config: {
+        token: undefined,
+        maxDataBytes: 2 ** 40,
+        maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000,
+        resourceBounds: this.opts.resourceBounds ?? hostResourceBounds(),
+        allowNetwork: true,
+      },
       orchestrator,
       onChange: () => orchestrator.wake(),
     });

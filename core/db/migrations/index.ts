@@ -2,6 +2,7 @@ import type { Migration } from '../migrate.js';
 import { m0001 } from './0001_data.js';
 import { m0002 } from './0002_plans_runs.js';
 import { m0003 } from './0003_output_timestamp.js';
+import { m0004 } from './0004_plan_network.js';
 
 /** Every schema change, in order. Never edit a released migration: add a new one. */
-export const migrations: readonly Migration[] = [m0001, m0002, m0003];
+export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004];
