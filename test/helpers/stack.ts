@@ -163,7 +163,7 @@ export class TestStack {
   }
 
   /** Applies a plan running `script` with `sh -c` in the test image. */
-  async plan(spec: { script: string; inputs: Array<{ path: string; tags: string[] }>; outputs?: Array<{ path: string; tags: string[] }>; log?: { tags: string[] } | null; active?: boolean; resources?: Record<string, string>; image?: string }) {
+  async plan(spec: { script: string; inputs: Array<{ path: string; tags: string[] }>; outputs?: Array<{ path: string; tags: string[] }>; log?: { tags: string[] } | null; active?: boolean; resources?: Record<string, string>; image?: string; network?: boolean }) {
     const result = await this.client.applyPlan({
       image: spec.image ?? TEST_IMAGE,
       entrypoint: ['sh', '-c'],
@@ -173,6 +173,7 @@ export class TestStack {
       ...(spec.log !== undefined ? { log: spec.log } : {}),
       ...(spec.active !== undefined ? { active: spec.active } : {}),
       ...(spec.resources ? { resources: spec.resources } : {}),
+      ...(spec.network !== undefined ? { network: spec.network } : {}),
     });
     return result.plan!;
   }
