@@ -10,6 +10,7 @@ import { blobKeyOf } from '../core/data/db.js';
 import { withTx, type Pool } from '../core/db/pool.js';
 import type { Logger } from '../core/log/logger.js';
 import { parseQuantity } from '../core/plan/quantity.js';
+import { resourceValueProblem } from '../core/plan/resource-bounds.js';
 import { beginAttempt, finishAttempt, type BeginResult, type Outcome, type StoredContent } from '../core/run/attempt.js';
 import { setStatus } from '../core/run/store.js';
 import type { AttemptContext } from '../core/run/model.js';
@@ -110,6 +111,11 @@ export function attemptActivities(deps: AttemptDeps) {
             'ImageUnavailable',
           );
         }
+      }
+      // Plans applied before knit checked resources may still hold values Docker cannot apply.
+      for (const [resource, value] of Object.entries(ctx.resources)) {
+        const problem = resourceValueProblem(resource, value);
+        if (problem) throw ApplicationFailure.nonRetryable(`resources.${resource}: ${problem}`, 'ResourcesInvalid');
       }
       const gpus = GPU_RESOURCES.map((r) => (ctx.resources[r] ? parseQuantity(ctx.resources[r]) ?? 0 : 0)).reduce((a, b) => a + b, 0);
       const cpu = ctx.resources['cpu'] ? parseQuantity(ctx.resources['cpu']) : undefined;

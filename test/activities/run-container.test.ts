@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import test from 'ava';
@@ -121,4 +122,14 @@ test.serial('a cancel that arrives before the wait begins still ends it', async 
   env.cancel('CANCELLED');
   // Were the cancel missed, this would wait the container's 30 s out and return its exit code.
   await t.throwsAsync(env.run(acts.runContainer, ctx));
+});
+
+test.serial('resources stored before knit checked them are refused at create as a permanent failure naming the field', async (t) => {
+  const ctx = await startedAttempt('true');
+  // What an older knit accepted: a CPU share Docker takes at create, then fails to start, forever.
+  const old = { ...ctx, resources: { cpu: '0.001' } };
+  const err = await t.throwsAsync(mockEnv().run(activities().createContainer, old), { instanceOf: ApplicationFailure });
+  t.true(err?.nonRetryable);
+  t.regex(err!.message, /^resources\.cpu: must be at least 0\.01/);
+  t.deepEqual(await docker.list({ 'knit.run': ctx.runId }), [], 'no container was made');
 });
