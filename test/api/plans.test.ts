@@ -219,3 +219,13 @@ test('network is off unless a plan asks for it; asking makes a different plan; a
   t.regex(err!.message, /KNIT_ALLOW_NETWORK=false/);
   t.false((await closed.applyPlan({ ...spec, image: 'repo/network:2' })).plan!.network);
 });
+
+test('a plan without network keeps the equivalence hash it had before knit had the field', async (t) => {
+  const { PlanSpec, specHash } = await import('../../core/plan/spec.js');
+  const spec = { image: 'repo/hash:1', entrypoint: ['python'], args: ['train.py'], inputs: [{ path: '/in/b', tags: ['b:2', 'a:1'] }, { path: '/in/a', tags: ['x:y'] }], outputs: [{ path: '/out', tags: ['m:1'] }], log: { tags: ['l:1'] }, on_node: { must: ['z=1', 'a=2'] } };
+  // Computed by the code before the network field: stored hashes of existing plans stay valid.
+  const before = 'e08e991fe4751601bca573e1e689cef37c1b4877f2055faba37417b7effdcd06';
+  t.is(specHash(PlanSpec.parse(spec)), before);
+  t.is(specHash(PlanSpec.parse({ ...spec, network: false })), before);
+  t.not(specHash(PlanSpec.parse({ ...spec, network: true })), before);
+});
