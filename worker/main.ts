@@ -73,6 +73,8 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const store = new LocalBlobStore(storageDir(env));
   const docker = new DockerEngine(env.DOCKER_SOCKET);
   await docker.version();
+  // Found now, not by the first plan that asks for the network (Docker answers 404, like a missing image).
+  if (!(await docker.hasNetwork(env.KNIT_NETWORK))) throw new Error(`KNIT_NETWORK: the Docker engine has no network ${JSON.stringify(env.KNIT_NETWORK)}; create it (docker network create) or choose another`);
   const workdir = workDir(env);
   const swept = await sweepLeftovers({ pool, docker, store, instance: env.KNIT_INSTANCE, workdir });
   if (swept.containers + swept.workspaces + swept.liveLogs > 0) log.info(swept, 'removed leftovers of earlier attempts');

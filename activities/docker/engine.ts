@@ -99,6 +99,16 @@ export class DockerEngine {
     return { runtimes: Object.keys(info.Runtimes ?? {}), cpus: info.NCPU ?? 0, memoryBytes: info.MemTotal ?? 0 };
   }
 
+  async hasNetwork(name: string): Promise<boolean> {
+    try {
+      await this.call('GET', `/networks/${encodeURIComponent(name)}`, { timeoutMs: 10_000 });
+      return true;
+    } catch (err) {
+      if (err instanceof DockerError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
   async hasImage(image: string): Promise<boolean> {
     try {
       await this.call('GET', `/images/${encodeURIComponent(image)}/json`, { timeoutMs: 10_000 });

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readWorkerEnv } from '../../core/config/config.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { TestStack, terminal } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -94,4 +95,30 @@ test.serial("each default is a deployment's knob: capabilities, pids limit, no-n
   t.is(seen['uid'], '1234', 'runs as the configured user, and may still write its outputs');
   t.is(seen['rootfs'], 'read-only');
   t.is(seen['tmp'], 'writable', 'a tmpfs on /tmp');
+});
+
+test.serial('a worker refuses to start with a KNIT_NETWORK its Docker engine does not have', async (t) => {
+  await s.stopWorker();
+  t.teardown(() => s.startWorker().then(() => {}));
+  const err = await t.throwsAsync(s.startWorker({ KNIT_NETWORK: `knit-no-such-network-${s.instance}` }));
+  t.regex(err!.message, /KNIT_NETWORK: the Docker engine has no network "knit-no-such-network-/);
+});
+
+test('isolation settings that cannot be applied are refused when the worker reads its environment, naming the variable', (t) => {
+  const env = { DATABASE_URL: 'postgres://unused' };
+  const refused: Array<[Record<string, string>, RegExp]> = [
+    [{ KNIT_CAP_ADD: 'ALL' }, /^env\.KNIT_CAP_ADD: .*not ALL/],
+    [{ KNIT_CAP_ADD: 'CHOWN,net raw' }, /^env\.KNIT_CAP_ADD: /],
+    [{ KNIT_PIDS_LIMIT: '-1' }, /^env\.KNIT_PIDS_LIMIT: /],
+    [{ KNIT_NO_NEW_PRIVILEGES: 'yes' }, /^env\.KNIT_NO_NEW_PRIVILEGES: must be true or false/],
+    [{ KNIT_CONTAINER_USER: 'root' }, /^env\.KNIT_CONTAINER_USER: must be uid/],
+    [{ KNIT_NETWORK: 'host net' }, /^env\.KNIT_NETWORK: /],
+    [{ KNIT_MAX_CPU: 'lots' }, /^env\.KNIT_MAX_CPU: must be a quantity/],
+    [{ KNIT_MAX_MEMORY: '0' }, /^env\.KNIT_MAX_MEMORY: must be a quantity/],
+  ];
+  for (const [extra, message] of refused) t.throws(() => readWorkerEnv({ ...env, ...extra }), { message }, JSON.stringify(extra));
+  const read = readWorkerEnv({ ...env, KNIT_CAP_ADD: 'cap_chown, SETUID', KNIT_MAX_CPU: '1500m', KNIT_MAX_MEMORY: '64Gi' });
+  t.deepEqual(read.KNIT_CAP_ADD, ['CHOWN', 'SETUID']);
+  t.is(read.KNIT_MAX_CPU, 1.5);
+  t.is(read.KNIT_MAX_MEMORY, 64 * 2 ** 30);
 });
