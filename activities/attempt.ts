@@ -10,6 +10,7 @@ import { blobKeyOf } from '../core/data/db.js';
 import { withTx, type Pool } from '../core/db/pool.js';
 import type { Logger } from '../core/log/logger.js';
 import { parseQuantity } from '../core/plan/quantity.js';
+import { resourceValueProblem } from '../core/plan/resource-bounds.js';
 import { beginAttempt, finishAttempt, type BeginResult, type Outcome, type StoredContent } from '../core/run/attempt.js';
 import { setStatus } from '../core/run/store.js';
 import type { AttemptContext } from '../core/run/model.js';
@@ -18,6 +19,7 @@ import { DigestCheck } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
 import { MemoryRelief, memoryRelief } from '../core/streams/memory-relief.js';
 import { DockerError, LogDemuxer, type DockerEngine } from './docker/engine.js';
+import { containerIsolation, type IsolationSettings } from './docker/isolation.js';
 import { throttledHeartbeat } from './heartbeat.js';
 import { formatLogLine, liveLogPrefix } from '../core/run/live-log.js';
 import { LiveLogWriter } from './live-log.js';
@@ -35,7 +37,13 @@ export interface AttemptDeps {
     workdir: string;
     pullTimeoutMs: number;
     stopGraceSeconds: number;
+    isolation: IsolationSettings;
   };
+}
+
+/** A Docker refusal that no retry can change: the request itself is wrong (bad values, invalid config). */
+function isRefusal(err: unknown): err is DockerError {
+  return err instanceof DockerError && err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 409;
 }
 
 const GPU_RESOURCES = ['gpu', 'nvidia.com/gpu'];
@@ -104,12 +112,26 @@ export function attemptActivities(deps: AttemptDeps) {
           );
         }
       }
-      const gpus = GPU_RESOURCES.map((r) => (ctx.resources[r] ? parseQuantity(ctx.resources[r]) ?? 0 : 0)).reduce((a, b) => a + b, 0);
-      if (gpus > 0 && !(await docker.runtimes()).includes('nvidia')) {
-        throw ApplicationFailure.nonRetryable(`the plan asks for ${gpus} GPU(s), but this Docker engine has no GPU runtime (nvidia); run it where GPUs are available`, 'GpuUnavailable');
+      // Plans applied before knit checked resources may still hold values Docker cannot apply.
+      for (const [resource, value] of Object.entries(ctx.resources)) {
+        const problem = resourceValueProblem(resource, value);
+        if (problem) throw ApplicationFailure.nonRetryable(`resources.${resource}: ${problem}`, 'ResourcesInvalid');
       }
+      const gpus = GPU_RESOURCES.map((r) => (ctx.resources[r] ? parseQuantity(ctx.resources[r]) ?? 0 : 0)).reduce((a, b) => a + b, 0);
       const cpu = ctx.resources['cpu'] ? parseQuantity(ctx.resources['cpu']) : undefined;
       const memory = ctx.resources['memory'] ? parseQuantity(ctx.resources['memory']) : undefined;
+      const host = await docker.info();
+      if (gpus > 0 && !host.runtimes.includes('nvidia')) {
+        throw ApplicationFailure.nonRetryable(`the plan asks for ${gpus} GPU(s), but this Docker engine has no GPU runtime (nvidia); run it where GPUs are available`, 'GpuUnavailable');
+      }
+      // Docker would accept more memory than the host has (and the run would be OOM killed or
+      // swap), and refuses more cores only when starting: both are told now, once.
+      if (cpu !== undefined && host.cpus > 0 && cpu > host.cpus) {
+        throw ApplicationFailure.nonRetryable(`resources.cpu: the plan asks for ${ctx.resources['cpu']} cores, but this Docker engine's host has ${host.cpus}; lower it`, 'ResourcesUnavailable');
+      }
+      if (memory !== undefined && host.memoryBytes > 0 && memory > host.memoryBytes) {
+        throw ApplicationFailure.nonRetryable(`resources.memory: the plan asks for ${ctx.resources['memory']}, but this Docker engine's host has ${host.memoryBytes} bytes; lower it`, 'ResourcesUnavailable');
+      }
       const w = ws(ctx);
       try {
         const id = await docker.create({
@@ -122,6 +144,7 @@ export function attemptActivities(deps: AttemptDeps) {
           nanoCpus: cpu ? cpu * 1e9 : undefined,
           memoryBytes: memory,
           gpus: gpus > 0 ? gpus : undefined,
+          isolation: containerIsolation(config.isolation, ctx.network === true),
         });
         return { containerId: id, warnings };
       } catch (err) {
@@ -130,7 +153,7 @@ export function attemptActivities(deps: AttemptDeps) {
           const found = await docker.inspect(name(ctx));
           if (found) return { containerId: found.id, warnings };
         }
-        if (err instanceof DockerError && err.status === 400) throw ApplicationFailure.nonRetryable(`the container could not be created: ${err.message}`, 'ContainerInvalid');
+        if (isRefusal(err)) throw ApplicationFailure.nonRetryable(`the container could not be created: ${err.message}`, 'ContainerInvalid');
         throw err;
       }
     },
@@ -146,7 +169,12 @@ export function attemptActivities(deps: AttemptDeps) {
       if (!state) throw ApplicationFailure.nonRetryable(`the container of run ${ctx.runId} is gone; it was removed outside knit`, 'ContainerGone');
       if (state.status === 'created') {
         if (await stopRequested(ctx)) return { exitCode: null, note: 'stopped before its container started' };
-        await docker.start(state.id);
+        try {
+          await docker.start(state.id);
+        } catch (err) {
+          if (isRefusal(err)) throw ApplicationFailure.nonRetryable(`the container could not be started: ${err.message}`, 'ContainerInvalid');
+          throw err;
+        }
         if (await stopRequested(ctx)) await docker.stop(state.id, config.stopGraceSeconds);
       }
       await setStatus(pool, ctx.runId, ctx.attempt, 'running');

@@ -38,7 +38,13 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
     pool: db.pool,
     store,
     logger,
-    config: { token: env.KNIT_TOKEN, maxDataBytes: env.KNIT_MAX_DATA_BYTES, maxRunsPerApply: env.KNIT_MAX_RUNS_PER_APPLY },
+    config: {
+      token: env.KNIT_TOKEN,
+      maxDataBytes: env.KNIT_MAX_DATA_BYTES,
+      maxRunsPerApply: env.KNIT_MAX_RUNS_PER_APPLY,
+      resourceBounds: { maxCpu: env.KNIT_MAX_CPU, maxMemory: env.KNIT_MAX_MEMORY },
+      allowNetwork: env.KNIT_ALLOW_NETWORK,
+    },
     orchestrator,
     onChange: () => orchestrator.wake(),
   });

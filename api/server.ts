@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ResourceBounds } from '../core/plan/resource-bounds.js';
 import type { Pool } from '../core/db/pool.js';
 import { LIMITS } from '../core/limits/limits.js';
 import type { Logger } from '../core/log/logger.js';
@@ -21,6 +22,10 @@ export interface ApiDeps {
     token: string | undefined;
     maxDataBytes: number;
     maxRunsPerApply: number;
+    /** The most a plan's resources may ask for (KNIT_MAX_CPU, KNIT_MAX_MEMORY). */
+    resourceBounds: ResourceBounds;
+    /** Whether a plan may ask for the network (KNIT_ALLOW_NETWORK). */
+    allowNetwork: boolean;
   };
   /** Temporal, as the API sees it: waking the matcher, signalling runs. */
   orchestrator: Orchestrator;

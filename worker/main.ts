@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { existsSync, writeFileSync } from 'node:fs';
 import { DockerEngine } from '../activities/docker/engine.js';
+import { isolationSettings } from '../activities/docker/isolation.js';
 import { createActivities } from '../activities/index.js';
 import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
 import { taskQueues } from '../core/config/temporal.js';
@@ -72,6 +73,8 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const store = new LocalBlobStore(storageDir(env));
   const docker = new DockerEngine(env.DOCKER_SOCKET);
   await docker.version();
+  // Found now, not by the first plan that asks for the network (Docker answers 404, like a missing image).
+  if (!(await docker.hasNetwork(env.KNIT_NETWORK))) throw new Error(`KNIT_NETWORK: the Docker engine has no network ${JSON.stringify(env.KNIT_NETWORK)}; create it (docker network create) or choose another`);
   const workdir = workDir(env);
   const swept = await sweepLeftovers({ pool, docker, store, instance: env.KNIT_INSTANCE, workdir });
   if (swept.containers + swept.workspaces + swept.liveLogs > 0) log.info(swept, 'removed leftovers of earlier attempts');
@@ -94,6 +97,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       workdir,
       pullTimeoutMs: env.KNIT_PULL_TIMEOUT,
       stopGraceSeconds: env.KNIT_STOP_GRACE_SECONDS,
+      isolation: isolationSettings(env),
       taskQueue: queues.main,
       containerQueue: queues.containers,
       heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT,

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { STRICT_ISOLATION, type ContainerIsolation } from './isolation.js';
 
 /**
  * A small client for the Docker Engine API over its unix socket: only what running a Plan's
@@ -26,6 +27,8 @@ export interface ContainerSpec {
   nanoCpus?: number | undefined;
   memoryBytes?: number | undefined;
   gpus?: number | undefined;
+  /** Omitted: as shut off as Docker allows (STRICT_ISOLATION). */
+  isolation?: ContainerIsolation | undefined;
 }
 
 export interface ContainerState {
@@ -87,8 +90,23 @@ export class DockerEngine {
   }
 
   async runtimes(): Promise<string[]> {
-    const info = await this.call<{ Runtimes?: Record<string, unknown> }>('GET', '/info', { timeoutMs: 10_000 });
-    return Object.keys(info.Runtimes ?? {});
+    return (await this.info()).runtimes;
+  }
+
+  /** The engine's host: its runtimes, cores and memory (what no container can exceed). */
+  async info(): Promise<{ runtimes: string[]; cpus: number; memoryBytes: number }> {
+    const info = await this.call<{ Runtimes?: Record<string, unknown>; NCPU?: number; MemTotal?: number }>('GET', '/info', { timeoutMs: 10_000 });
+    return { runtimes: Object.keys(info.Runtimes ?? {}), cpus: info.NCPU ?? 0, memoryBytes: info.MemTotal ?? 0 };
+  }
+
+  async hasNetwork(name: string): Promise<boolean> {
+    try {
+      await this.call('GET', `/networks/${encodeURIComponent(name)}`, { timeoutMs: 10_000 });
+      return true;
+    } catch (err) {
+      if (err instanceof DockerError && err.status === 404) return false;
+      throw err;
+    }
   }
 
   async hasImage(image: string): Promise<boolean> {
@@ -122,6 +140,7 @@ export class DockerEngine {
   }
 
   async create(spec: ContainerSpec): Promise<string> {
+    const iso = spec.isolation ?? STRICT_ISOLATION;
     const body: Record<string, unknown> = {
       Image: spec.image,
       Labels: spec.labels,
@@ -133,8 +152,16 @@ export class DockerEngine {
         ...(spec.nanoCpus ? { NanoCpus: Math.round(spec.nanoCpus) } : {}),
         ...(spec.memoryBytes ? { Memory: Math.round(spec.memoryBytes) } : {}),
         ...(spec.gpus ? { DeviceRequests: [{ Driver: 'nvidia', Count: spec.gpus, Capabilities: [['gpu']] }] } : {}),
+        NetworkMode: iso.networkMode,
+        CapDrop: ['ALL'],
+        CapAdd: iso.capAdd,
+        SecurityOpt: iso.noNewPrivileges ? ['no-new-privileges'] : [],
+        ...(iso.pidsLimit > 0 ? { PidsLimit: iso.pidsLimit } : {}),
+        ReadonlyRootfs: iso.readonlyRootfs,
+        ...(iso.readonlyRootfs ? { Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${iso.tmpfsBytes}` } } : {}),
       },
     };
+    if (iso.user) body['User'] = iso.user;
     if (spec.entrypoint) body['Entrypoint'] = spec.entrypoint;
     if (spec.cmd) body['Cmd'] = spec.cmd;
     const r = await this.call<{ Id: string }>('POST', `/containers/create?name=${encodeURIComponent(spec.name)}`, { body });

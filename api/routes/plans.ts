@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { withTx } from '../../core/db/pool.js';
-import { conflict, notFound } from '../../core/errors/knit-error.js';
+import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
 import { changeAnnotations, changeResources, checkApplicable, findPlans, getPlan, insertPlan, previewPlan, setPlanActive, shapeOf } from '../../core/plan/db.js';
 import { feedEdges } from '../../core/plan/graph.js';
 import { ActiveChange, AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult } from '../../core/plan/model.js';
-import { isQuantity } from '../../core/plan/quantity.js';
+import { resourceBoundProblem, resourceValueProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { LIMITS } from '../../core/limits/limits.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
@@ -36,6 +36,8 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/api/plans', async (req, reply) => {
     const query = parseOrThrow(ApplyQuery, req.query);
     const spec = parseOrThrow(PlanSpec, req.body ?? {});
+    checkBounds(spec.resources, deps.config.resourceBounds, 'resources');
+    if (spec.network && !deps.config.allowNetwork) throw badRequest('network', 'this deployment gives runs no network (KNIT_ALLOW_NETWORK=false); remove network: true');
     const preview = await previewPlan(abortableQueries(deps.pool, clientGone(reply)), spec.inputs);
     if (query.dryRun) {
       await withTx(deps.pool, async (tx) => {
@@ -90,12 +92,14 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const change = parseOrThrow(
       ResourceChange.superRefine((c, ctx) => {
         for (const [k, v] of Object.entries(c.set)) {
-          if (!isQuantity(String(v))) ctx.addIssue({ code: 'custom', path: ['set', k], message: `must be a quantity such as 1, 500m or 2Gi, got ${JSON.stringify(v)}` });
+          const problem = resourceValueProblem(k, String(v).trim());
+          if (problem) ctx.addIssue({ code: 'custom', path: ['set', k], message: problem });
         }
       }),
       req.body ?? {},
     );
     const set = Object.fromEntries(Object.entries(change.set).map(([k, v]) => [k, String(v).trim()]));
+    checkBounds(set, deps.config.resourceBounds, 'set');
     const plan = await withTx(deps.pool, (tx) => changeResources(tx, id, set, change.unset));
     if (!plan) throw notFound('plan', id);
     return toPlanDetail(plan);
@@ -108,4 +112,12 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (!plan) throw notFound('plan', id);
     return toPlanDetail(plan);
   });
+}
+
+/** Refuses, with 400 naming `<root>.<name>`, a resource above what this deployment gives one run. */
+function checkBounds(resources: Record<string, string>, bounds: ResourceBounds, root: string): void {
+  for (const [name, value] of Object.entries(resources)) {
+    const problem = resourceBoundProblem(name, value, bounds);
+    if (problem) throw badRequest(`${root}.${name}`, problem);
+  }
 }

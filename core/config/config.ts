@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../validation/parse.js';
 import { TemporalEnv } from './temporal.js';
+import { parseQuantity } from '../plan/quantity.js';
+import { hostResourceBounds } from '../plan/resource-bounds.js';
 import { parseBytes, parseDuration } from './units.js';
 
 const bytes = (fallback: string) =>
@@ -33,6 +35,41 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true');
+
+/** A resource bound in the plans' own quantity notation (`8`, `500m`, `64Gi`), finite and positive. */
+const quantity = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const n = parseQuantity(s);
+      if (n === undefined || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a quantity such as 8, 1500m or 64Gi, got ${JSON.stringify(s)}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** Linux capability names, with or without the CAP_ prefix, comma-separated; empty for none. */
+const capabilities = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      const caps = s.split(',').map((c) => c.trim().toUpperCase().replace(/^CAP_/, '')).filter((c) => c !== '');
+      const bad = caps.find((c) => !/^[A-Z][A-Z_]*$/.test(c) || c === 'ALL');
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `must be capability names such as CHOWN,SETUID (not ALL), got ${JSON.stringify(bad)}` });
+        return z.NEVER;
+      }
+      return [...new Set(caps)];
+    });
+
 /** The server-side configuration, read from the environment (12-factor, so pods and `knit up` agree). */
 export const ServerEnv = TemporalEnv.extend({
   KNIT_HOME: z.string().min(1).default(join(homedir(), '.knit')),
@@ -51,6 +88,15 @@ export const ServerEnv = TemporalEnv.extend({
   KNIT_MAX_RUNS_PER_APPLY: int(100),
   /** The longest one API query may run on the database; longer ones are cancelled and answered 503. */
   KNIT_STATEMENT_TIMEOUT: duration('30s'),
+  /**
+   * The most CPU and memory one run may ask for; apply refuses more. The defaults are this
+   * host's, right for `knit up` where the API and the containers share the machine. On a cluster
+   * the API does not run where containers do: set them to the largest execution node's.
+   */
+  KNIT_MAX_CPU: quantity(String(hostResourceBounds().maxCpu)),
+  KNIT_MAX_MEMORY: quantity(String(hostResourceBounds().maxMemory)),
+  /** Whether plans may ask for the network (`network: true`); false refuses them at apply. */
+  KNIT_ALLOW_NETWORK: flag(true),
 });
 export type ServerEnv = z.output<typeof ServerEnv>;
 
@@ -72,6 +118,22 @@ export const WorkerEnv = ServerEnv.extend({
   KNIT_STOP_GRACE_SECONDS: int(10),
   KNIT_WORKDIR: z.string().min(1).optional(),
   DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
+  // Container isolation (README "Container isolation"): safe defaults, each one a knob.
+  /** The Docker network of runs whose plan says `network: true`; other runs have none. */
+  KNIT_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a Docker network name').default('bridge'),
+  /** Capabilities a run keeps; every other one is dropped. */
+  KNIT_CAP_ADD: capabilities('CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID'),
+  KNIT_NO_NEW_PRIVILEGES: flag(true),
+  /** Processes and threads one run may have at once; 0 for no limit. */
+  KNIT_PIDS_LIMIT: int(4096),
+  /** A read-only root filesystem, with a tmpfs on /tmp of KNIT_TMPFS_SIZE. */
+  KNIT_READONLY_ROOTFS: flag(false),
+  KNIT_TMPFS_SIZE: bytes('1GiB'),
+  /** The user runs are run as (`uid[:gid]`); empty for the image's own user. */
+  KNIT_CONTAINER_USER: z
+    .string()
+    .regex(/^(\d+(:\d+)?)?$/, 'must be uid or uid:gid (numbers), or empty for the image\'s user')
+    .default(''),
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
 

@@ -29,6 +29,7 @@ interface PlanRow {
   match_failed_at: Date | null;
   match_failures: number;
   match_retry_at: Date | null;
+  network: boolean;
   inputs: Array<{ path: string; tags: Array<[string, string]> }>;
   outputs: Array<{ path: string; tags: Array<[string, string]> }>;
 }
@@ -37,7 +38,7 @@ const asPairs = (ts: readonly Tag[]) => ts.map((t) => [t.key, t.value]);
 
 const SELECT = `
 SELECT p.id, p.created_at, p.image, p.entrypoint, p.args, p.log_tags, p.on_node, p.active, p.resources,
-       p.service_account, p.annotations, p.match_error, p.match_failed_at, p.match_failures, p.match_retry_at,
+       p.service_account, p.annotations, p.match_error, p.match_failed_at, p.match_failures, p.match_retry_at, p.network,
   COALESCE((SELECT json_agg(json_build_object('path', i.path, 'tags',
       COALESCE((SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key, t.value)
                 FROM plan_input_tag t WHERE t.plan_id = i.plan_id AND t.idx = i.idx), '[]'::json)) ORDER BY i.idx)
@@ -65,6 +66,7 @@ function toRecord(r: PlanRow): PlanRecord {
       r.match_error === null
         ? null
         : { message: r.match_error, failedAt: r.match_failed_at!, failures: r.match_failures, retryAt: r.match_retry_at! },
+    network: r.network,
   };
 }
 
@@ -156,8 +158,8 @@ export async function insertPlan(tx: Tx, spec: PlanSpec): Promise<PlanRecord> {
   await checkApplicable(tx, spec, id);
   const hash = specHash(spec);
   await tx.query(
-    `INSERT INTO plan (id, spec_hash, image, entrypoint, args, log_tags, on_node, active, resources, service_account, annotations)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    `INSERT INTO plan (id, spec_hash, image, entrypoint, args, log_tags, on_node, active, resources, service_account, annotations, network)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       id,
       hash,
@@ -170,6 +172,7 @@ export async function insertPlan(tx: Tx, spec: PlanSpec): Promise<PlanRecord> {
       JSON.stringify(spec.resources),
       spec.service_account ?? null,
       JSON.stringify(spec.annotations),
+      spec.network,
     ],
   );
   for (const [idx, input] of spec.inputs.entries()) {

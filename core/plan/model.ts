@@ -26,6 +26,8 @@ export const PlanDetail = z.object({
    * may be missing until a later pass succeeds. Other plans are not held up.
    */
   matchError: z.object({ message: z.string(), failedAt: z.string(), failures: z.number().int(), retryAt: z.string() }).nullable(),
+  /** knit's extension: whether runs may use the network (Knitfab has no such field). */
+  network: z.boolean(),
 });
 export type PlanDetail = z.infer<typeof PlanDetail>;
 
@@ -44,6 +46,7 @@ export interface PlanRecord {
   serviceAccount: string | null;
   annotations: string[];
   matchError: { message: string; failedAt: Date; failures: number; retryAt: Date } | null;
+  network: boolean;
 }
 
 export function toPlanDetail(p: PlanRecord): PlanDetail {
@@ -63,6 +66,7 @@ export function toPlanDetail(p: PlanRecord): PlanDetail {
     service_account: p.serviceAccount,
     annotations: p.annotations,
     matchError: p.matchError === null ? null : { ...p.matchError, failedAt: p.matchError.failedAt.toISOString(), retryAt: p.matchError.retryAt.toISOString() },
+    network: p.network,
   };
 }
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { formatTag, normalizeTags, SelectorTag, UserTag, type Tag } from '../tags/tag.js';
 import { LIMITS } from '../limits/limits.js';
 import { bounded } from '../validation/query.js';
-import { isQuantity } from './quantity.js';
+import { resourceValueProblem } from './resource-bounds.js';
 
 /**
  * A Plan as users write it (YAML or JSON), field for field compatible with Knitfab's plan files.
@@ -67,18 +67,17 @@ const command = () => bounded(z.string().max(LIMITS.commandArgLength, `must be a
 
 const KeyValue = z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"');
 
+const ResourceName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'is not a resource name');
+
 const Resources = z
-  .record(
-    z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'is not a resource name'),
-    z.union([z.string(), z.number()]).transform((v, ctx) => {
-      const s = String(v).trim();
-      if (!isQuantity(s)) {
-        ctx.addIssue({ code: 'custom', message: `must be a quantity such as 1, 0.5, 500m, 512Mi or 2Gi, got ${JSON.stringify(v)}` });
-        return z.NEVER;
-      }
-      return s;
-    }),
-  )
+  .record(ResourceName, z.union([z.string(), z.number()]).transform((v) => String(v).trim()))
+  .superRefine((resources, ctx) => {
+    // Checked per entry here, not in the value schema, because what is valid depends on the name.
+    for (const [name, value] of Object.entries(resources)) {
+      const problem = resourceValueProblem(name, value);
+      if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
+    }
+  })
   .default({});
 
 const OnNode = z
@@ -103,6 +102,11 @@ export const PlanSpec = z
     on_node: OnNode,
     service_account: z.string().min(1).nullable().optional(),
     annotations: bounded(KeyValue, LIMITS.annotationsPerPlan, 'annotations per plan').default([]),
+    /**
+     * knit's own field (Knitfab has none): whether the run's container may use the network.
+     * Off by default, so a plan reaches nothing but its inputs and outputs unless it says so.
+     */
+    network: z.boolean().default(false),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -131,6 +135,9 @@ function fieldName(path: PropertyKey[]): string {
  * Two plans are equivalent when they would do the same work on the same Data: same image,
  * command, input and output mount points with their tags, log tags and node placement.
  * What may change after applying (active, resources, annotations, service account) is left out.
+ * Network access is part of the work: a run that may download can produce other outputs than one
+ * that cannot, so a plan that differs only in it is a different plan. It enters the hash only
+ * when on, so every plan applied before the field existed keeps its hash.
  */
 export function specHash(spec: PlanSpec): string {
   const mounts = (ms: Array<{ path: string; tags: Tag[] }>) => [...ms].sort((a, b) => (a.path < b.path ? -1 : 1)).map((m) => [m.path, m.tags.map(formatTag)]);
@@ -142,6 +149,7 @@ export function specHash(spec: PlanSpec): string {
     outputs: mounts(spec.outputs),
     log: spec.log ? spec.log.tags.map(formatTag) : null,
     on_node: { may: [...spec.on_node.may].sort(), prefer: [...spec.on_node.prefer].sort(), must: [...spec.on_node.must].sort() },
+    ...(spec.network ? { network: true } : {}),
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }

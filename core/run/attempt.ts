@@ -23,8 +23,8 @@ export async function beginAttempt(tx: Tx, runId: string): Promise<BeginResult> 
     assertTransition(runId, 'waiting', 'ready');
     await setStatus(tx, runId, run.attempt, 'ready');
   }
-  const plan = await tx.query<{ image: string; entrypoint: string[] | null; args: string[] | null; resources: Record<string, string>; on_node: AttemptContext['onNode']; service_account: string | null; log_tags: Array<[string, string]> | null }>(
-    'SELECT image, entrypoint, args, resources, on_node, service_account, log_tags FROM plan WHERE id = $1',
+  const plan = await tx.query<{ image: string; entrypoint: string[] | null; args: string[] | null; resources: Record<string, string>; on_node: AttemptContext['onNode']; service_account: string | null; log_tags: Array<[string, string]> | null; network: boolean }>(
+    'SELECT image, entrypoint, args, resources, on_node, service_account, log_tags, network FROM plan WHERE id = $1',
     [run.planId],
   );
   const p = plan.rows[0]!;
@@ -63,6 +63,7 @@ export async function beginAttempt(tx: Tx, runId: string): Promise<BeginResult> 
       resources: p.resources,
       onNode: p.on_node,
       serviceAccount: p.service_account,
+      network: p.network,
       inputs: inputs.rows.map((i) => ({ idx: i.idx, path: i.path, dataId: i.data_id, blobKey: i.blob_key, digest: i.digest, size: i.size })),
       outputs: outs,
       log: { dataId: logDataId },

@@ -57,6 +57,8 @@ export interface AttemptContext {
   resources: Record<string, string>;
   onNode: { may: string[]; prefer: string[]; must: string[] };
   serviceAccount: string | null;
+  /** Whether the container may use the network; absent in attempts begun before knit had the field. */
+  network?: boolean;
   inputs: Array<{ idx: number; path: string; dataId: string; blobKey: string; digest: string; size: number }>;
   outputs: Array<{ idx: number; path: string; dataId: string }>;
   log: { dataId: string };

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import test from 'ava';
@@ -7,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attemptActivities } from '../../activities/attempt.js';
 import { DockerEngine } from '../../activities/docker/engine.js';
+import { isolationSettings } from '../../activities/docker/isolation.js';
+import { WorkerEnv } from '../../core/config/config.js';
 import { insertData } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
 import { createLogger } from '../../core/log/logger.js';
@@ -60,7 +63,7 @@ function activities() {
     docker,
     log: createLogger('activity-test', 'silent'),
     wakeMatcher: async () => {},
-    config: { instance, workdir: join(dir, 'work'), pullTimeoutMs: 10_000, stopGraceSeconds: 1 },
+    config: { instance, workdir: join(dir, 'work'), pullTimeoutMs: 10_000, stopGraceSeconds: 1, isolation: isolationSettings(WorkerEnv.parse({ DATABASE_URL: 'unused' })) },
   });
 }
 
@@ -119,4 +122,14 @@ test.serial('a cancel that arrives before the wait begins still ends it', async 
   env.cancel('CANCELLED');
   // Were the cancel missed, this would wait the container's 30 s out and return its exit code.
   await t.throwsAsync(env.run(acts.runContainer, ctx));
+});
+
+test.serial('resources stored before knit checked them are refused at create as a permanent failure naming the field', async (t) => {
+  const ctx = await startedAttempt('true');
+  // What an older knit accepted: a CPU share Docker takes at create, then fails to start, forever.
+  const old = { ...ctx, resources: { cpu: '0.001' } };
+  const err = await t.throwsAsync(mockEnv().run(activities().createContainer, old), { instanceOf: ApplicationFailure });
+  t.true(err?.nonRetryable);
+  t.regex(err!.message, /^resources\.cpu: must be at least 0\.01/);
+  t.deepEqual(await docker.list({ 'knit.run': ctx.runId }), [], 'no container was made');
 });

@@ -2,10 +2,13 @@ import test from 'ava';
 import { request } from 'node:http';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { KnitError } from '../../core/errors/knit-error.js';
+import { hostResourceBounds } from '../../core/plan/resource-bounds.js';
 
 let api: TestApi;
+// Fixed bounds, so that what is "more than a run may have" does not depend on the test host.
+const bounds = { maxCpu: 4, maxMemory: 8 * 2 ** 30 };
 test.before(async () => {
-  api = await startTestApi();
+  api = await startTestApi({ resourceBounds: bounds });
 });
 test.after.always(() => api?.close());
 
@@ -49,6 +52,17 @@ const invalid: Array<[string, unknown, string, RegExp]> = [
   ],
   ['output over input', { ...base, outputs: [{ path: '/in/data', tags: [] }] }, 'outputs[0].path', /overlaps inputs\[0\]\.path/],
   ['bad resource', { ...base, resources: { cpu: 'lots' } }, 'resources.cpu', /quantity/],
+  // Values Docker cannot apply, or more than this deployment gives a run (KNIT_MAX_CPU 4, KNIT_MAX_MEMORY 8Gi here).
+  ['cpu finer than Docker applies', { ...base, resources: { cpu: '0.001' } }, 'resources.cpu', /at least 0\.01/],
+  ['cpu of 1m', { ...base, resources: { cpu: '1m' } }, 'resources.cpu', /at least 0\.01/],
+  ['cpu beyond int64 nanocores', { ...base, resources: { cpu: '1e10' } }, 'resources.cpu', /more than the 4 cores.*KNIT_MAX_CPU/],
+  ['cpu of 1e308', { ...base, resources: { cpu: '1e308' } }, 'resources.cpu', /KNIT_MAX_CPU/],
+  ['cpu as a huge number', { ...base, resources: { cpu: 1e308 } }, 'resources.cpu', /KNIT_MAX_CPU/],
+  ['memory beyond int64 bytes', { ...base, resources: { memory: '1e30' } }, 'resources.memory', /KNIT_MAX_MEMORY/],
+  ['memory above the bound', { ...base, resources: { memory: '1Ti' } }, 'resources.memory', /more than the 8589934592 bytes.*KNIT_MAX_MEMORY/],
+  ['memory under Docker minimum', { ...base, resources: { memory: '1000' } }, 'resources.memory', /at least 6Mi/],
+  ['a fraction of a GPU', { ...base, resources: { 'nvidia.com/gpu': '0.5' } }, 'resources.nvidia.com/gpu', /whole number/],
+  ['network not a boolean', { ...base, network: 'yes' }, 'network', /boolean/],
   ['bad annotation', { ...base, annotations: ['no-equals'] }, 'annotations[0]', /key=value/],
   ['unknown field', { ...base, input: [] }, '(root)', /input/],
   ['bad on_node', { ...base, on_node: { must: ['gpu'] } }, 'on_node.must[0]', /key=value/],
@@ -121,7 +135,7 @@ test.serial('dry run reports the runs and their Data without applying; over the 
   const { noOrchestrator } = await import('../../api/orchestrator.js');
   const { createLogger } = await import('../../core/log/logger.js');
   const { LocalBlobStore } = await import('../../core/storage/local-store.js');
-  const app = await buildApi({ pool: api.db.pool, store: new LocalBlobStore(api.home), logger: createLogger('t', 'silent'), config: { token: undefined, maxDataBytes: 1 << 30, maxRunsPerApply: 3 }, orchestrator: noOrchestrator, onChange: () => {} });
+  const app = await buildApi({ pool: api.db.pool, store: new LocalBlobStore(api.home), logger: createLogger('t', 'silent'), config: { token: undefined, maxDataBytes: 1 << 30, maxRunsPerApply: 3, resourceBounds: hostResourceBounds(), allowNetwork: true }, orchestrator: noOrchestrator, onChange: () => {} });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());
   const { KnitClient } = await import('../../client/knit-client.js');
@@ -156,4 +170,62 @@ test.serial('find filters by activity, image, input and output tags; active, res
   t.deepEqual(ann.annotations.sort(), ['owner=bob', 'stage=prod']);
   t.deepEqual((await api.client.annotatePlan(id, { remove: ['stage=prod'] })).annotations, ['owner=bob']);
   await t.throwsAsync(api.client.getPlan('00000000-0000-4000-8000-000000000000'), { message: /not found/ });
+});
+
+test('changing resources refuses what Docker cannot apply or the deployment does not give, naming the field', async (t) => {
+  const p = await api.client.applyPlan({ ...base, image: 'repo/resources:1', resources: { cpu: '1', memory: '1Gi' } });
+  const id = p.plan!.id;
+  const refused: Array<[Record<string, string>, string, RegExp]> = [
+    [{ cpu: '0.001' }, 'set.cpu', /at least 0\.01/],
+    [{ cpu: '1e10' }, 'set.cpu', /KNIT_MAX_CPU/],
+    [{ cpu: '1e308' }, 'set.cpu', /KNIT_MAX_CPU/],
+    [{ memory: '1e30' }, 'set.memory', /KNIT_MAX_MEMORY/],
+    [{ memory: '1Ti' }, 'set.memory', /KNIT_MAX_MEMORY/],
+    [{ memory: '5Mi' }, 'set.memory', /at least 6Mi/],
+  ];
+  for (const [set, field, message] of refused) {
+    const err = await t.throwsAsync(api.client.changePlanResources(id, { set }), { instanceOf: KnitError });
+    t.is(err?.httpStatus, 400, JSON.stringify(set));
+    t.is(err?.field, field);
+    t.regex(err!.message, message);
+  }
+  t.deepEqual((await api.client.getPlan(id)).resources, { cpu: '1', memory: '1Gi' }, 'nothing changed');
+  const edge = await api.client.changePlanResources(id, { set: { cpu: '10m', memory: '6Mi' } });
+  t.deepEqual(edge.resources, { cpu: '10m', memory: '6Mi' }, 'the smallest values Docker applies are accepted');
+  t.deepEqual((await api.client.changePlanResources(id, { set: { cpu: '4', memory: '8Gi' } })).resources, { cpu: '4', memory: '8Gi' }, 'up to the bounds');
+});
+
+test('network is off unless a plan asks for it; asking makes a different plan; a deployment can refuse it', async (t) => {
+  const spec = { ...base, image: 'repo/network:1' };
+  const off = await api.client.applyPlan(spec);
+  t.false(off.plan!.network);
+  const on = await post('/api/plans', { ...spec, network: true });
+  t.is(on.status, 201, 'a plan that differs only in network access is not equivalent: its runs may produce other outputs');
+  t.true((on.body['plan'] as { network: boolean }).network);
+  t.is((await post('/api/plans', { ...spec, network: true })).status, 409);
+
+  const { buildApi } = await import('../../api/server.js');
+  const { noOrchestrator } = await import('../../api/orchestrator.js');
+  const { createLogger } = await import('../../core/log/logger.js');
+  const { LocalBlobStore } = await import('../../core/storage/local-store.js');
+  const app = await buildApi({ pool: api.db.pool, store: new LocalBlobStore(api.home), logger: createLogger('t', 'silent'), config: { token: undefined, maxDataBytes: 1 << 30, maxRunsPerApply: 100, resourceBounds: bounds, allowNetwork: false }, orchestrator: noOrchestrator, onChange: () => {} });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const { KnitClient } = await import('../../client/knit-client.js');
+  const closed = new KnitClient({ server: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` });
+  const err = await t.throwsAsync(closed.applyPlan({ ...spec, image: 'repo/network:2', network: true }), { instanceOf: KnitError });
+  t.is(err?.httpStatus, 400);
+  t.is(err?.field, 'network');
+  t.regex(err!.message, /KNIT_ALLOW_NETWORK=false/);
+  t.false((await closed.applyPlan({ ...spec, image: 'repo/network:2' })).plan!.network);
+});
+
+test('a plan without network keeps the equivalence hash it had before knit had the field', async (t) => {
+  const { PlanSpec, specHash } = await import('../../core/plan/spec.js');
+  const spec = { image: 'repo/hash:1', entrypoint: ['python'], args: ['train.py'], inputs: [{ path: '/in/b', tags: ['b:2', 'a:1'] }, { path: '/in/a', tags: ['x:y'] }], outputs: [{ path: '/out', tags: ['m:1'] }], log: { tags: ['l:1'] }, on_node: { must: ['z=1', 'a=2'] } };
+  // Computed by the code before the network field: stored hashes of existing plans stay valid.
+  const before = 'e08e991fe4751601bca573e1e689cef37c1b4877f2055faba37417b7effdcd06';
+  t.is(specHash(PlanSpec.parse(spec)), before);
+  t.is(specHash(PlanSpec.parse({ ...spec, network: false })), before);
+  t.not(specHash(PlanSpec.parse({ ...spec, network: true })), before);
 });

@@ -6,6 +6,7 @@ import { buildApi } from '../../api/server.js';
 import { openPool, type Pool } from '../../core/db/pool.js';
 import { createLogger } from '../../core/log/logger.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
+import { hostResourceBounds } from '../../core/plan/resource-bounds.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -29,7 +30,7 @@ async function api(name: string, statementTimeoutMs: number): Promise<{ url: str
     pool,
     store: new LocalBlobStore(`${home.path}/storage`),
     logger: createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent'),
-    config: { token: undefined, maxDataBytes: 2 ** 30, maxRunsPerApply: 100 },
+    config: { token: undefined, maxDataBytes: 2 ** 30, maxRunsPerApply: 100, resourceBounds: hostResourceBounds(), allowNetwork: true },
     orchestrator: noOrchestrator,
     onChange: () => {},
   });

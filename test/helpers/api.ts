@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { noOrchestrator } from '../../api/orchestrator.js';
 import { buildApi } from '../../api/server.js';
 import { KnitClient } from '../../client/knit-client.js';
+import { hostResourceBounds, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import { createLogger } from '../../core/log/logger.js';
 import type { OutboxKind } from '../../core/outbox/db.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
@@ -19,7 +20,7 @@ export interface TestApi {
 }
 
 /** A live API server on a free port, with its own database and storage folder. */
-export async function startTestApi(opts: { token?: string; maxDataBytes?: number } = {}): Promise<TestApi> {
+export async function startTestApi(opts: { token?: string; maxDataBytes?: number; resourceBounds?: ResourceBounds; allowNetwork?: boolean } = {}): Promise<TestApi> {
   const db = await createTestDatabase();
   const home = await tempDir('knit-home-');
   const store = new LocalBlobStore(join(home.path, 'storage'));
@@ -28,7 +29,7 @@ export async function startTestApi(opts: { token?: string; maxDataBytes?: number
     pool: db.pool,
     store,
     logger: createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent'),
-    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40, maxRunsPerApply: 100 },
+    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40, maxRunsPerApply: 100, resourceBounds: opts.resourceBounds ?? hostResourceBounds(), allowNetwork: opts.allowNetwork ?? true },
     orchestrator: noOrchestrator,
     onChange: (kind, id) => changes.push({ kind, id }),
   });

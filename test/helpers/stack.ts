@@ -9,6 +9,7 @@ import { buildApi } from '../../api/server.js';
 import { KnitClient } from '../../client/knit-client.js';
 import type { DataDetail } from '../../core/data/model.js';
 import { createLogger } from '../../core/log/logger.js';
+import { hostResourceBounds, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
 import { matcherWorkflowId } from '../../workflows/definitions.js';
@@ -31,6 +32,8 @@ export interface StackOptions {
   maxRunsPerApply?: number;
   /** Where the API (only) looks for Temporal, e.g. a closed port for an API cut off from it. */
   apiTemporalAddress?: string;
+  /** What the API lets a plan ask for; this host's cores and memory unless given. */
+  resourceBounds?: ResourceBounds;
 }
 
 /**
@@ -71,7 +74,13 @@ export class TestStack {
       pool: this.db.pool,
       store: new LocalBlobStore(join(this.home, 'storage')),
       logger,
-      config: { token: undefined, maxDataBytes: 2 ** 40, maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000 },
+      config: {
+        token: undefined,
+        maxDataBytes: 2 ** 40,
+        maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000,
+        resourceBounds: this.opts.resourceBounds ?? hostResourceBounds(),
+        allowNetwork: true,
+      },
       orchestrator,
       onChange: () => orchestrator.wake(),
     });
@@ -156,7 +165,7 @@ export class TestStack {
   }
 
   /** Applies a plan running `script` with `sh -c` in the test image. */
-  async plan(spec: { script: string; inputs: Array<{ path: string; tags: string[] }>; outputs?: Array<{ path: string; tags: string[] }>; log?: { tags: string[] } | null; active?: boolean; resources?: Record<string, string>; image?: string }) {
+  async plan(spec: { script: string; inputs: Array<{ path: string; tags: string[] }>; outputs?: Array<{ path: string; tags: string[] }>; log?: { tags: string[] } | null; active?: boolean; resources?: Record<string, string>; image?: string; network?: boolean }) {
     const result = await this.client.applyPlan({
       image: spec.image ?? TEST_IMAGE,
       entrypoint: ['sh', '-c'],
@@ -166,6 +175,7 @@ export class TestStack {
       ...(spec.log !== undefined ? { log: spec.log } : {}),
       ...(spec.active !== undefined ? { active: spec.active } : {}),
       ...(spec.resources ? { resources: spec.resources } : {}),
+      ...(spec.network !== undefined ? { network: spec.network } : {}),
     });
     return result.plan!;
   }

@@ -44,6 +44,7 @@ log:
 active: true
 
 # resources (optional, mutable): limits for each run's container, in Kubernetes notation.
+# cpu at least 10m, memory at least 6Mi, neither above the deployment's KNIT_MAX_CPU/KNIT_MAX_MEMORY.
 resources:
   cpu: "1"
   memory: "1Gi"
@@ -58,6 +59,10 @@ resources:
 
 # service_account (optional, mutable): Kubernetes service account for the run's pod.
 # service_account: "default"
+
+# network (optional, knit only; default false): true lets each run's container use the network
+# (download weights, call services). Without it a run reaches only its inputs and outputs.
+# network: false
 
 # annotations (optional, mutable): "key=value" notes for people; they change nothing.
 annotations:

@@ -4,6 +4,7 @@ import { m0002 } from './0002_plans_runs.js';
 import { m0003 } from './0003_output_timestamp.js';
 import { m0004 } from './0004_plan_match_error.js';
 import { m0005 } from './0005_stop_delivery.js';
+import { m0006 } from './0006_plan_network.js';
 
 /** Every schema change, in order. Never edit a released migration: add a new one. */
-export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005];
+export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006];
