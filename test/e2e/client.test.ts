@@ -28,12 +28,13 @@ test('another service pushes data, applies a plan and awaits the run through the
   const [run] = await s.waitRuns('the run to exist', (rs) => rs.length === 1, { plans: [applied.plan!.id] });
   t.deepEqual(run!.inputs.map((i) => i.dataId), [data.id]);
 
-  // Through Temporal: the run is the workflow run-<id>; its result says how it ended.
-  const result = (await s.temporal.workflow.getHandle(runWorkflowId(run!.id)).result()) as RunResult;
-  t.is(result.status, 'done');
-  // Through the API: the same run, done, with its output.
+  // Through the API: the run, done, with its output. (First: the run row exists a moment before
+  // the matcher starts its workflow, so asking Temporal first could find no workflow yet.)
   const done = await knit.waitRun(run!.id);
   t.is(done.status, 'done');
+  // Through Temporal: the same run is the workflow run-<id>; its result says how it ended.
+  const result = (await s.temporal.workflow.getHandle(runWorkflowId(run!.id)).result()) as RunResult;
+  t.is(result.status, 'done');
   const stats = await knit.findData({ tags: ['svc:stats'] });
   t.deepEqual(stats.map((d) => d.id), [done.outputs[0]!.dataId]);
 });
