@@ -5,7 +5,7 @@ import type { Logger } from '../core/log/logger.js';
 import { markWorkflowStarted, matchOutbox, runsToStart } from '../core/run/matching.js';
 import { PLAN_ID, RUN_STATUS, runWorkflowId, type RunArgs } from '../workflows/definitions.js';
 import type { RunOptions } from '../workflows/run.js';
-import { throttledHeartbeat } from './heartbeat.js';
+import { heartbeating, throttledHeartbeat } from './heartbeat.js';
 import { findClosedRuns } from './recover.js';
 
 export interface ReconcileDeps {
@@ -81,9 +81,10 @@ export function reconcileActivities(deps: ReconcileDeps) {
     /**
      * Outbox to runs, then runs to workflows; on a backstop pass (`sweep`), also runs whose
      * workflow closed unfinished. Returns whether there is more to do right away, and when the
-     * matcher should look again unprompted.
+     * matcher should look again unprompted, and with which heartbeat timeout. It heartbeats also
+     * while it waits on the matching lock or a long statement.
      */
-    async reconcile(args: { cursor: number; sweep?: boolean }): Promise<{ cursor: number; more: boolean; created: number; started: number; backstop: string }> {
+    reconcile: heartbeating(async (args: { cursor: number; sweep?: boolean }): Promise<{ cursor: number; more: boolean; created: number; started: number; backstop: string; heartbeatTimeout: string }> => {
       const matched = await matchOutbox(pool);
       const started = await startWaitingRuns();
       const recovered = args.sweep ? await recoverClosedRuns() : 0;
@@ -94,7 +95,8 @@ export function reconcileActivities(deps: ReconcileDeps) {
         created: matched.created,
         started,
         backstop: config.backstop,
+        heartbeatTimeout: config.heartbeatTimeout,
       };
-    },
+    }),
   };
 }

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { existsSync, writeFileSync } from 'node:fs';
 import { DockerEngine } from '../activities/docker/engine.js';
+import { heartbeatWhile } from '../activities/heartbeat.js';
 import { createActivities } from '../activities/index.js';
 import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
 import { taskQueues } from '../core/config/temporal.js';
@@ -33,21 +34,27 @@ async function ensureSearchAttributes(connection: Connection, namespace: string,
 /**
  * Crash testing: with KNIT_FAULT=<activity>:<before|after>, this process kills itself (SIGKILL)
  * right before that activity does its work, or right after it did but before Temporal hears of
- * it, the first time only (KNIT_FAULT_MARKER records that it happened). Unset, it changes nothing.
+ * it, the first time only (KNIT_FAULT_MARKER records that it happened). With <activity>:hang, that
+ * activity, the first time only, never ends but heartbeats, as a slow image pull or a long lock
+ * wait does: the test then kills this worker while it holds the activity. Unset, it changes nothing.
  */
 function withFaultInjection<A extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: A, fault: string | undefined, marker: string | undefined): A {
   if (!fault) return activities;
   const [name, when] = fault.split(':');
-  if (!name || !(name in activities) || (when !== 'before' && when !== 'after') || !marker) {
-    throw new Error(`KNIT_FAULT=${fault}: expected <activity>:<before|after> with KNIT_FAULT_MARKER set`);
+  if (!name || !(name in activities) || (when !== 'before' && when !== 'after' && when !== 'hang') || !marker) {
+    throw new Error(`KNIT_FAULT=${fault}: expected <activity>:<before|after|hang> with KNIT_FAULT_MARKER set`);
   }
-  const crash = () => {
-    if (existsSync(marker)) return;
+  const firstTime = () => {
+    if (existsSync(marker)) return false;
     writeFileSync(marker, `${process.pid}\n`);
-    process.kill(process.pid, 'SIGKILL');
+    return true;
+  };
+  const crash = () => {
+    if (firstTime()) process.kill(process.pid, 'SIGKILL');
   };
   const original = activities[name]!;
   const wrapped = async (...args: never[]) => {
+    if (when === 'hang' && firstTime()) await heartbeatWhile(() => new Promise<never>(() => {}));
     if (when === 'before') crash();
     const result = await original(...args);
     if (when === 'after') crash();
