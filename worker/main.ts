@@ -88,7 +88,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
 
-  const wake = () => wakeMatcher(client, env.KNIT_INSTANCE);
+  const wake = () => wakeMatcher(client, env.KNIT_INSTANCE, { heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT });
   const activities = createActivities({
     pool,
     store,
