@@ -6,6 +6,7 @@ import { heartbeatWhile } from '../activities/heartbeat.js';
 import { createActivities } from '../activities/index.js';
 import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
 import { taskQueues } from '../core/config/temporal.js';
+import { parseDuration } from '../core/config/units.js';
 import { migrate } from '../core/db/migrate.js';
 import { openPool } from '../core/db/pool.js';
 import { createLogger, type Logger } from '../core/log/logger.js';
@@ -63,6 +64,9 @@ function withFaultInjection<A extends Record<string, (...args: never[]) => Promi
   return { ...activities, [name]: wrapped };
 }
 
+/** The SDK's default sticky schedule-to-start timeout: longer would only slow a takeover. */
+const STICKY_TIMEOUT_CAP_MS = 10_000;
+
 export interface RunningWorker {
   stop(): Promise<void>;
   done: Promise<void>;
@@ -116,6 +120,10 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     taskQueue: queues.main,
     workflowBundle: { codePath: WORKFLOW_BUNDLE },
     activities: steps,
+    // A workflow task queued for this worker's cache (its sticky queue) goes to any worker when
+    // this one has not taken it within this time: a killed worker delays its workflows by no more
+    // than the heartbeat timeout (capped at the SDK's default of 10 s).
+    stickyQueueScheduleToStartTimeout: Math.min(parseDuration(env.KNIT_HEARTBEAT_TIMEOUT)!, STICKY_TIMEOUT_CAP_MS),
     shutdownGraceTime: '5s',
   });
   // Container waits get their own queue: its concurrency is the number of containers at once.
