@@ -112,3 +112,28 @@ onServer('a worker killed while reconcile waits on the matching lock: runs are c
   t.true(took < RECONCILE_TIMEOUT_MS, `${took} ms`);
   t.log(`reconcile: from the kill to the run done on the other worker: ${took} ms (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS} ms)`);
 });
+
+test('a worker killed while it holds a local activity (finishAttempt): the run is finished by the other worker once its workflow task times out', async (t) => {
+  const s = await TestStack.start({ workerEnv });
+  t.teardown(() => s.close());
+  await s.stopWorker();
+  const marker = join(s.home, 'finish-attempt-held');
+  const first = await s.startWorker({ KNIT_FAULT: 'finishAttempt:hang', KNIT_FAULT_MARKER: marker });
+  killOnTeardown(t, first);
+  const plan = await s.plan({
+    script: 'echo ok > /out/o/result',
+    inputs: [{ path: '/in', tags: ['workerloss:finish'] }],
+    outputs: [{ path: '/out/o', tags: ['workerloss:finished'] }],
+  });
+  await s.push({ x: '1' }, ['workerloss:finish']);
+  await waitFor('the first worker to hold finishAttempt', () => existsSync(marker), DEADLINE_MS);
+  await s.startWorker();
+  const killedAt = await kill(first);
+  const [run] = await s.waitRuns('the run to end on the other worker', (rs) => rs.length === 1 && terminal(rs[0]!), { plans: [plan.id] }, DEADLINE_MS);
+  const took = Date.now() - killedAt;
+  t.is(run!.status, 'done', `${run!.message}\n${s.workerLog.slice(-3000)}`);
+  // Local activities live in the workflow task: they move when it times out (Temporal's default
+  // workflow task timeout, 10 s), not after their own start-to-close timeout (the step timeout).
+  t.true(took < STEP_TIMEOUT_MS, `${took} ms`);
+  t.log(`finishAttempt (local): from the kill to the run done on the other worker: ${took} ms`);
+});
