@@ -29,6 +29,8 @@ export interface StackOptions {
   /** Extra environment for the worker (fault injection, concurrency). */
   workerEnv?: Record<string, string>;
   maxRunsPerApply?: number;
+  /** The database to use instead of a fresh one on the shared server (e.g. on a private PostgreSQL). */
+  database?: () => Promise<TestDatabase>;
 }
 
 /**
@@ -58,7 +60,7 @@ export class TestStack {
   }
 
   private async init(): Promise<void> {
-    this.db = await createTestDatabase();
+    this.db = await (this.opts.database ?? createTestDatabase)();
     const home = await tempDir('knit-stack-');
     this.home = home.path;
     this.cleanupHome = home.cleanup;
