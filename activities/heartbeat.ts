@@ -11,7 +11,7 @@ export function throttledHeartbeat(everyMs = 2000): (details?: unknown) => void 
   };
 }
 
-/** How often heartbeatWhile beats: often enough for a heartbeat timeout of a few seconds. */
+/** How often heartbeatWhile beats at most: often enough for a heartbeat timeout of a few seconds. */
 const BEAT_EVERY_MS = 1000;
 
 /**
@@ -25,7 +25,9 @@ export async function heartbeatWhile<T>(work: () => Promise<T>): Promise<T> {
   const activity = Context.current();
   if (activity.info.isLocal) return work();
   activity.heartbeat();
-  const timer = setInterval(() => activity.heartbeat(), BEAT_EVERY_MS);
+  // A shorter heartbeat timeout needs beats more often than once a second.
+  const every = Math.max(10, Math.min(BEAT_EVERY_MS, (activity.info.heartbeatTimeoutMs || BEAT_EVERY_MS * 4) / 4));
+  const timer = setInterval(() => activity.heartbeat(), every);
   try {
     return await work();
   } finally {
