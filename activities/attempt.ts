@@ -20,7 +20,7 @@ import { chunksOf } from '../core/streams/chunks.js';
 import { MemoryRelief, memoryRelief } from '../core/streams/memory-relief.js';
 import { DockerError, LogDemuxer, type DockerEngine } from './docker/engine.js';
 import { containerIsolation, type IsolationSettings } from './docker/isolation.js';
-import { throttledHeartbeat } from './heartbeat.js';
+import { heartbeating, throttledHeartbeat } from './heartbeat.js';
 import { formatLogLine, liveLogPrefix } from '../core/run/live-log.js';
 import { LiveLogWriter } from './live-log.js';
 import { containerName, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN, Workspace } from './workspace.js';
@@ -93,8 +93,8 @@ export function attemptActivities(deps: AttemptDeps) {
       await setStatus(pool, ctx.runId, ctx.attempt, 'starting');
     },
 
-    /** Creates (never starts) the container under its deterministic name. */
-    async createContainer(ctx: AttemptContext): Promise<{ containerId: string; warnings: string[] }> {
+    /** Creates (never starts) the container under its deterministic name; heartbeats while it pulls the image. */
+    createContainer: heartbeating(async (ctx: AttemptContext): Promise<{ containerId: string; warnings: string[] }> => {
       const warnings: string[] = [];
       const on = ctx.onNode;
       if (on.may.length + on.prefer.length + on.must.length > 0) warnings.push('on_node is ignored: the Docker engine has a single node');
@@ -156,7 +156,7 @@ export function attemptActivities(deps: AttemptDeps) {
         if (isRefusal(err)) throw ApplicationFailure.nonRetryable(`the container could not be created: ${err.message}`, 'ContainerInvalid');
         throw err;
       }
-    },
+    }),
 
     /**
      * Starts the container unless it already ran, then follows it to the end: its log goes to
@@ -212,10 +212,11 @@ export function attemptActivities(deps: AttemptDeps) {
       }
     },
 
-    async stopContainer(ctx: AttemptContext): Promise<void> {
+    /** Heartbeats while Docker waits out the stop grace period. */
+    stopContainer: heartbeating(async (ctx: AttemptContext): Promise<void> => {
       const state = await docker.inspect(name(ctx));
       if (state && state.status === 'running') await docker.stop(state.id, config.stopGraceSeconds);
-    },
+    }),
 
     /**
      * Stores each output folder as its Data's archive. A tree that breaks the Data rules (a
@@ -246,8 +247,8 @@ export function attemptActivities(deps: AttemptDeps) {
       return { contents, problems };
     },
 
-    /** Stores the container's complete log (from Docker, not the live copy) with knit's own notes. */
-    async collectLog(ctx: AttemptContext, extra: { notes: string[]; message: string | null }): Promise<StoredContent> {
+    /** Stores the container's complete log (from Docker, not the live copy) with knit's own notes; heartbeats while Docker sends it. */
+    collectLog: heartbeating(async (ctx: AttemptContext, extra: { notes: string[]; message: string | null }): Promise<StoredContent> => {
       const w = ws(ctx);
       await rm(w.logDir, { recursive: true, force: true });
       await mkdir(w.logDir, { recursive: true });
@@ -264,7 +265,7 @@ export function attemptActivities(deps: AttemptDeps) {
       const key = blobKeyOf(ctx.log.dataId);
       const info = await store.put(key, packDirectory(w.logDir, await planPack(w.logDir)));
       return { dataId: ctx.log.dataId, size: info.size, digest: info.digest, blobKey: key };
-    },
+    }),
 
     /** Finishes the attempt in one transaction, then wakes the matcher for downstream plans. */
     async finishAttempt(ctx: AttemptContext, outcome: Outcome): Promise<boolean> {

@@ -6,7 +6,7 @@ import { markWorkflowStarted, matchOutbox, runsToStart } from '../core/run/match
 import { PLAN_ID, RUN_STATUS, runWorkflowId, type RunArgs } from '../workflows/definitions.js';
 import type { RunOptions } from '../workflows/run.js';
 import { deliverStops } from './deliver-stops.js';
-import { throttledHeartbeat } from './heartbeat.js';
+import { heartbeating, throttledHeartbeat } from './heartbeat.js';
 import { findClosedRuns } from './recover.js';
 
 export interface ReconcileDeps {
@@ -82,9 +82,10 @@ export function reconcileActivities(deps: ReconcileDeps) {
     /**
      * Outbox to runs, then runs to workflows; on a backstop pass (`sweep`), also runs whose
      * workflow closed unfinished. Returns whether there is more to do right away, and when the
-     * matcher should look again unprompted.
+     * matcher should look again unprompted, and with which heartbeat timeout. It heartbeats also
+     * while it waits on the matching lock or a long statement.
      */
-    async reconcile(args: { cursor: number; sweep?: boolean }): Promise<{ cursor: number; more: boolean; created: number; started: number; backstop: string }> {
+    reconcile: heartbeating(async (args: { cursor: number; sweep?: boolean }): Promise<{ cursor: number; more: boolean; created: number; started: number; backstop: string; heartbeatTimeout: string }> => {
       const matched = await matchOutbox(pool);
       for (const f of matched.failed) deps.log.warn({ planId: f.planId, error: f.error }, 'matching a plan failed; its runs wait until a later pass succeeds');
       const started = await startWaitingRuns();
@@ -97,7 +98,8 @@ export function reconcileActivities(deps: ReconcileDeps) {
         created: matched.created,
         started,
         backstop: config.backstop,
+        heartbeatTimeout: config.heartbeatTimeout,
       };
-    },
+    }),
   };
 }

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { canceledQueryError } from '../core/db/query-canceled.js';
+import { isConnectionError } from '../core/db/connection-errors.js';
 import { KnitError } from '../core/errors/knit-error.js';
 
 /** Maps every failure to `{error: {code, message, field?}}` with the matching status. */
@@ -12,6 +13,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | KnitError | Error, req, reply) => {
     const err = toKnitError(error);
     if (err.code === 'internal') req.log.error({ err: error }, 'request failed');
+    else if (err.code === 'unavailable') req.log.warn({ err: error }, 'request failed: database unreachable');
     else req.log.info({ code: err.code, field: err.field, msg: err.message }, 'request rejected');
     if (!req.raw.complete) discardRestOfBody(req.raw);
     // A failed download may already have set archive headers; the error body is JSON.
@@ -55,5 +57,6 @@ function toKnitError(error: unknown): KnitError {
   if (e.name === 'SyntaxError' || e.statusCode === 400) {
     return new KnitError('bad_request', `body: ${e.message}`, { field: 'body' });
   }
+  if (isConnectionError(error)) return new KnitError('unavailable', 'the database is unreachable; retry shortly', { cause: error });
   return new KnitError('internal', 'internal server error; see the server log', { cause: error });
 }

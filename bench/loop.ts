@@ -13,9 +13,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import http from 'node:http';
 import { DockerEngine } from '../activities/docker/engine.js';
 import { KnitClient } from '../client/knit-client.js';
+import { watchContainerStarts } from './lib/container-starts.js';
 import { peakRss } from './lib/proc.js';
 import { startBenchStack } from './lib/stack.js';
 
@@ -28,33 +28,6 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 const median = (xs: number[]) => quantile(xs, 0.5);
-
-/**
- * Follows Docker's event stream and records when each knit run's container started (ms since
- * the epoch). Followed live: the engine keeps too few past events to ask for them afterwards.
- */
-function watchContainerStarts(): { starts: Map<string, number>; stop: () => void } {
-  const starts = new Map<string, number>();
-  const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['start'] }));
-  let buf = '';
-  const req = http.request({ socketPath: '/var/run/docker.sock', path: `/events?filters=${filters}` }, (res) => {
-    res.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (!line.trim()) continue;
-        const e = JSON.parse(line) as { timeNano: number; Actor: { Attributes: Record<string, string> } };
-        const run = e.Actor.Attributes['knit.run'];
-        if (run) starts.set(run, e.timeNano / 1e6);
-      }
-    });
-  });
-  req.on('error', () => {});
-  req.end();
-  return { starts, stop: () => req.destroy() };
-}
 
 async function main(): Promise<void> {
   execFileSync('bash', ['scripts/build-test-image.sh', IMAGE], { stdio: 'inherit' });

@@ -3,9 +3,11 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { existsSync, writeFileSync } from 'node:fs';
 import { DockerEngine } from '../activities/docker/engine.js';
 import { isolationSettings } from '../activities/docker/isolation.js';
+import { heartbeatWhile } from '../activities/heartbeat.js';
 import { createActivities } from '../activities/index.js';
 import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
 import { taskQueues } from '../core/config/temporal.js';
+import { parseDuration } from '../core/config/units.js';
 import { migrate } from '../core/db/migrate.js';
 import { openPool } from '../core/db/pool.js';
 import { createLogger, type Logger } from '../core/log/logger.js';
@@ -34,21 +36,27 @@ async function ensureSearchAttributes(connection: Connection, namespace: string,
 /**
  * Crash testing: with KNIT_FAULT=<activity>:<before|after>, this process kills itself (SIGKILL)
  * right before that activity does its work, or right after it did but before Temporal hears of
- * it, the first time only (KNIT_FAULT_MARKER records that it happened). Unset, it changes nothing.
+ * it, the first time only (KNIT_FAULT_MARKER records that it happened). With <activity>:hang, that
+ * activity, the first time only, never ends but heartbeats, as a slow image pull or a long lock
+ * wait does: the test then kills this worker while it holds the activity. Unset, it changes nothing.
  */
 function withFaultInjection<A extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: A, fault: string | undefined, marker: string | undefined): A {
   if (!fault) return activities;
   const [name, when] = fault.split(':');
-  if (!name || !(name in activities) || (when !== 'before' && when !== 'after') || !marker) {
-    throw new Error(`KNIT_FAULT=${fault}: expected <activity>:<before|after> with KNIT_FAULT_MARKER set`);
+  if (!name || !(name in activities) || (when !== 'before' && when !== 'after' && when !== 'hang') || !marker) {
+    throw new Error(`KNIT_FAULT=${fault}: expected <activity>:<before|after|hang> with KNIT_FAULT_MARKER set`);
   }
-  const crash = () => {
-    if (existsSync(marker)) return;
+  const firstTime = () => {
+    if (existsSync(marker)) return false;
     writeFileSync(marker, `${process.pid}\n`);
-    process.kill(process.pid, 'SIGKILL');
+    return true;
+  };
+  const crash = () => {
+    if (firstTime()) process.kill(process.pid, 'SIGKILL');
   };
   const original = activities[name]!;
   const wrapped = async (...args: never[]) => {
+    if (when === 'hang' && firstTime()) await heartbeatWhile(() => new Promise<never>(() => {}));
     if (when === 'before') crash();
     const result = await original(...args);
     if (when === 'after') crash();
@@ -56,6 +64,9 @@ function withFaultInjection<A extends Record<string, (...args: never[]) => Promi
   };
   return { ...activities, [name]: wrapped };
 }
+
+/** The SDK's default sticky schedule-to-start timeout: longer would only slow a takeover. */
+const STICKY_TIMEOUT_CAP_MS = 10_000;
 
 export interface RunningWorker {
   stop(): Promise<void>;
@@ -84,7 +95,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
 
-  const wake = () => wakeMatcher(client, env.KNIT_INSTANCE);
+  const wake = () => wakeMatcher(client, env.KNIT_INSTANCE, { heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT });
   const activities = createActivities({
     pool,
     store,
@@ -113,6 +124,10 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     taskQueue: queues.main,
     workflowBundle: { codePath: WORKFLOW_BUNDLE },
     activities: steps,
+    // A workflow task queued for this worker's cache (its sticky queue) goes to any worker when
+    // this one has not taken it within this time: a killed worker delays its workflows by no more
+    // than the heartbeat timeout (capped at the SDK's default of 10 s).
+    stickyQueueScheduleToStartTimeout: Math.min(parseDuration(env.KNIT_HEARTBEAT_TIMEOUT)!, STICKY_TIMEOUT_CAP_MS),
     shutdownGraceTime: '5s',
   });
   // Container waits get their own queue: its concurrency is the number of containers at once.

@@ -43,4 +43,6 @@ export interface RunResult {
 export interface MatcherArgs {
   /** The highest outbox sequence number handled so far. */
   cursor: number;
+  /** The reconcile activity's heartbeat timeout, as the last worker configured it; carried across continue-as-new. */
+  heartbeatTimeout?: string;
 }

@@ -19,10 +19,13 @@ export interface RunOptions {
  * The container wait goes to its own task queue, whose worker limits how many run at once.
  */
 export async function run(args: RunArgs, options: RunOptions): Promise<RunResult> {
-  // Short steps are bounded by stepTimeout; long ones (moving Data, waiting for the container)
-  // prove they are alive by heartbeats instead. The database steps that open and close an
-  // attempt run as local activities: milliseconds of work, without a round trip to the server.
-  const steps = proxyActivities<KnitActivities>({ startToCloseTimeout: options.stepTimeout, retry });
+  // Every step heartbeats, so one held by a lost worker moves to another after heartbeatTimeout.
+  // Steps (creating the container may pull its image, stopping it waits out the grace period) are
+  // also bounded by stepTimeout; moving Data and waiting for the container may take far longer.
+  // The database steps that open and close an attempt run as local activities: milliseconds of
+  // work, without a round trip to the server, in the workflow's task (lost with it, and retried
+  // when that task times out).
+  const steps = proxyActivities<KnitActivities>({ startToCloseTimeout: options.stepTimeout, heartbeatTimeout: options.heartbeatTimeout, retry });
   const local = proxyLocalActivities<KnitActivities>({ startToCloseTimeout: options.stepTimeout, retry });
   const transfers = proxyActivities<KnitActivities>({ startToCloseTimeout: '1 day', heartbeatTimeout: options.heartbeatTimeout, retry });
   const containers = proxyActivities<KnitActivities>({

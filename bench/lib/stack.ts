@@ -17,6 +17,8 @@ export interface BenchStack {
   knitd: ChildProcess;
   worker: ChildProcess;
   databaseKind: string;
+  /** Starts one more worker with the stack's environment and `extra`; the caller stops it. */
+  startWorker(extra?: Record<string, string>): Promise<ChildProcess>;
   stop(): Promise<void>;
 }
 
@@ -64,8 +66,13 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
     knitd: api.proc,
     worker: worker.proc,
     databaseKind: database.embedded ? 'embedded PGlite' : 'PostgreSQL',
+    async startWorker(extra = {}) {
+      return (await child('knit-worker.js', { ...env, ...extra }, /knit-worker ready/)).proc;
+    },
     async stop() {
       for (const p of [worker.proc, api.proc]) {
+        // A bench may have stopped the first worker itself.
+        if (p.exitCode !== null || p.signalCode !== null) continue;
         const gone = new Promise((r) => p.once('exit', r));
         p.kill('SIGTERM');
         await gone;

@@ -42,6 +42,8 @@ export class PgliteWireServer {
   private owner: Connection | undefined;
   private nextId = 1;
   private readonly connections = new Set<Connection>();
+  /** Set by close(): nothing more is run, so nothing reaches a PGlite that is closing or closed. */
+  private closing = false;
 
   constructor(private readonly db: PGlite) {}
 
@@ -58,6 +60,7 @@ export class PgliteWireServer {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const c of this.connections) c.socket.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     while (this.running) await new Promise((r) => setTimeout(r, 5));
@@ -144,7 +147,7 @@ export class PgliteWireServer {
     if (this.running) return;
     this.running = true;
     try {
-      for (;;) {
+      while (!this.closing) {
         if (this.owner?.closed) {
           // exec() takes PGlite's lock itself.
           await this.db.exec('ROLLBACK');
@@ -152,17 +155,28 @@ export class PgliteWireServer {
         }
         const unit = this.next();
         if (!unit) break;
-        await this.db.runExclusive(async () => {
-          for (const message of unit.messages) {
-            await this.db.execProtocolRawStream(message, {
-              onRawData: (data) => {
-                if (!unit.conn.closed) unit.conn.socket.write(Buffer.from(data));
-              },
-            });
-          }
-        });
+        try {
+          await this.db.runExclusive(async () => {
+            for (const message of unit.messages) {
+              await this.db.execProtocolRawStream(message, {
+                onRawData: (data) => {
+                  if (!unit.conn.closed) unit.conn.socket.write(Buffer.from(data));
+                },
+              });
+            }
+          });
+        } catch {
+          // PGlite failed the request itself (statement errors are answered in the protocol):
+          // this client's session is in an unknown state, so its connection is cut, which its
+          // driver reports as a lost connection. The others carry on.
+          unit.conn.socket.destroy();
+          this.drop(unit.conn);
+        }
         this.owner = this.db.isInTransaction() ? unit.conn : undefined;
       }
+    } catch {
+      // The ROLLBACK of a departed client failed: PGlite itself is failing or closed. pump() runs
+      // unawaited, so a rejection here would be unhandled and end the process.
     } finally {
       this.running = false;
     }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { isConnectionError } from './connection-errors.js';
 
 export type Pool = pg.Pool;
 export type Tx = pg.PoolClient;
@@ -28,7 +29,38 @@ export function openPool(databaseUrl: string, opts: { max?: number; applicationN
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // pg-pool listens for a client's 'error' only while the client is idle; one that loses its
+  // connection while checked out (a backend terminated, the server restarting) emits an 'error'
+  // nobody hears, which kills the process. Every client the pool makes gets a listener for its
+  // whole life instead: the query in flight fails with the error, and the client is marked so
+  // that its release destroys it rather than returning it to the pool.
+  pool.on('connect', (client) => {
+    client.on('error', () => {
+      lostConnection.add(client);
+    });
+  });
   return pool;
+}
+
+/** Clients whose connection failed: released as broken, never reused. */
+const lostConnection = new WeakSet<pg.PoolClient>();
+
+/**
+ * Runs `fn` with a client of its own (for a transaction, a session-level lock). Every checkout
+ * goes through here, so that a client whose connection failed is destroyed on release.
+ */
+export async function withClient<T>(pool: Pool, fn: (client: Tx) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let failure: unknown;
+  try {
+    return await fn(client);
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    const broken = lostConnection.has(client) || (failure !== undefined && isConnectionError(failure));
+    client.release(broken);
+  }
 }
 
 const SERIALIZATION_FAILURE = '40001';
@@ -40,24 +72,23 @@ const DEADLOCK = '40P01';
  */
 export async function withTx<T>(pool: Pool, fn: (tx: Tx) => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect();
-    let broken = false;
     try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
+      return await withClient(pool, async (client) => {
+        await client.query('BEGIN');
+        try {
+          const result = await fn(client);
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          // A ROLLBACK that fails leaves the session in an unknown state: never reuse it.
+          await client.query('ROLLBACK').catch(() => lostConnection.add(client));
+          throw err;
+        }
+      });
     } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
       const code = (err as { code?: string }).code;
       if (attempt < attempts && (code === SERIALIZATION_FAILURE || code === DEADLOCK)) continue;
       throw err;
-    } finally {
-      client.release(broken);
     }
   }
 }

@@ -34,6 +34,8 @@ export interface StackOptions {
   apiTemporalAddress?: string;
   /** What the API lets a plan ask for; this host's cores and memory unless given. */
   resourceBounds?: ResourceBounds;
+  /** The database to use instead of a fresh one on the shared server (e.g. on a private PostgreSQL). */
+  database?: () => Promise<TestDatabase>;
 }
 
 /**
@@ -63,7 +65,7 @@ export class TestStack {
   }
 
   private async init(): Promise<void> {
-    this.db = await createTestDatabase();
+    this.db = await (this.opts.database ?? createTestDatabase)();
     const home = await tempDir('knit-stack-');
     this.home = home.path;
     this.cleanupHome = home.cleanup;
