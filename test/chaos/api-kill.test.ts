@@ -125,7 +125,9 @@ test('knitd killed mid-apply, again and again: every plan is there whole or not 
         .catch(() => undefined),
     );
     sent += PLANS_PER_ROUND;
-    await sleep(rnd.int(5, 120));
+    // Kill it once the first apply has committed, a random moment later: the rest are in flight.
+    await waitFor('a first apply to commit', async () => (await s.count('plan')) > before, 30_000, 2);
+    await sleep(rnd.int(0, 25));
     await api.stop('SIGKILL');
     await Promise.all(applies);
     committedPerRound.push((await s.count('plan')) - before);
@@ -142,6 +144,7 @@ test('knitd killed mid-apply, again and again: every plan is there whole or not 
   const partial = shapes.rows.filter((p) => p.inputs !== INPUTS || p.input_tags !== 2 * INPUTS || p.outputs !== OUTPUTS);
   t.deepEqual(partial, [], 'no half plan in the database');
   t.true(shapes.rows.length <= sent);
+  t.true(committedPerRound.some((n) => n < PLANS_PER_ROUND), 'some applies were cut off by the kill (else this test proved nothing)');
 
   // And through a fresh API, every plan reads back whole.
   const reader = await s.spawnApi();

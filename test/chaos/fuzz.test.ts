@@ -20,10 +20,12 @@ import { tempDir } from '../helpers/tmp.js';
  */
 const FIXED_SEED = 0x6b6e6974;
 const BUDGET_MS = 60_000;
-const MAX_CASES = 4000;
+const MAX_CASES = 6000;
 const MAX_BODY = 2 << 20;
 
 interface Case {
+  /** What the generator made, when the body alone does not say (tar archives). */
+  label?: string;
   method: string;
   path: string;
   headers?: Record<string, string>;
@@ -233,11 +235,18 @@ function brokenPlan(r: Random): unknown {
   return p;
 }
 
+/** Percent-encodes the UTF-8 bytes of `v` (encodeURIComponent throws on lone surrogates; the fuzzer wants them sent). */
+function pct(v: string): string {
+  let out = '';
+  for (const b of Buffer.from(v, 'utf8')) out += /[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
 /** A query-string value or key, percent-encoded except where deliberately broken. */
 function qv(r: Random): string {
   if (r.chance(0.15)) return r.pick(['%', '%z', '%zz', '%E0%A4', '%C3%28', '%FF', '%00', '%ED%A0%80', '%F4%90%80%80', '+', '%2', '&&', '==']);
   const v = r.chance(0.5) ? String(tag(r)) : nasty(r);
-  return encodeURIComponent(v.slice(0, 4000)).replace(/%[0-9A-F]{2}/g, (m) => m);
+  return pct(v.slice(0, 4000));
 }
 
 function queryString(r: Random, known: string[]): string {
@@ -268,7 +277,7 @@ function idSegment(r: Random, real: string[]): string {
     case 4:
       return r.pick(['%00', '%2e%2e', '..', '%ZZ', '%C3%28', 'null', '-1', '1e308', '%20']);
     default:
-      return encodeURIComponent(nasty(r).slice(0, 2000)) || 'x';
+      return pct(nasty(r).slice(0, 2000)) || 'x';
   }
 }
 
@@ -331,23 +340,23 @@ function base256(n: bigint, negative = false): Buffer {
 
 const EOF = Buffer.alloc(1024);
 
-function brokenTar(r: Random): Buffer {
+function brokenTar(r: Random): [string, Buffer] {
   const ok = entry('ok.txt', Buffer.from('hello\n'));
   switch (r.int(0, 17)) {
     case 0:
-      return Buffer.concat([tarHeader({ name: 'a', size: 5, checksum: 'wrong' }), Buffer.from('hello'), pad(5), EOF]);
+      return ['bad checksum', Buffer.concat([tarHeader({ name: 'a', size: 5, checksum: 'wrong' }), Buffer.from('hello'), pad(5), EOF])];
     case 1:
-      return Buffer.concat([tarHeader({ name: 'a', size: 5, checksum: 'blank' }), Buffer.from('hello'), pad(5), EOF]);
+      return ['blank checksum', Buffer.concat([tarHeader({ name: 'a', size: 5, checksum: 'blank' }), Buffer.from('hello'), pad(5), EOF])];
     case 2:
-      return Buffer.concat([tarHeader({ name: 'a', size: base256(BigInt(r.int(0, 10))) }), Buffer.from('hello'), pad(5), EOF]);
+      return ['base-256 size (small)', Buffer.concat([tarHeader({ name: 'a', size: base256(BigInt(r.int(0, 10))) }), Buffer.from('hello'), pad(5), EOF])];
     case 3:
-      return Buffer.concat([tarHeader({ name: 'a', size: base256(2n ** 80n) }), EOF]);
+      return ['base-256 size 2^80', Buffer.concat([tarHeader({ name: 'a', size: base256(2n ** 80n) }), EOF])];
     case 4:
-      return Buffer.concat([tarHeader({ name: 'a', size: base256(1n, true) }), EOF]);
+      return ['negative base-256 size', Buffer.concat([tarHeader({ name: 'a', size: base256(1n, true) }), EOF])];
     case 5:
-      return Buffer.concat([tarHeader({ name: 'a', size: r.pick(['99999999999\0', 'zzzzzzzzzzz\0', '-0000000001\0', '           ', '\0\0\0\0', '7777777777777']) }), Buffer.from('x'), pad(1), EOF]);
+      return ['malformed octal size', Buffer.concat([tarHeader({ name: 'a', size: r.pick(['99999999999\0', 'zzzzzzzzzzz\0', '-0000000001\0', '           ', '\0\0\0\0', '7777777777777']) }), Buffer.from('x'), pad(1), EOF])];
     case 6:
-      return Buffer.concat([tarHeader({ name: 'a', size: 4096 }), Buffer.from('short')]);
+      return ['size beyond the body (truncated)', Buffer.concat([tarHeader({ name: 'a', size: 4096 }), Buffer.from('short')])];
     case 7: {
       const recs = Array.from({ length: r.int(1, 4) }, () =>
         r.pick([
@@ -364,35 +373,35 @@ function brokenTar(r: Random): Buffer {
         ]),
       );
       const body = Buffer.from(recs.join(''));
-      return Buffer.concat([tarHeader({ name: 'PaxHeader', size: body.length, type: r.pick(['x', 'g']) }), body, pad(body.length), ok, EOF]);
+      return ['bad pax records', Buffer.concat([tarHeader({ name: 'PaxHeader', size: body.length, type: r.pick(['x', 'g']) }), body, pad(body.length), ok, EOF])];
     }
     case 8: {
       const long = Buffer.from(r.pick(['n'.repeat(r.int(101, 70_000)), '../../x', '/etc/x', 'a\0b', '']));
-      return Buffer.concat([tarHeader({ name: '././@LongLink', size: long.length, type: r.pick(['L', 'K']) }), long, pad(long.length), ok, EOF]);
+      return ['GNU long name/link', Buffer.concat([tarHeader({ name: '././@LongLink', size: long.length, type: r.pick(['L', 'K']) }), long, pad(long.length), ok, EOF])];
     }
     case 9:
-      return Buffer.concat([tarHeader({ name: Buffer.from([0xff, 0xfe, 0x2f, 0x00]) }), EOF]);
+      return ['invalid UTF-8 name', Buffer.concat([tarHeader({ name: Buffer.from([0xff, 0xfe, 0x2f, 0x00]) }), EOF])];
     case 10:
-      return Buffer.concat([tarHeader({ name: r.pick(['../x', '/x', 'a/../../x', '.', '..', '', 'a//b', 'dir/']), type: r.pick(['0', '5', '2', '1', '3', '4', '6', '7', 'Z', '\0']), linkname: r.pick(['../../x', '/etc/passwd', 'ok.txt']) }), EOF]);
+      return ['escaping name / odd type', Buffer.concat([tarHeader({ name: r.pick(['../x', '/x', 'a/../../x', '.', '..', '', 'a//b', 'dir/']), type: r.pick(['0', '5', '2', '1', '3', '4', '6', '7', 'Z', '\0']), linkname: r.pick(['../../x', '/etc/passwd', 'ok.txt']) }), EOF])];
     case 11:
-      return Buffer.concat([ok, ok, EOF]);
+      return ['duplicate entry', Buffer.concat([ok, ok, EOF])];
     case 12:
-      return Buffer.concat([tarHeader({ name: 'a', magic: r.pick(['\0\0\0\0\0\0\0\0', 'ustar  \0', 'garbage!']) }), EOF]);
+      return ['bad magic', Buffer.concat([tarHeader({ name: 'a', magic: r.pick(['\0\0\0\0\0\0\0\0', 'ustar  \0', 'garbage!']) }), EOF])];
     case 13:
-      return Buffer.concat([tarHeader({ name: 'a', mtime: r.pick([base256(2n ** 90n), base256(5n, true), 'zzzzzzzzzzz\0']) }), EOF]);
+      return ['bad mtime (base-256 / garbage)', Buffer.concat([tarHeader({ name: 'a', mtime: r.pick([base256(2n ** 90n), base256(5n, true), 'zzzzzzzzzzz\0']) }), EOF])];
     case 14:
-      return Buffer.from(Array.from({ length: r.int(0, 4096) }, () => r.int(0, 255)));
+      return ['random bytes', Buffer.from(Array.from({ length: r.int(0, 4096) }, () => r.int(0, 255)))];
     case 15: {
       const nested = Array.from({ length: r.int(1, 200) }, () => 'd').join('/');
-      return Buffer.concat([tarHeader({ name: 'x', type: 'x', size: Buffer.from(paxRecord('path', `${nested}/f`)).length }), Buffer.from(paxRecord('path', `${nested}/f`)), pad(Buffer.from(paxRecord('path', `${nested}/f`)).length), ok, EOF]);
+      return ['deep pax path', Buffer.concat([tarHeader({ name: 'x', type: 'x', size: Buffer.from(paxRecord('path', `${nested}/f`)).length }), Buffer.from(paxRecord('path', `${nested}/f`)), pad(Buffer.from(paxRecord('path', `${nested}/f`)).length), ok, EOF])];
     }
     case 16:
-      return Buffer.concat([ok, Buffer.alloc(512), Buffer.from('trailing garbage after one zero block')]);
+      return ['garbage after one zero block', Buffer.concat([ok, Buffer.alloc(512), Buffer.from('trailing garbage after one zero block')])];
     default: {
       // A valid archive with one random byte of its header flipped.
       const t = Buffer.concat([ok, EOF]);
       t[r.int(0, 511)] = r.int(0, 255);
-      return t;
+      return ['valid archive, one header byte flipped', t];
     }
   }
 }
@@ -413,7 +422,7 @@ function brokenYaml(r: Random): string {
     case 4:
       return `image: ${nasty(r)}\ninputs: ${nasty(r)}\n`;
     case 5:
-      return '\0\t\u202e: !!binary "%%%"\n!!python/object:os.system ls\n';
+      return '\0\t\u202e: !!binary "%%%"\n!!str [unbalanced\n';
     case 6:
       return `key: ${'x'.repeat(r.int(1, 200_000))}`;
     default:
@@ -478,7 +487,8 @@ function nextCase(r: Random, ids: { data: string[]; plans: string[]; runs: strin
       };
     default: {
       const tags = Array.from({ length: r.int(0, 3) }, () => `tag=${r.chance(0.6) ? encodeURIComponent(`fuzz${r.int(0, 9)}:${r.int(0, 9)}`) : qv(r)}`).join('&');
-      return { method: 'POST', path: `/api/data${tags ? `?${tags}` : ''}`, headers: { 'content-type': r.chance(0.9) ? 'application/x-tar' : r.pick(['application/json', 'text/plain', 'application/x-tar; charset=utf-8']) }, body: brokenTar(r).subarray(0, MAX_BODY) };
+      const [label, tar] = brokenTar(r);
+      return { method: 'POST', path: `/api/data${tags ? `?${tags}` : ''}`, label: `tar: ${label}`, headers: { 'content-type': r.chance(0.9) ? 'application/x-tar' : r.pick(['application/json', 'text/plain', 'application/x-tar; charset=utf-8']) }, body: tar.subarray(0, MAX_BODY) };
     }
   }
 }
@@ -505,7 +515,7 @@ async function fuzz(api: TestApi, seed: number, deadline: number, maxCases: numb
     const out = await send(base, c);
     statuses.set(String(out.status), (statuses.get(String(out.status)) ?? 0) + 1);
     const serverFault = out.status === 'network-error' ? /ECONNREFUSED/.test(out.body) : out.status >= 500;
-    if (serverFault) findings.push({ seed, caseNo: cases, method: c.method, path: c.path.length > 300 ? `${c.path.slice(0, 300)}… (${c.path.length} chars)` : c.path, body: summary(c.body), status: out.status, response: out.body.slice(0, 300) });
+    if (serverFault) findings.push({ seed, caseNo: cases, method: c.method, path: c.path.length > 300 ? `${c.path.slice(0, 300)}… (${c.path.length} chars)` : c.path, body: c.label ? `${c.label}; ${summary(c.body)}` : summary(c.body), status: out.status, response: out.body.slice(0, 300) });
     if (out.status === 201) {
       try {
         const created = JSON.parse(out.body) as { id?: string; plan?: { id: string } | null };
@@ -541,7 +551,13 @@ test('fuzzing the API with malformed tags, selectors, plans, query strings, ids 
   for (const m of [fixed.statuses, rand.statuses]) for (const [k, v] of m) statuses.set(k, (statuses.get(k) ?? 0) + v);
   t.log(`seeds: fixed ${FIXED_SEED}, random ${random} (replay with KNIT_CHAOS_SEED=${random}); ${fixed.cases + rand.cases} cases in ${((Date.now() - start) / 1000).toFixed(1)} s`);
   t.log(`statuses: ${[...statuses].sort().map(([k, v]) => `${k}×${v}`).join(' ')}`);
+  const kinds = new Map<string, number>();
   for (const f of findings) {
+    const route = `${f.method} ${f.path.split('?')[0]!.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, ':id')}${f.body.startsWith('tar: ') ? ` (${f.body.split(';')[0]})` : ''}`;
+    kinds.set(route, (kinds.get(route) ?? 0) + 1);
+  }
+  for (const [k, n] of kinds) t.log(`[fuzz ≥500] ${n}× ${k}`);
+  for (const f of findings.slice(0, 60)) {
     const line = `[fuzz ≥500] seed ${f.seed} case ${f.caseNo}: ${f.method} ${f.path} — body ${f.body} → ${f.status} ${f.response}`;
     t.log(line);
     console.log(line);
