@@ -10,7 +10,22 @@ const PUSHES = 4;
 
 /** Pushes until the API accepts it: while the database recovers, an honest 5xx is allowed, a lie is not. */
 async function pushAccepted(s: TestStack, chain: Chain, n: number): Promise<string> {
-  return waitFor(`push ${n} to be accepted`, () => pushChainInput(s.client, chain, n), 60_000, 500);
+  const got = await waitFor(`push ${n} to be accepted`, () => (dead(s) ? 'dead' : pushChainInput(s.client, chain, n)), 60_000, 500).catch((err: Error) => {
+    assertAlive(s);
+    throw err;
+  });
+  assertAlive(s);
+  return got;
+}
+
+const dead = (s: TestStack) => [s.api!.child, s.worker].some((p) => !p || p.exitCode !== null || p.signalCode !== null);
+
+/** Fails with the dead process's last words when knitd or the worker has exited. */
+function assertAlive(s: TestStack): void {
+  const api = s.api!.child;
+  if (api.exitCode !== null || api.signalCode !== null) throw new Error(`knitd exited (${api.exitCode ?? api.signalCode}):\n${s.api!.stderr().slice(-3000)}`);
+  const w = s.worker;
+  if (!w || w.exitCode !== null || w.signalCode !== null) throw new Error(`the worker exited (${w?.exitCode ?? w?.signalCode}):\n${s.workerLog.slice(-3000)}`);
 }
 
 /**
@@ -76,9 +91,20 @@ test('PostgreSQL restarted mid-run and connections killed mid-transaction: no pr
     await sleep(700);
   }
 
-  await s.waitRuns('every run to end', (rs) => rs.length === 2 * PUSHES && rs.every(terminal), { plans: [chain.a.id, chain.b.id] }, 180_000).catch((err: Error) => {
-    throw new Error(`${err.message}\nknitd stderr:\n${s.api!.stderr().slice(-3000)}`);
+  await waitFor(
+    'every run to end',
+    async () => {
+      if (dead(s)) return true;
+      const rs = await s.runs({ plans: [chain.a.id, chain.b.id] });
+      return rs.length === 2 * PUSHES && rs.every(terminal);
+    },
+    180_000,
+    250,
+  ).catch((err: Error) => {
+    assertAlive(s);
+    throw err;
   });
+  assertAlive(s);
   t.is(s.api!.child.exitCode, null, `knitd is alive:\n${s.api!.stderr().slice(-2000)}`);
   t.is(s.api!.child.pid, apiPid);
   t.is(s.worker?.exitCode, null, `the worker is alive:\n${s.workerLog.slice(-2000)}`);
