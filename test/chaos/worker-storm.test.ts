@@ -3,8 +3,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { applyChain, assertChainExactlyOnce, pushChainInput } from '../helpers/chain.js';
 import { Random, randomSeed, seedFromEnv } from '../helpers/random.js';
 import type { RunDetail } from '../../core/run/model.js';
+import { matcherWorkflowId } from '../../workflows/definitions.js';
 import { TestStack, terminal } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+
+/** What the matcher workflow is waiting on (its pending activities), to tell a stalled matcher from slow runs. */
+async function matcherActivities(s: TestStack): Promise<string> {
+  try {
+    const d = await s.temporal.workflow.getHandle(matcherWorkflowId(s.instance)).describe();
+    const pending = d.raw.pendingActivities ?? [];
+    if (pending.length === 0) return 'no pending activity';
+    return pending
+      .map((a) => {
+        const started = a.lastStartedTime?.seconds ? `${Math.round(Date.now() / 1000 - Number(a.lastStartedTime.seconds))} s ago` : 'never';
+        return `${a.activityType?.name} (attempt ${a.attempt}, state ${a.state}, last started ${started})`;
+      })
+      .join('; ');
+  } catch (err) {
+    return `cannot describe: ${(err as Error).message}`;
+  }
+}
 
 const PUSHES = 20; // 20 A-runs, then 20 B-runs
 const KILLS = 32;
@@ -61,9 +79,9 @@ test('a storm of worker SIGKILLs over a two-plan chain: nothing duplicated, lost
     },
     Math.max(1000, lastKill + RECOVERY_MS - Date.now()),
     250,
-  ).catch((err: Error) => {
+  ).catch(async (err: Error) => {
     const log = s.workerLog.split('\n').filter((l) => !l.includes('No workflows registered')).slice(-40).join('\n');
-    throw new Error(`${err.message}\nruns: ${progress(seen)} of ${PUSHES} + ${PUSHES} expected\nworker log:\n${log}`);
+    throw new Error(`${err.message}\nruns: ${progress(seen)} of ${PUSHES} + ${PUSHES} expected\nmatcher: ${await matcherActivities(s)}\nworker log:\n${log}`);
   });
   const lastDone = Math.max(...runs.map((r) => Date.parse(r.finishedAt ?? r.updatedAt)));
   t.log(`last run ended ${((lastDone - lastKill) / 1000).toFixed(1)} s after the last kill; whole storm ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,15 @@ import pg from 'pg';
 import { freePort } from './free-port.js';
 import { waitFor } from './wait.js';
 
-const BIN = process.env['KNIT_TEST_PG_BIN'] ?? '/usr/lib/postgresql/15/bin';
+/** The server binaries: KNIT_TEST_PG_BIN, else the newest Debian-packaged PostgreSQL (what .ci/run installs). */
+function binDir(): string {
+  const given = process.env['KNIT_TEST_PG_BIN'];
+  if (given) return given;
+  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v)) : [];
+  const newest = versions.sort((a, b) => Number(a) - Number(b)).at(-1);
+  if (!newest) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql: install the postgresql package, or set KNIT_TEST_PG_BIN');
+  return join('/usr/lib/postgresql', newest, 'bin');
+}
 
 /**
  * A PostgreSQL server of a test's own, in a temporary folder on a free port, so that the test may
@@ -36,6 +45,7 @@ function postgresUser(): { uid: number; gid: number } {
 }
 
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const BIN = binDir();
   const dir = await mkdtemp(join(tmpdir(), 'knit-private-pg-'));
   const data = join(dir, 'data');
   const user = process.getuid?.() === 0 ? postgresUser() : undefined;
