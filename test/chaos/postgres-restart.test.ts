@@ -1,6 +1,7 @@
 import test from 'ava';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { removeInstanceContainers } from '../helpers/containers.js';
 import { applyChain, assertChainExactlyOnce, pushChainInput, type Chain } from '../helpers/chain.js';
 import { startPrivatePostgres } from '../helpers/private-postgres.js';
 import { TestStack, terminal } from '../helpers/stack.js';
@@ -39,6 +40,7 @@ test('PostgreSQL restarted mid-run and connections killed mid-transaction: no pr
   t.teardown(() => server.destroy());
   const s = await TestStack.start({ databaseServerUrl: server.url, apiProcess: true, workerEnv: { KNIT_HEARTBEAT_TIMEOUT: '4s', KNIT_STEP_TIMEOUT: '10s' } });
   t.teardown(() => s.close());
+  t.teardown(() => removeInstanceContainers(s.instance));
   const apiPid = s.api!.child.pid;
   const workerPid = s.worker!.pid;
   const since = Math.floor(Date.now() / 1000) - 1;

@@ -1,6 +1,8 @@
 import test from 'ava';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KnitClient } from '../../client/knit-client.js';
+import { removeInstanceContainers } from '../helpers/containers.js';
 import { applyChain, assertChainExactlyOnce, pushChainInput } from '../helpers/chain.js';
 import { freePort } from '../helpers/free-port.js';
 import { startKnitUp } from '../helpers/knit-up.js';
@@ -23,6 +25,7 @@ test.serial('Temporal killed and restarted mid-run, as a separate process: every
   t.teardown(() => temporal.destroy());
   const s = await TestStack.start({ temporalAddress: temporal.address, workerEnv: { KNIT_HEARTBEAT_TIMEOUT: '4s', KNIT_STEP_TIMEOUT: '10s' } });
   t.teardown(() => s.close());
+  t.teardown(() => removeInstanceContainers(s.instance));
   const since = Math.floor(Date.now() / 1000) - 1;
   const chain = await applyChain(s.client, 'tkill', { sleepA: 3 });
   const pushed: string[] = [];
@@ -47,7 +50,10 @@ test.serial('Temporal killed mid-run under knit up: knit up restarts it and ever
   const home = await tempDir('knit-up-chaos-');
   t.teardown(home.cleanup);
   const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
-  const up = await startKnitUp(home.path, ports);
+  // Its own instance name, so that its containers are told apart from other knit ups' (and removed).
+  const instance = `up${randomBytes(4).toString('hex')}`;
+  t.teardown(() => removeInstanceContainers(instance));
+  const up = await startKnitUp(home.path, ports, { KNIT_INSTANCE: instance });
   t.teardown(async () => {
     if (up.child.exitCode === null) {
       up.child.kill('SIGINT');

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { removeInstanceContainers } from '../helpers/containers.js';
 import { applyChain, assertChainExactlyOnce, pushChainInput } from '../helpers/chain.js';
 import { Random, randomSeed, seedFromEnv } from '../helpers/random.js';
 import type { RunDetail } from '../../core/run/model.js';
@@ -43,6 +44,8 @@ test('a storm of worker SIGKILLs over a two-plan chain: nothing duplicated, lost
     workerEnv: { KNIT_HEARTBEAT_TIMEOUT: '4s', KNIT_STEP_TIMEOUT: '10s', KNIT_MATCHER_BACKSTOP: '3s', KNIT_MAX_CONCURRENT_RUNS: '4' },
   });
   t.teardown(() => s.close());
+  t.teardown(() => removeInstanceContainers(s.instance));
+  t.log(`instance ${s.instance}`);
   const since = Math.floor(Date.now() / 1000) - 1;
   const chain = await applyChain(s.client, 'storm');
   const pushed: string[] = [];
