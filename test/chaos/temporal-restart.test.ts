@@ -73,7 +73,7 @@ test.serial('Temporal killed mid-run under knit up: knit up restarts it and ever
   const runs = await waitFor(
     'every run to end',
     async () => {
-      if (up.child.exitCode !== null) throw new Error(`knit up exited (${up.child.exitCode}):\n${up.stderr()}`);
+      if (up.child.exitCode !== null) return 'knit up exited';
       const rs = await client.findRuns({ plans: [chain.a.id, chain.b.id] });
       return rs.length === 2 * PUSHES && rs.every(terminal) ? rs : undefined;
     },
@@ -82,6 +82,7 @@ test.serial('Temporal killed mid-run under knit up: knit up restarts it and ever
   ).catch((err: Error) => {
     throw new Error(`${err.message}\nknit up stderr:\n${up.stderr().slice(-3000)}`);
   });
+  if (runs === 'knit up exited') throw new Error(`knit up exited (${up.child.exitCode}) after its Temporal dev server was killed:\n${up.stderr().slice(-3000)}`);
   t.is(up.child.exitCode, null, 'knit up kept running');
   t.deepEqual(runs.filter((r) => r.status !== 'done').map((r) => `${r.id} ${r.status} ${r.message ?? ''}`), []);
   t.is(new Set(runs.map((r) => `${r.plan.id}/${r.inputs.map((i) => i.dataId).join(',')}`)).size, runs.length, 'no duplicate run');
