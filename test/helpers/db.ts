@@ -14,10 +14,11 @@ export interface TestDatabase {
 /**
  * A fresh, migrated database for one test file. With DATABASE_URL set (CI) it is a new database
  * on that PostgreSQL server; with KNIT_TEST_DB=pglite, or no DATABASE_URL, an in-memory PGlite.
+ * `serverUrl` names another server (a test's private one) and always means a real PostgreSQL.
  */
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const serverUrl = process.env['DATABASE_URL'];
-  if (process.env['KNIT_TEST_DB'] === 'pglite' || !serverUrl) {
+export async function createTestDatabase(opts: { serverUrl?: string } = {}): Promise<TestDatabase> {
+  const serverUrl = opts.serverUrl ?? (process.env['KNIT_TEST_DB'] === 'pglite' ? undefined : process.env['DATABASE_URL']);
+  if (!serverUrl) {
     const embedded = await startEmbeddedPostgres();
     const pool = openPool(embedded.url, { max: 4 });
     await migrate(pool);

@@ -15,6 +15,7 @@ import { LocalBlobStore } from '../../core/storage/local-store.js';
 import { matcherWorkflowId } from '../../workflows/definitions.js';
 import { knitWorkerBin } from './cli.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { spawnKnitd, type KnitdProcess } from './knitd.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
 
@@ -36,6 +37,12 @@ export interface StackOptions {
   resourceBounds?: ResourceBounds;
   /** The database to use instead of a fresh one on the shared server (e.g. on a private PostgreSQL). */
   database?: () => Promise<TestDatabase>;
+  /** A Temporal server of the test's own (default: TEMPORAL_ADDRESS, the shared dev server). */
+  temporalAddress?: string;
+  /** A PostgreSQL server of the test's own to create the test database on (default: DATABASE_URL). */
+  databaseServerUrl?: string;
+  /** Run the API as a real knitd child process (that a test can watch or kill) instead of in this process. */
+  apiProcess?: boolean;
 }
 
 /**
@@ -52,6 +59,8 @@ export class TestStack {
   url!: string;
   worker: ChildProcess | undefined;
   workerLog = '';
+  /** The knitd child, with `apiProcess`. */
+  api: KnitdProcess | undefined;
   private closeApi: (() => Promise<void>) | undefined;
   private cleanupHome: (() => Promise<void>) | undefined;
   private connection: Connection | undefined;
@@ -64,39 +73,68 @@ export class TestStack {
     return s;
   }
 
+  private get temporalTarget(): string {
+    return this.opts.temporalAddress ?? temporalAddress();
+  }
+
   private async init(): Promise<void> {
-    this.db = await (this.opts.database ?? createTestDatabase)();
+    this.db = this.opts.database
+      ? await this.opts.database()
+      : await createTestDatabase(this.opts.databaseServerUrl ? { serverUrl: this.opts.databaseServerUrl } : {});
     const home = await tempDir('knit-stack-');
     this.home = home.path;
     this.cleanupHome = home.cleanup;
-    const env = { TEMPORAL_ADDRESS: this.opts.apiTemporalAddress ?? temporalAddress(), TEMPORAL_NAMESPACE: 'default', KNIT_INSTANCE: this.instance };
-    const logger = createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent');
-    const orchestrator = temporalOrchestrator(env, logger);
-    const app = await buildApi({
-      pool: this.db.pool,
-      store: new LocalBlobStore(join(this.home, 'storage')),
-      logger,
-      config: {
-        token: undefined,
-        maxDataBytes: 2 ** 40,
-        maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000,
-        resourceBounds: this.opts.resourceBounds ?? hostResourceBounds(),
-        allowNetwork: true,
-      },
-      orchestrator,
-      onChange: () => orchestrator.wake(),
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = app.server.address();
-    this.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    this.closeApi = async () => {
-      await app.close();
-      await orchestrator.close();
-    };
-    this.client = new KnitClient({ server: this.url });
-    this.connection = await Connection.connect({ address: temporalAddress() });
+    if (this.opts.apiProcess) {
+      await this.startApiProcess();
+    } else {
+      const env = { TEMPORAL_ADDRESS: this.opts.apiTemporalAddress ?? this.temporalTarget, TEMPORAL_NAMESPACE: 'default', KNIT_INSTANCE: this.instance };
+      const logger = createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent');
+      const orchestrator = temporalOrchestrator(env, logger);
+      const app = await buildApi({
+        pool: this.db.pool,
+        store: new LocalBlobStore(join(this.home, 'storage')),
+        logger,
+        config: {
+          token: undefined,
+          maxDataBytes: 2 ** 40,
+          maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000,
+          resourceBounds: this.opts.resourceBounds ?? hostResourceBounds(),
+          allowNetwork: true,
+        },
+        orchestrator,
+        onChange: () => orchestrator.wake(),
+      });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const addr = app.server.address();
+      this.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+      this.closeApi = async () => {
+        await app.close();
+        await orchestrator.close();
+      };
+      this.client = new KnitClient({ server: this.url });
+    }
+    this.connection = await Connection.connect({ address: this.temporalTarget });
     this.temporal = new Client({ connection: this.connection });
     await this.startWorker();
+  }
+
+  /** Starts knitd as a child process on the stack's database, storage and instance (with `apiProcess`). */
+  async startApiProcess(extra: Record<string, string> = {}): Promise<KnitdProcess> {
+    const api = await spawnKnitd({
+      DATABASE_URL: this.db.url,
+      KNIT_HOME: this.home,
+      KNIT_INSTANCE: this.instance,
+      TEMPORAL_ADDRESS: this.temporalTarget,
+      KNIT_MAX_RUNS_PER_APPLY: String(this.opts.maxRunsPerApply ?? 1000),
+      ...extra,
+    });
+    this.api = api;
+    this.url = api.url;
+    this.client = new KnitClient({ server: this.url });
+    this.closeApi = async () => {
+      await this.api?.stop();
+    };
+    return api;
   }
 
   workerEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -105,7 +143,7 @@ export class TestStack {
       DATABASE_URL: this.db.url,
       KNIT_HOME: this.home,
       KNIT_INSTANCE: this.instance,
-      TEMPORAL_ADDRESS: temporalAddress(),
+      TEMPORAL_ADDRESS: this.temporalTarget,
       // Short, so a killed worker is noticed quickly; not shorter, because the SDK sends heartbeats
       // at 80% of this and a loaded CI machine needs the other 20% to deliver them.
       KNIT_HEARTBEAT_TIMEOUT: '5s',

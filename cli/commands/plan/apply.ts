@@ -28,7 +28,9 @@ export async function readPlanFile(file: string): Promise<unknown> {
       const at = err.linePos?.[0];
       throw new UsageError(`${file}${at ? `:${at.line}:${at.col}` : ''}: ${err.message.split('\n')[0]}`);
     }
-    throw err;
+    // The yaml library also refuses, with a plain ReferenceError, aliases it cannot resolve and
+    // alias expansion beyond its limit (a "billion laughs" file): still a bad file, not a crash.
+    throw new UsageError(`${file}: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
