@@ -30,7 +30,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // The archive is streamed by the handler itself, never buffered by a body parser.
   app.addContentTypeParser(TAR_TYPES, (_req, _payload, done) => done(null));
 
-  app.post('/api/data', async (req, reply) => {
+  app.post('/api/data', { config: { takesQuery: true } }, async (req, reply) => {
     if (!TAR_TYPES.includes(String(req.headers['content-type'] ?? '').split(';')[0]!.trim())) {
       throw badRequest('content-type', 'must be application/x-tar: the body is a tar archive of the directory');
     }
@@ -70,7 +70,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply.code(201).send(toDataDetail(record));
   });
 
-  app.get('/api/data', async (req) => {
+  app.get('/api/data', { config: { takesQuery: true } }, async (req) => {
     const query = parseOrThrow(DataQuery, req.query);
     return (await findData(deps.pool, query)).map(toDataDetail);
   });

@@ -103,10 +103,20 @@ export interface Overrides {
  * Header can take them, but it re-reads linkpath and the ustar prefix after applying them.
  */
 export function decodeHeader(b: Buffer): TarHeader {
-  const h = new Header(b, 0);
+  let h: Header;
+  try {
+    h = new Header(b, 0);
+  } catch (err) {
+    // node-tar throws plain Errors for numeric fields it cannot read (a bad base-256 number,
+    // one past 2^53): a malformed archive, not a failure of ours.
+    throw new TarFormatError(`a tar header has an unreadable numeric field (${(err as Error).message})`);
+  }
   if (!h.cksumValid) throw new TarFormatError('a tar header has a bad checksum: the archive is corrupt, compressed, or not a tar');
   if (b.toString('ascii', 257, 262) !== 'ustar') throw new TarFormatError('a tar header lacks the ustar magic: only POSIX (ustar/pax) and GNU archives are accepted');
   const name = h.type;
+  // Base-256 fields can encode negative numbers; no entry has a negative size.
+  if (h.size !== undefined && (!Number.isSafeInteger(h.size) || h.size < 0)) throw new TarFormatError(`a tar header has an invalid size (${h.size})`);
+  if (h.mtime !== undefined && Number.isNaN(h.mtime.getTime())) throw new TarFormatError('a tar header has an invalid modification time');
   return {
     path: h.path ?? '',
     type: TYPE_OF_NAME[name] ?? 'other',

@@ -82,7 +82,8 @@ export const AnnotationChange = z
   .object({
     add: z.array(z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"')).default([]),
     remove: z.array(z.string()).default([]),
-    removeKey: z.array(z.string().min(1)).default([]),
+    // A key alone: what comes before '=' in an annotation, so never '=' or a control character.
+    removeKey: z.array(z.string().regex(/^[^=\p{Cc}\u2028\u2029]+$/u, 'must be an annotation key: no "=" and no control characters')).default([]),
   })
   .strict();
 
