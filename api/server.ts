@@ -39,7 +39,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     // One line per request at debug (below), instead of Fastify's two at info.
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: 0,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
   });
