@@ -62,7 +62,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
 
 function findBadString(v: unknown, path: PropertyKey[]): { path: PropertyKey[]; problem: string } | undefined {
   if (typeof v === 'string') {
-    if (v.includes('\0')) return { path, problem: 'contains a NUL character' };
+    if (v.includes('\0')) return { path, problem: 'contains a control character (NUL, U+0000), which cannot be stored' };
     if (LONE_SURROGATE.test(v)) return { path, problem: 'contains a lone UTF-16 surrogate, which is not a character' };
     return undefined;
   }

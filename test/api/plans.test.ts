@@ -50,7 +50,7 @@ const invalid: Array<[string, unknown, string, RegExp]> = [
   ['output over input', { ...base, outputs: [{ path: '/in/data', tags: [] }] }, 'outputs[0].path', /overlaps inputs\[0\]\.path/],
   ['bad resource', { ...base, resources: { cpu: 'lots' } }, 'resources.cpu', /quantity/],
   ['bad annotation', { ...base, annotations: ['no-equals'] }, 'annotations[0]', /key=value/],
-  ['unknown field', { ...base, input: [] }, '(root)', /input/],
+  ['unknown field', { ...base, input: [] }, 'input', /not a known parameter or field/],
   ['bad on_node', { ...base, on_node: { must: ['gpu'] } }, 'on_node.must[0]', /key=value/],
 ];
 
