@@ -26,7 +26,10 @@ export function registerQueryChecks(app: FastifyInstance): void {
     for (const { name, value } of params) {
       const decodedName = decodeUtf8(name);
       if (decodedName === undefined) throw badRequest('query', `a query parameter name is not valid UTF-8 once percent-decoded: ${JSON.stringify(name.slice(0, 60))}`);
-      if (decodeUtf8(value) === undefined) throw badRequest(decodedName, 'is not valid UTF-8 once percent-decoded');
+      const decodedValue = decodeUtf8(value);
+      if (decodedValue === undefined) throw badRequest(decodedName, 'is not valid UTF-8 once percent-decoded');
+      // PostgreSQL text cannot hold NUL; no parameter means anything with one.
+      if (decodedValue.includes('\0') || decodedName.includes('\0')) throw badRequest(decodedName.replace(/\0/g, ''), 'contains a NUL character');
     }
     if (!req.is404 && !req.routeOptions.config?.takesQuery) {
       const first = params.find((p) => p.name !== '');

@@ -154,6 +154,8 @@ test('invalid UTF-8 in tags is refused, in query strings, uploads and JSON bodie
   const put = await raw(api, 'PUT', `/api/data/${dataId}/tags`, body, { 'content-type': 'application/json' });
   await expect400(t, put, 'body', 'JSON body');
   t.regex(errorOf(put).message, /UTF-8.*offset 11/);
+  const nul = await raw(api, 'GET', '/api/plans?image=busybox%00:1');
+  await expect400(t, nul, 'image', 'NUL in a query parameter');
   // A well-formed non-ASCII tag still goes through.
   const good = await raw(api, 'GET', `/api/data?tag=${encodeURIComponent('städte:köln')}`);
   t.is(good.status, 200, good.body.toString());
