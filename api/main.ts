@@ -23,13 +23,13 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
       field: 'env.KNIT_LISTEN',
     });
   }
+  const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd' });
+  const store = new LocalBlobStore(storageDir(env));
   // The grace period is what keeps another replica's upload in progress safe, start-up or not.
   const sweepUploads = async () => {
     const gc = await collectGarbage(db.pool, store, env.KNIT_GC_GRACE_SECONDS * 1000);
     if (gc.incompleteUploads + gc.orphanObjects > 0) logger.info(gc, 'removed leftovers of interrupted uploads');
   };
-  const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd' });
-  const store = new LocalBlobStore(storageDir(env));
   try {
     const m = await migrate(db.pool);
     if (m.applied.length > 0) logger.info({ applied: m.applied }, 'database migrated');
