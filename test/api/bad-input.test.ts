@@ -115,6 +115,9 @@ test('ids over the URL limit get 414, and headers over the limit 431, in knit er
   const long = await raw(api, 'GET', `/api/data/${'a'.repeat(500)}`);
   t.is(long.status, 414, long.body.toString());
   t.like(errorOf(long), { code: 'uri_too_long', field: 'id' });
+  const badUrl = await raw(api, 'GET', '/api/data/%E0%A4%A');
+  t.is(badUrl.status, 400, badUrl.body.toString());
+  t.like(errorOf(badUrl), { code: 'bad_request', field: 'url' });
   const huge = await raw(api, 'GET', `/api/data?tag=${'a'.repeat(70_000)}:b`);
   t.is(huge.status, 431, huge.body.toString());
   t.like(errorOf(huge), { code: 'headers_too_large', field: 'headers' });
