@@ -17,7 +17,8 @@ export function registerJsonBody(app: FastifyInstance): void {
     try {
       text = strictUtf8.decode(body);
     } catch {
-      return done(new KnitError('bad_request', `body: is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(body)})`, { field: 'body' }));
+      const field = fieldWithInvalidUtf8(body) ?? 'body';
+      return done(new KnitError('bad_request', `${field}: is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(body)} of the body)`, { field }));
     }
     if (text.trim() === '') return done(new KnitError('bad_request', 'body: is empty; send a JSON object or no content-type', { field: 'body' }));
     let parsed: unknown;
@@ -33,6 +34,36 @@ export function registerJsonBody(app: FastifyInstance): void {
     }
     done(null, parsed);
   });
+}
+
+const REPLACEMENT_BYTES = Buffer.from('\ufffd');
+
+/**
+ * Which string holds the bad bytes, when that can be told: decoded leniently, every U+FFFD is a
+ * bad sequence unless the body also spelled U+FFFD itself.
+ */
+function fieldWithInvalidUtf8(body: Buffer): string | undefined {
+  if (body.includes(REPLACEMENT_BYTES)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const path = findString(parsed, [], (s) => s.includes('\ufffd'));
+  return path === undefined ? undefined : formatPath('', path);
+}
+
+function findString(v: unknown, path: PropertyKey[], bad: (s: string) => boolean): PropertyKey[] | undefined {
+  if (typeof v === 'string') return bad(v) ? path : undefined;
+  if (v === null || typeof v !== 'object') return undefined;
+  for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+    const key = Array.isArray(v) ? Number(k) : k;
+    if (typeof key === 'string' && bad(key)) return [...path, key];
+    const found = findString(x, [...path, key], bad);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** Byte offset of the first byte that does not begin or continue a valid UTF-8 sequence. */

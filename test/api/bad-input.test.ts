@@ -155,8 +155,12 @@ test('invalid UTF-8 in tags is refused, in query strings, uploads and JSON bodie
   await expect400(t, up, 'tag', 'upload');
   const body = Buffer.concat([Buffer.from('{"add":["a:'), Buffer.from([0xff, 0xfe]), Buffer.from('"]}')]);
   const put = await raw(api, 'PUT', `/api/data/${dataId}/tags`, body, { 'content-type': 'application/json' });
-  await expect400(t, put, 'body', 'JSON body');
+  await expect400(t, put, 'add[0]', 'JSON body');
   t.regex(errorOf(put).message, /UTF-8.*offset 11/);
+  // With a real U+FFFD elsewhere the bad string cannot be told apart: the body is named.
+  const mixed = Buffer.concat([Buffer.from('{"remove":["a:\ufffd"],"add":["a:'), Buffer.from([0xff]), Buffer.from('"]}')]);
+  const put2 = await raw(api, 'PUT', `/api/data/${dataId}/tags`, mixed, { 'content-type': 'application/json' });
+  await expect400(t, put2, 'body', 'JSON body with a literal U+FFFD');
   const nul = await raw(api, 'GET', '/api/plans?image=busybox%00:1');
   await expect400(t, nul, 'image', 'NUL in a query parameter');
   // A well-formed non-ASCII tag still goes through.
