@@ -1,4 +1,5 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canceledQueryError } from '../core/db/query-canceled.js';
 import { isConnectionError } from '../core/db/connection-errors.js';
 import { KnitError } from '../core/errors/knit-error.js';
@@ -22,6 +23,53 @@ export function registerErrorHandling(app: FastifyInstance): void {
     reply.removeHeader('content-disposition');
     void reply.code(err.status).type('application/json; charset=utf-8').send(err.toBody());
   });
+}
+
+/** Fastify's own answers from routing (too long a parameter, a bad URL): knit's error JSON too. */
+export function frameworkError(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const err = frameworkKnitError(error);
+  req.log.info({ code: err.code, field: err.field, msg: err.message }, 'request rejected');
+  void reply.code(err.status).type('application/json; charset=utf-8').send(err.toBody());
+}
+
+function frameworkKnitError(error: FastifyError): KnitError {
+  switch (error.code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      // Every route parameter is an id, a UUID of 36 characters.
+      return new KnitError('uri_too_long', `id: is longer than ${MAX_PARAM_LENGTH} characters; ids are UUIDs`, { field: 'id' });
+    case 'FST_ERR_BAD_URL':
+      return new KnitError('bad_request', 'url: is not a valid URL (a bad percent-encoding?)', { field: 'url' });
+  }
+  return toKnitError(error);
+}
+
+/** Fastify's default for route parameters, named here because the 414 message states it. */
+export const MAX_PARAM_LENGTH = 100;
+
+/**
+ * Errors Node's HTTP parser raises before there is a request (headers or URL over Node's header
+ * limit, a malformed request line). Answered on the raw socket, in knit's error JSON.
+ */
+export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status: number;
+  let knit: KnitError;
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    knit = new KnitError('headers_too_large', 'headers: the URL and headers together are too large; send long lists (tags, ids) in fewer, shorter requests', { field: 'headers' });
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    knit = new KnitError('bad_request', 'request: the request was not received in time', { field: 'request' });
+  } else {
+    status = 400;
+    knit = new KnitError('bad_request', 'request: malformed HTTP request', { field: 'request' });
+  }
+  const body = JSON.stringify(knit.toBody());
+  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 /** How long a client may keep sending a body we have already answered before we hang up. */

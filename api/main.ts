@@ -1,5 +1,6 @@
 import { readServerEnv, isLoopback, storageDir, type ServerEnv } from '../core/config/config.js';
 import { collectGarbage } from '../core/data/gc.js';
+import { startPeriodicSweep } from '../core/data/gc-loop.js';
 import { migrate } from '../core/db/migrate.js';
 import { openDatabase } from '../core/db/open.js';
 import { KnitError } from '../core/errors/knit-error.js';
@@ -24,11 +25,15 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
   }
   const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd', statementTimeoutMs: env.KNIT_STATEMENT_TIMEOUT });
   const store = new LocalBlobStore(storageDir(env));
+  // The grace period is what keeps another replica's upload in progress safe, start-up or not.
+  const sweepUploads = async () => {
+    const gc = await collectGarbage(db.pool, store, env.KNIT_GC_GRACE_SECONDS * 1000);
+    if (gc.incompleteUploads + gc.orphanObjects > 0) logger.info(gc, 'removed leftovers of interrupted uploads');
+  };
   try {
     const m = await migrate(db.pool);
     if (m.applied.length > 0) logger.info({ applied: m.applied }, 'database migrated');
-    const gc = await collectGarbage(db.pool, store, env.KNIT_GC_GRACE_SECONDS * 1000);
-    if (gc.incompleteUploads + gc.orphanObjects > 0) logger.info(gc, 'removed leftovers of interrupted uploads');
+    await sweepUploads();
   } catch (err) {
     await db.close();
     throw err;
@@ -48,6 +53,7 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
     orchestrator,
     onChange: () => orchestrator.wake(),
   });
+  const sweeper = startPeriodicSweep(env.KNIT_GC_INTERVAL_SECONDS * 1000, sweepUploads, (err) => logger.warn({ err }, 'sweeping upload leftovers failed; will retry'));
   await app.listen({ host, port: Number(portText) });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : Number(portText);
@@ -55,6 +61,7 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
   return {
     url,
     async close() {
+      await sweeper.stop();
       await app.close();
       await orchestrator.close();
       await db.close();

@@ -6,7 +6,9 @@ import type { Logger } from '../core/log/logger.js';
 import type { OutboxKind } from '../core/outbox/db.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { registerBearerAuth } from './auth.js';
-import { registerErrorHandling } from './errors.js';
+import { clientError, frameworkError, MAX_PARAM_LENGTH, registerErrorHandling } from './errors.js';
+import { registerJsonBody } from './json-body.js';
+import { registerQueryChecks } from './query-check.js';
 import type { Orchestrator } from './orchestrator.js';
 import { registerDataRoutes } from './routes/data.js';
 import { registerLineageRoutes } from './routes/lineage.js';
@@ -42,9 +44,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     // One line per request at debug (below), instead of Fastify's two at info.
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: 0,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   });
   registerErrorHandling(app);
+  registerJsonBody(app);
   registerBearerAuth(app, deps.config.token);
+  registerQueryChecks(app);
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });

@@ -215,3 +215,28 @@ test('archives knit writes extract with GNU tar to the same tree', async (t) => 
   const listing = execFileSync('tar', ['-tvf', '-'], { input: archive }).toString();
   t.regex(listing, /hard-link-to-readme\.md link to README\.md|README\.md link to hard-link-to-readme\.md/);
 });
+
+test('names over 255 bytes and paths over 4096 bytes are refused, naming the entry', (t) => {
+  const longName = `dir/${'n'.repeat(5000)}`;
+  const c = new ArchiveChecker();
+  const err = t.throws(() => c.check({ path: longName, type: 'file' }), { instanceOf: UnsafeEntryError });
+  t.regex(err!.message, /component of 5000 bytes.*at most 255 bytes/);
+  t.true(err!.entryPath.length < 100, 'the message quotes a shortened entry path');
+  // 128 two-byte characters: 128 characters but 256 bytes.
+  t.throws(() => new ArchiveChecker().check({ path: 'é'.repeat(128), type: 'file' }), { message: /at most 255 bytes/ });
+  t.notThrows(() => new ArchiveChecker().check({ path: 'é'.repeat(127), type: 'file' }));
+  const deep = Array.from({ length: 17 }, () => 'd'.repeat(250)).join('/');
+  t.throws(() => new ArchiveChecker().check({ path: deep, type: 'directory' }), { message: /at most 4096 bytes/ });
+  t.throws(() => new ArchiveChecker().check({ path: 'link', type: 'symlink', linkpath: `${'x/'.repeat(2100)}y` }), { message: /longer than 4096 bytes/ });
+});
+
+test('a tar header with an unreadable size is a malformed archive, not an internal error', async (t) => {
+  const tar = await craftTar([{ name: 'a.txt', type: 'file', content: '' }]);
+  tar[124] = 0x81;
+  tar.fill(' ', 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += tar[i]!;
+  tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  const err = await t.throwsAsync(validate(tar));
+  t.true(err instanceof MalformedArchiveError, `${err?.name}: ${err?.message}`);
+});

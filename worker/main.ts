@@ -15,7 +15,8 @@ import { LocalBlobStore } from '../core/storage/local-store.js';
 import { wakeMatcher } from '../core/temporal/wake-matcher.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
 import { WORKFLOW_BUNDLE } from './bundle.js';
-import { sweepLeftovers } from './sweep.js';
+import { sweepLeftovers, sweepLiveLogs } from './sweep.js';
+import { startPeriodicSweep } from '../core/data/gc-loop.js';
 
 /** Registers knit's search attributes; existing ones are fine (another worker got there first). */
 async function ensureSearchAttributes(connection: Connection, namespace: string, log: Logger): Promise<void> {
@@ -143,7 +144,17 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   // The matcher must exist even before the first change arrives: its backstop does the rest.
   await wake();
 
+  // Attempts end while the worker runs; their live logs should not wait for the next restart.
+  const sweeper = startPeriodicSweep(
+    env.KNIT_GC_INTERVAL_SECONDS * 1000,
+    async () => {
+      const liveLogs = await sweepLiveLogs({ pool, store });
+      if (liveLogs > 0) log.info({ liveLogs }, 'removed live logs of finished attempts');
+    },
+    (err) => log.warn({ err }, 'sweeping live logs failed; will retry'),
+  );
   const done = Promise.all([main.run(), containers.run()]).then(async () => {
+    await sweeper.stop();
     await connection.close();
     await clientConnection.close();
     await pool.end();

@@ -32,7 +32,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // The archive is streamed by the handler itself, never buffered by a body parser.
   app.addContentTypeParser(TAR_TYPES, (_req, _payload, done) => done(null));
 
-  app.post('/api/data', async (req, reply) => {
+  app.post('/api/data', { config: { takesQuery: true } }, async (req, reply) => {
     if (!TAR_TYPES.includes(String(req.headers['content-type'] ?? '').split(';')[0]!.trim())) {
       throw badRequest('content-type', 'must be application/x-tar: the body is a tar archive of the directory');
     }
@@ -72,7 +72,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply.code(201).send(toDataDetail(record));
   });
 
-  app.get('/api/data', async (req, reply) => {
+  app.get('/api/data', { config: { takesQuery: true } }, async (req, reply) => {
     const query = parseOrThrow(DataQuery, req.query);
     return (await findData(abortableQueries(deps.pool, clientGone(reply)), query)).map(toDataDetail);
   });

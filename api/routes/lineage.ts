@@ -23,7 +23,7 @@ const LineageQuery = z.object({ up: depth, down: depth }).strict();
 
 export function registerLineageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Nodes (Data, Runs; uploads as root runs) and edges (mount path, log or upload) around a Data. */
-  app.get('/api/lineage/data/:id', async (req) => {
+  app.get('/api/lineage/data/:id', { config: { takesQuery: true } }, async (req) => {
     const id = idParam(req.params, 'Data');
     const q = parseOrThrow(LineageQuery, req.query);
     try {

@@ -33,7 +33,7 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
    * Applies a plan. `dryRun` reports the runs it would create, from which Data, and whether it
    * would be accepted; over the configured cap of runs at once it needs `yes`.
    */
-  app.post('/api/plans', async (req, reply) => {
+  app.post('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
     const query = parseOrThrow(ApplyQuery, req.query);
     const spec = parseOrThrow(PlanSpec, req.body ?? {});
     checkBounds(spec.resources, deps.config.resourceBounds, 'resources');
@@ -60,7 +60,7 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply.code(201).send(result);
   });
 
-  app.get('/api/plans', async (req, reply) => {
+  app.get('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
     const q = parseOrThrow(PlanQuery, req.query);
     return (await findPlans(abortableQueries(deps.pool, clientGone(reply)), { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
   });

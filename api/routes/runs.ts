@@ -30,7 +30,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return run;
   };
 
-  app.get('/api/runs', async (req, reply) => {
+  app.get('/api/runs', { config: { takesQuery: true } }, async (req, reply) => {
     const query = parseOrThrow(RunQuery, req.query);
     return findRuns(abortableQueries(deps.pool, clientGone(reply)), query);
   });
@@ -38,7 +38,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/api/runs/:id', async (req) => mustGet(idParam(req.params, 'run')));
 
   /** Long-polls until the run has finished or `timeout` passes; returns the run either way. */
-  app.get('/api/runs/:id/wait', async (req) => {
+  app.get('/api/runs/:id/wait', { config: { takesQuery: true } }, async (req) => {
     const id = idParam(req.params, 'run');
     const { timeout } = parseOrThrow(WaitQuery, req.query);
     const until = Date.now() + timeout;
@@ -83,7 +83,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
    * The run's log as text. While it runs, what the worker has stored so far (and, with follow,
    * more as it comes); once it has finished, the log Data it produced.
    */
-  app.get('/api/runs/:id/log', async (req, reply) => {
+  app.get('/api/runs/:id/log', { config: { takesQuery: true } }, async (req, reply) => {
     const id = idParam(req.params, 'run');
     const { follow } = parseOrThrow(LogQuery, req.query);
     let run = await mustGet(id);

@@ -40,6 +40,30 @@ const KIND_OF: Partial<Record<TarType, EntryKind>> = {
   hardlink: 'hardlink',
 };
 
+/**
+ * Linux's NAME_MAX and PATH_MAX, in bytes of UTF-8: a longer name is accepted by tar but can never
+ * be written to disk, so Data holding one could be stored and never pulled or staged.
+ */
+export const NAME_MAX_BYTES = 255;
+export const PATH_MAX_BYTES = 4096;
+
+function checkLengths(segs: readonly string[], entryPath: string, what: string): void {
+  for (const seg of segs) {
+    const bytes = Buffer.byteLength(seg, 'utf8');
+    if (bytes > NAME_MAX_BYTES) {
+      throw new UnsafeEntryError(shorten(entryPath), `${what} has a component of ${bytes} bytes (${JSON.stringify(shorten(seg))}); a file or directory name may have at most ${NAME_MAX_BYTES} bytes`);
+    }
+  }
+  const total = Buffer.byteLength(segs.join('/'), 'utf8');
+  if (total > PATH_MAX_BYTES) throw new UnsafeEntryError(shorten(entryPath), `${what} is ${total} bytes long; a path may have at most ${PATH_MAX_BYTES} bytes`);
+}
+
+/** Long names in messages: enough to recognise the entry, not kilobytes of it. */
+function shorten(s: string): string {
+  const chars = [...s];
+  return chars.length <= 80 ? s : `${chars.slice(0, 60).join('')}…${chars.slice(-15).join('')}`;
+}
+
 /** Splits a tar path into clean segments, refusing absolute paths and `..`. */
 function segmentsOf(raw: string, entryPath: string, what: string): string[] {
   if (raw.includes('\0')) throw new UnsafeEntryError(entryPath, `${what} contains a NUL byte`);
@@ -60,6 +84,7 @@ export class ArchiveChecker {
       throw new UnsafeEntryError(h.path, `entry type ${h.type} is not allowed; Data holds only files, directories, symlinks and hard links`);
     }
     const segs = segmentsOf(h.path, h.path, 'path');
+    checkLengths(segs, h.path, 'path');
     const path = segs.join('/');
     if (path === '') {
       if (kind !== 'directory') throw new UnsafeEntryError(h.path, 'only a directory may stand for the data root');
@@ -92,6 +117,7 @@ export class ArchiveChecker {
     const target = h.linkpath ?? '';
     if (target === '') throw new UnsafeEntryError(h.path, 'symlink has an empty target');
     if (target.includes('\0')) throw new UnsafeEntryError(h.path, 'symlink target contains a NUL byte');
+    if (Buffer.byteLength(target, 'utf8') > PATH_MAX_BYTES) throw new UnsafeEntryError(shorten(h.path), `symlink target is longer than ${PATH_MAX_BYTES} bytes`);
     if (target.startsWith('/')) throw new UnsafeEntryError(h.path, `symlink target ${JSON.stringify(target)} is absolute; it must point inside the data`);
     // Leading '..' only climbs real directories (entries are never written through symlinks),
     // so it can be counted exactly. A '..' after a name could climb out of a symlinked

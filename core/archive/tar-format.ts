@@ -85,6 +85,10 @@ export function encodeHeader(h: { path: string; type: TarType; mode: number; siz
   return Buffer.concat([pax, block]);
 }
 
+function isBlankField(f: Buffer): boolean {
+  return f.every((c) => c === 0 || c === 0x20);
+}
+
 export function isZeroBlock(b: Buffer): boolean {
   for (let i = 0; i < BLOCK; i++) if (b[i] !== 0) return false;
   return true;
@@ -103,10 +107,21 @@ export interface Overrides {
  * Header can take them, but it re-reads linkpath and the ustar prefix after applying them.
  */
 export function decodeHeader(b: Buffer): TarHeader {
-  const h = new Header(b, 0);
+  let h: Header;
+  try {
+    h = new Header(b, 0);
+  } catch (err) {
+    // node-tar throws plain Errors for numeric fields it cannot read (a bad base-256 number,
+    // one past 2^53): a malformed archive, not a failure of ours.
+    throw new TarFormatError(`a tar header has an unreadable numeric field (${(err as Error).message})`);
+  }
   if (!h.cksumValid) throw new TarFormatError('a tar header has a bad checksum: the archive is corrupt, compressed, or not a tar');
   if (b.toString('ascii', 257, 262) !== 'ustar') throw new TarFormatError('a tar header lacks the ustar magic: only POSIX (ustar/pax) and GNU archives are accepted');
   const name = h.type;
+  // node-tar reads a negative or non-octal size as "no size"; taking that for 0 would read the
+  // entry's content as the next header. Only a blank field means 0.
+  if (h.size === undefined && !isBlankField(b.subarray(124, 136))) throw new TarFormatError('a tar header has an invalid size (negative or not a number)');
+  if (h.mtime !== undefined && Number.isNaN(h.mtime.getTime())) throw new TarFormatError('a tar header has an invalid modification time');
   return {
     path: h.path ?? '',
     type: TYPE_OF_NAME[name] ?? 'other',

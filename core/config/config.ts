@@ -82,6 +82,8 @@ export const ServerEnv = TemporalEnv.extend({
   KNIT_MAX_DATA_BYTES: bytes('1TiB'),
   /** Uploads and objects younger than this are never garbage-collected: another replica may own them. */
   KNIT_GC_GRACE_SECONDS: int(3600),
+  /** How often leftovers (interrupted uploads, finished attempts' live logs) are swept while running; 0: only at start-up. */
+  KNIT_GC_INTERVAL_SECONDS: int(600),
   KNIT_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   KNIT_STORAGE_DIR: z.string().min(1).optional(),
   /** apply refuses to create more runs than this at once, unless asked to with `yes`. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SelectorTag, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
+import { SelectorTag, TagKey, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
 import { LIMITS } from '../limits/limits.js';
 import { bounded, durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
 
@@ -62,13 +62,9 @@ export const TagChange = z
     add: bounded(UserTag, LIMITS.tagsPerData, 'tags per Data').default([]),
     remove: bounded(UserTag, LIMITS.tagsPerData, 'tags per Data').default([]),
     removeKey: bounded(
-        z
-          .string()
-          .transform((k) => k.trim())
-          .pipe(z.string().min(1, 'key is empty'))
-          .superRefine((k, ctx) => {
-            if (isSystemKey(k)) ctx.addIssue({ code: 'custom', message: `tag key ${JSON.stringify(k)} is reserved: knit sets "knit#" tags, users cannot remove them` });
-          }),
+        TagKey.superRefine((k, ctx) => {
+          if (isSystemKey(k)) ctx.addIssue({ code: 'custom', message: `tag key ${JSON.stringify(k)} is reserved: knit sets "knit#" tags, users cannot remove them` });
+        }),
         LIMITS.tagsPerData,
         'keys per change',
       )
@@ -78,7 +74,7 @@ export const TagChange = z
 export type TagChange = z.output<typeof TagChange>;
 
 /** `GET /api/data` query: tags ANDed, an optional time window. */
-export const DataQuery = z.object({ tag: repeated(SelectorTag, LIMITS.tagsPerSelector, 'tags per query'), ...timeWindow }).superRefine(durationNeedsSince);
+export const DataQuery = z.object({ tag: repeated(SelectorTag, LIMITS.tagsPerSelector, 'tags per query'), ...timeWindow }).strict().superRefine(durationNeedsSince);
 export type DataQuery = z.output<typeof DataQuery>;
 
 /** Tags given on upload, as query parameters `?tag=k:v&tag=...`. */

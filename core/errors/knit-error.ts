@@ -10,6 +10,8 @@ export const ErrorCode = z.enum([
   'not_found',
   'conflict',
   'payload_too_large',
+  'uri_too_long',
+  'headers_too_large',
   'unavailable',
   'internal',
 ]);
@@ -21,6 +23,8 @@ const statusOf: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  uri_too_long: 414,
+  headers_too_large: 431,
   unavailable: 503,
   internal: 500,
 };

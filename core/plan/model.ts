@@ -95,7 +95,8 @@ export const AnnotationChange = z
   .object({
     add: bounded(z.string().regex(/^[^=\s][^=]*=.*$/, 'must be "key=value"'), LIMITS.annotationsPerPlan, 'annotations per plan').default([]),
     remove: bounded(z.string(), LIMITS.annotationsPerPlan, 'annotations per change').default([]),
-    removeKey: bounded(z.string().min(1), LIMITS.annotationsPerPlan, 'keys per change').default([]),
+    // A key alone: what comes before '=' in an annotation, so never '=' or a control character.
+    removeKey: bounded(z.string().regex(/^[^=\p{Cc}\u2028\u2029]+$/u, 'must be an annotation key: no "=" and no control characters'), LIMITS.annotationsPerPlan, 'keys per change').default([]),
   })
   .strict();
 

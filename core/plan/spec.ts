@@ -45,7 +45,24 @@ const Log = z
   .nullable()
   .optional();
 
-const IMAGE_NAME = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+// The Docker reference grammar (distribution/reference): the first component is a registry host
+// only when it contains '.' or ':' or is 'localhost'; hosts are DNS names, so case-insensitive and
+// uppercase is allowed there. Every other component is a repository path, lowercase only: Docker
+// itself refuses `MyOrg/trainer:1`, and accepting it here would only fail later, at pull time.
+const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::\d+)?$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const NAME_MAX_LENGTH = 255;
+
+function isImageName(name: string): boolean {
+  if (name.length > NAME_MAX_LENGTH) return false;
+  const parts = name.split('/');
+  const first = parts[0]!;
+  if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    if (!DOMAIN.test(first)) return false;
+    parts.shift();
+  }
+  return parts.length > 0 && parts.every((p) => PATH_COMPONENT.test(p));
+}
 
 export const ImageRef = z.string().superRefine((image, ctx) => {
   const at = image.indexOf('@');
@@ -55,7 +72,9 @@ export const ImageRef = z.string().superRefine((image, ctx) => {
   const colon = named.lastIndexOf(':');
   const tag = colon > slash ? named.slice(colon + 1) : undefined;
   const name = colon > slash ? named.slice(0, colon) : named;
-  if (!IMAGE_NAME.test(name)) return void ctx.addIssue({ code: 'custom', message: `${JSON.stringify(image)} is not an image name` });
+  if (!isImageName(name)) {
+    return void ctx.addIssue({ code: 'custom', message: `${JSON.stringify(image)} is not an image name: repository components are lowercase letters, digits and separators; only a registry host (with '.' or ':', or localhost) may have uppercase` });
+  }
   if (tag !== undefined && !/^\w[\w.-]{0,127}$/.test(tag)) return void ctx.addIssue({ code: 'custom', message: `${JSON.stringify(tag)} is not a valid image tag` });
   if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) return void ctx.addIssue({ code: 'custom', message: `${JSON.stringify(digest)} is not a valid image digest` });
   if (tag === undefined && digest === undefined) {

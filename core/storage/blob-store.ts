@@ -30,6 +30,13 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<BlobEntry>;
   /** Removes leftovers of interrupted `put`s started before `before`; returns how many. */
   sweepIncomplete(before: Date): Promise<number>;
+  /**
+   * Folders under `prefix` that hold nothing, as keys ending in '/'. Stores without folders
+   * (object stores) yield none.
+   */
+  emptyFolders(prefix: string): AsyncIterable<string>;
+  /** Removes `folder` (a key ending in '/') and then its parents up to `prefix`, while they are empty. */
+  removeEmptyFolder(folder: string, prefix: string): Promise<void>;
 }
 
 export class BlobNotFoundError extends Error {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -87,6 +87,39 @@ export class LocalBlobStore implements BlobStore {
         const s = await stat(p).catch(() => undefined);
         if (s) yield { key: relative(this.objects, p).split(sep).join('/'), size: s.size, modified: s.mtime };
       }
+    }
+  }
+
+  async *emptyFolders(prefix: string): AsyncIterable<string> {
+    const start = join(this.objects, ...prefix.replace(/\/$/, '').split('/'));
+    const walk = async function* (this: LocalBlobStore, dir: string): AsyncIterable<string> {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      if (entries.length === 0 && dir !== start) yield `${relative(this.objects, dir).split(sep).join('/')}/`;
+      for (const e of entries) if (e.isDirectory()) yield* walk.call(this, join(dir, e.name));
+    };
+    yield* walk.call(this, start);
+  }
+
+  async removeEmptyFolder(folder: string, prefix: string): Promise<void> {
+    const stop = join(this.objects, ...prefix.replace(/\/$/, '').split('/'));
+    let dir = join(this.objects, ...folder.replace(/\/$/, '').split('/'));
+    if (!dir.startsWith(`${stop}${sep}`)) throw new Error(`folder ${folder} is not under ${prefix}`);
+    while (dir.startsWith(`${stop}${sep}`)) {
+      try {
+        await rmdir(dir);
+      } catch (err) {
+        // Not empty (something was written meanwhile) or already gone: either way, stop here.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT') return;
+        throw err;
+      }
+      dir = dirname(dir);
     }
   }
 

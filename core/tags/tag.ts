@@ -12,12 +12,38 @@ export const TAG_ID = 'knit#id';
 export const TAG_TIMESTAMP = 'knit#timestamp';
 export const TAG_TRANSIENT = 'knit#transient';
 
+/** Lengths are in Unicode code points, so an emoji or a CJK character counts once. */
 export const KEY_MAX_LENGTH = 256;
 export const VALUE_MAX_LENGTH = 1024;
 
-// C0/C1 control characters and the Unicode line/paragraph separators: they break terminals,
-// logs and the one-tag-per-line formats users grep.
-const FORBIDDEN = /[\p{Cc}\u2028\u2029]/u;
+// C0/C1 control characters and the Unicode line/paragraph separators break terminals, logs and
+// the one-tag-per-line formats users grep. Format characters (\p{Cf}: bidi overrides and
+// isolates, zero-width space/joiners, word joiner, BOM, soft hyphen…) are invisible, so two tags
+// that look the same would differ, or a tag would display as something it is not.
+const CONTROL = /[\p{Cc}\u2028\u2029]/u;
+const INVISIBLE = /\p{Cf}/u;
+// A lone surrogate is not a character; U+FFFD is what a decoder leaves where bytes were not
+// UTF-8, so a tag holding it has already lost what its writer meant.
+const NOT_TEXT = /[\p{Cs}\uFFFD]/u;
+
+/** Length in Unicode code points (not UTF-16 units). */
+export function codePointLength(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/** Why `text` cannot be (part of) a tag, or undefined. Shared by whole tags and lone keys. */
+export function forbiddenCharacterProblem(text: string, what: string): string | undefined {
+  const describe = (re: RegExp): string => {
+    const ch = re.exec(text)![0];
+    return `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  };
+  if (CONTROL.test(text)) return `${what} contains a control character (${describe(CONTROL)})`;
+  if (INVISIBLE.test(text)) return `${what} contains an invisible format character (${describe(INVISIBLE)}, e.g. a bidi override or zero-width character)`;
+  if (NOT_TEXT.test(text)) return `${what} is not valid Unicode text (${describe(NOT_TEXT)}: a lone surrogate or a replacement character from invalid UTF-8)`;
+  return undefined;
+}
 
 export function isSystemKey(key: string): boolean {
   return key.startsWith(SYSTEM_PREFIX);
@@ -36,14 +62,36 @@ export function formatTag(tag: Tag): string {
 export function tagProblem(raw: string): string | undefined {
   const at = raw.indexOf(':');
   if (at < 0) return `tag ${JSON.stringify(raw)} must be KEY:VALUE`;
-  if (FORBIDDEN.test(raw)) return `tag ${JSON.stringify(raw)} contains a control character`;
+  const bad = forbiddenCharacterProblem(raw, `tag ${JSON.stringify(raw)}`);
+  if (bad) return bad;
   const key = raw.slice(0, at).trim();
   const value = raw.slice(at + 1).trim();
   if (key === '') return `tag ${JSON.stringify(raw)} has an empty key`;
-  if (key.length > KEY_MAX_LENGTH) return `tag key ${JSON.stringify(key.slice(0, 40) + '…')} is longer than ${KEY_MAX_LENGTH} characters`;
-  if (value.length > VALUE_MAX_LENGTH) return `tag ${JSON.stringify(key)} has a value longer than ${VALUE_MAX_LENGTH} characters`;
+  if (codePointLength(key) > KEY_MAX_LENGTH) return `tag key ${JSON.stringify([...key].slice(0, 40).join('') + '…')} is longer than ${KEY_MAX_LENGTH} characters (code points)`;
+  if (codePointLength(value) > VALUE_MAX_LENGTH) return `tag ${JSON.stringify(key)} has a value longer than ${VALUE_MAX_LENGTH} characters (code points)`;
   return undefined;
 }
+
+/** Why `raw` is not a usable tag key on its own (as in `removeKey`), or undefined. */
+export function keyProblem(raw: string): string | undefined {
+  const key = raw.trim();
+  if (key === '') return 'key is empty';
+  const bad = forbiddenCharacterProblem(key, `tag key ${JSON.stringify(key)}`);
+  if (bad) return bad;
+  if (key.includes(':')) return `tag key ${JSON.stringify(key)} contains ':', which separates a key from its value`;
+  if (codePointLength(key) > KEY_MAX_LENGTH) return `tag key ${JSON.stringify([...key].slice(0, 40).join('') + '…')} is longer than ${KEY_MAX_LENGTH} characters (code points)`;
+  return undefined;
+}
+
+/** A tag key given alone; trimmed. */
+export const TagKey = z.string().transform((raw, ctx): string => {
+  const problem = keyProblem(raw);
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  return raw.trim();
+});
 
 function split(raw: string): Tag {
   const at = raw.indexOf(':');

@@ -20,10 +20,21 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, roo
   if (result.success) return result.data;
   const issues = result.error.issues;
   const first = issues[0];
-  const field = first ? formatPath(root, first.path) : root || '(root)';
-  const message = first ? first.message : 'invalid';
+  const field = first ? fieldOf(root, first) : root || '(root)';
+  const message = first ? messageOf(first) : 'invalid';
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
-  return throwBadRequest(field, message + more, issues.slice(0, 20).map((i) => ({ field: formatPath(root, i.path), message: i.message })));
+  return throwBadRequest(field, message + more, issues.slice(0, 20).map((i) => ({ field: fieldOf(root, i), message: messageOf(i) })));
+}
+
+// An unknown key is named as the field itself, so `?colour=red` answers `field: "colour"`.
+function fieldOf(root: string, issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) return formatPath(root, [...issue.path, issue.keys[0]]);
+  return formatPath(root, issue.path);
+}
+
+function messageOf(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `is not a known parameter or field${issue.keys.length > 1 ? ` (nor ${issue.keys.slice(1).map((k) => JSON.stringify(k)).join(', ')})` : ''}`;
+  return issue.message;
 }
 
 function throwBadRequest(field: string, message: string, problems: Array<{ field: string; message: string }>): never {

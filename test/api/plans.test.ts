@@ -64,7 +64,7 @@ const invalid: Array<[string, unknown, string, RegExp]> = [
   ['a fraction of a GPU', { ...base, resources: { 'nvidia.com/gpu': '0.5' } }, 'resources.nvidia.com/gpu', /whole number/],
   ['network not a boolean', { ...base, network: 'yes' }, 'network', /boolean/],
   ['bad annotation', { ...base, annotations: ['no-equals'] }, 'annotations[0]', /key=value/],
-  ['unknown field', { ...base, input: [] }, '(root)', /input/],
+  ['unknown field', { ...base, input: [] }, 'input', /not a known parameter or field/],
   ['bad on_node', { ...base, on_node: { must: ['gpu'] } }, 'on_node.must[0]', /key=value/],
 ];
 

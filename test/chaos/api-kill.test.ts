@@ -14,12 +14,8 @@ import { tempDir } from '../helpers/tmp.js';
 import { writeRandomFile } from '../helpers/tree.js';
 import { waitFor } from '../helpers/wait.js';
 
-/**
- * The periodic sweep of upload leftovers. Its settings are assumed to be KNIT_GC_INTERVAL (how
- * often a running knitd sweeps) and KNIT_GC_GRACE_SECONDS (how old a leftover must be): the
- * engineer on item 8 adds the interval; rename here if it lands under another name.
- */
-const SWEEP_ENV = { KNIT_GC_INTERVAL: '1s', KNIT_GC_GRACE_SECONDS: '2' };
+/** A running knitd sweeps upload leftovers every second, once they are two seconds old. */
+const SWEEP_ENV = { KNIT_GC_INTERVAL_SECONDS: '1', KNIT_GC_GRACE_SECONDS: '2' };
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -92,7 +88,7 @@ test('knitd killed mid-upload: no Data and no object visible, and a running repl
   const left = await waitFor('the running replica to sweep the leftovers', async () => ((await filesUnder(s.storage)).length === 0 ? [] : undefined), 30_000, 250).catch(() =>
     filesUnder(s.storage),
   );
-  t.deepEqual(left, [], 'leftovers swept while knitd runs (periodic sweep; see SWEEP_ENV)');
+  t.deepEqual(left, [], 'leftovers swept while knitd runs (periodic sweep)');
   t.true(alive(sweeper), 'the sweeping replica was never restarted');
   t.is(sweeper.child.pid, sweeperPid);
 });
