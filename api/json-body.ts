@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { KnitError } from '../core/errors/knit-error.js';
+import { LIMITS } from '../core/limits/limits.js';
 import { formatPath } from '../core/validation/parse.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -21,6 +22,8 @@ export function registerJsonBody(app: FastifyInstance): void {
       return done(new KnitError('bad_request', `${field}: is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(body)} of the body)`, { field }));
     }
     if (text.trim() === '') return done(new KnitError('bad_request', 'body: is empty; send a JSON object or no content-type', { field: 'body' }));
+    const depth = nestingDepth(text, LIMITS.jsonDepth);
+    if (depth > LIMITS.jsonDepth) return done(new KnitError('bad_request', `body: nested more than ${LIMITS.jsonDepth} levels deep`, { field: 'body' }));
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -34,6 +37,29 @@ export function registerJsonBody(app: FastifyInstance): void {
     }
     done(null, parsed);
   });
+}
+
+/**
+ * How deep arrays and objects nest in `text`, counted without parsing it (brackets inside strings
+ * do not count), stopping once past `max`: the recursive walks below and the schemas after them
+ * then never see a body deeper than that.
+ */
+export function nestingDepth(text: string, max: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      deepest = Math.max(deepest, ++depth);
+      if (deepest > max) return deepest;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }
 
 const REPLACEMENT_BYTES = Buffer.from('\ufffd');

@@ -28,6 +28,11 @@ export const LIMITS = {
    */
   jsonBodyBytes: 1 << 20,
   /**
+   * Levels of nesting of a JSON body. A plan is four deep (inputs[0].tags[0]); walking a body
+   * nested thousands deep would exhaust the stack before any schema could refuse it.
+   */
+  jsonDepth: 32,
+  /**
    * Runs one plan may create in one matching pass. Above it the plan is marked (its `matchError`)
    * instead of being tried: 100,000 containers is already more than a team would start at once,
    * and one statement inserting millions of rows holds the matcher for minutes.

@@ -4,14 +4,9 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { findClosedRuns } from '../../activities/recover.js';
-import { insertData } from '../../core/data/db.js';
-import { withTx } from '../../core/db/pool.js';
-import { insertPlan } from '../../core/plan/db.js';
-import { PlanSpec } from '../../core/plan/spec.js';
-import { matchOutbox } from '../../core/run/matching.js';
-import { parseTag } from '../../core/tags/tag.js';
 import { runWorkflowId } from '../../workflows/definitions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { matchedRuns } from '../helpers/records.js';
 import { temporalAddress } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -37,17 +32,7 @@ test.after.always(async () => {
   await db?.drop();
 });
 
-async function runs(n: number): Promise<string[]> {
-  const tag = `suite:${randomUUID().slice(0, 8)}`;
-  const plan = await withTx(db.pool, (tx) => insertPlan(tx, PlanSpec.parse({ image: 'x/y:1', inputs: [{ path: '/in', tags: [tag] }] })));
-  for (let i = 0; i < n; i++) {
-    const id = randomUUID();
-    await withTx(db.pool, (tx) => insertData(tx, { id, size: 1, digest: `sha256:${'0'.repeat(64)}`, blobKey: `data/${id}`, tags: [parseTag(tag, 'tag')] }));
-  }
-  for (;;) if (!(await matchOutbox(db.pool)).more) break;
-  const r = await db.pool.query<{ id: string }>('SELECT id FROM run WHERE plan_id = $1', [plan.id]);
-  return r.rows.map((x) => x.id);
-}
+const runs = (n: number) => matchedRuns(db.pool, n);
 
 const start = (runId: string) => client.workflow.start('run', { workflowId: runWorkflowId(runId), taskQueue, args: [{ runId }] });
 

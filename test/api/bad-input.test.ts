@@ -95,6 +95,19 @@ test('a NUL or a lone surrogate anywhere in a JSON body is a 400 naming the fiel
   await expect400(t, plan, 'args[0]', 'plan args');
 });
 
+test('a JSON body nested deeper than the limit is a 400 on body, however deep, and a plan-shaped one is fine', async (t) => {
+  for (const depth of [33, 20_000]) {
+    for (const [open, close] of [['[', ']'], ['{"a":', '}']] as const) {
+      const body = `${open.repeat(depth)}1${close.repeat(depth)}`;
+      const r = await raw(api, 'POST', '/api/plans', body, { 'content-type': 'application/json' });
+      await expect400(t, r, 'body', `${open} × ${depth}`);
+    }
+  }
+  // Brackets inside strings are text, not nesting.
+  const plan = await raw(api, 'POST', '/api/plans?dryRun=true', ...json({ image: 'busybox:1', args: ['['.repeat(100)], inputs: [{ path: '/in', tags: ['a:b'] }] }));
+  t.is(plan.status, 200, plan.body.toString());
+});
+
 test('out-of-range since and duration are 400 on every find route, not a database error', async (t) => {
   for (const route of ['/api/data', '/api/runs']) {
     for (const [query, field] of [

@@ -102,8 +102,11 @@ test('PostgreSQL restarted mid-run and connections killed mid-transaction: no pr
     },
     180_000,
     250,
-  ).catch((err: Error) => {
+  ).catch(async (err: Error) => {
     assertAlive(s);
+    const rs = await s.runs({ plans: [chain.a.id, chain.b.id] });
+    t.log('runs:', rs.map((r) => `${r.id.slice(0, 8)} ${r.status}${r.message ? ` (${r.message})` : ''}`).join(', '));
+    t.log(`worker log:\n${s.workerLog.slice(-3000)}`);
     throw err;
   });
   assertAlive(s);

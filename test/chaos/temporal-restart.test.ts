@@ -53,7 +53,7 @@ test.serial('Temporal killed mid-run under knit up: knit up restarts it and ever
   // Its own instance name, so that its containers are told apart from other knit ups' (and removed).
   const instance = `up${randomBytes(4).toString('hex')}`;
   t.teardown(() => removeInstanceContainers(instance));
-  const up = await startKnitUp(home.path, ports, { KNIT_INSTANCE: instance });
+  const up = await startKnitUp(home.path, ports, { instance });
   t.teardown(async () => {
     if (up.child.exitCode === null) {
       up.child.kill('SIGINT');

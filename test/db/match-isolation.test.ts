@@ -1,14 +1,11 @@
 import test from 'ava';
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { insertData } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
-import { getPlan, insertPlan, setPlanActive } from '../../core/plan/db.js';
+import { getPlan, setPlanActive } from '../../core/plan/db.js';
 import { toPlanDetail } from '../../core/plan/model.js';
-import { PlanSpec } from '../../core/plan/spec.js';
 import { matchOutbox, type MatchOptions } from '../../core/run/matching.js';
-import { parseTag } from '../../core/tags/tag.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { testData, testPlan } from '../helpers/records.js';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -16,16 +13,8 @@ test.before(async () => {
 });
 test.after.always(() => db?.drop());
 
-const digest = `sha256:${'0'.repeat(64)}`;
-
-async function data(...tags: string[]) {
-  const id = randomUUID();
-  return withTx(db.pool, (tx) => insertData(tx, { id, size: 1, digest, blobKey: `data/${id}`, tags: tags.map((t) => parseTag(t, 'tag')) }));
-}
-
-async function plan(spec: unknown) {
-  return withTx(db.pool, (tx) => insertPlan(tx, PlanSpec.parse(spec)));
-}
+const data = (...tags: string[]) => testData(db.pool, ...tags);
+const plan = (spec: unknown) => testPlan(db.pool, spec);
 
 async function runCount(planId: string): Promise<number> {
   return (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM run WHERE plan_id = $1', [planId])).rows[0]!.n;

@@ -1,13 +1,11 @@
 import test from 'ava';
-import { randomUUID } from 'node:crypto';
-import { insertData, changeTags } from '../../core/data/db.js';
+import { changeTags } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
-import { insertPlan, setPlanActive } from '../../core/plan/db.js';
-import { PlanSpec } from '../../core/plan/spec.js';
+import { setPlanActive } from '../../core/plan/db.js';
 import { beginAttempt, finishAttempt } from '../../core/run/attempt.js';
 import { matchOutbox } from '../../core/run/matching.js';
-import { parseTag } from '../../core/tags/tag.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { testData, testPlan } from '../helpers/records.js';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -16,15 +14,8 @@ test.before(async () => {
 test.after.always(() => db?.drop());
 
 const digest = `sha256:${'0'.repeat(64)}`;
-
-async function data(...tags: string[]) {
-  const id = randomUUID();
-  return withTx(db.pool, (tx) => insertData(tx, { id, size: 1, digest, blobKey: `data/${id}`, tags: tags.map((t) => parseTag(t, 'tag')) }));
-}
-
-async function plan(spec: unknown) {
-  return withTx(db.pool, (tx) => insertPlan(tx, PlanSpec.parse(spec)));
-}
+const data = (...tags: string[]) => testData(db.pool, ...tags);
+const plan = (spec: unknown) => testPlan(db.pool, spec);
 
 async function runsOf(planId: string) {
   const r = await db.pool.query<{ id: string; status: string; key: string }>(

@@ -1,57 +1,17 @@
 import test, { type ExecutionContext } from 'ava';
 import { writeFile } from 'node:fs/promises';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { DockerEngine } from '../../activities/docker/engine.js';
 import { KnitClient } from '../../client/knit-client.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { countContainerCreates } from '../helpers/docker-events.js';
-import { knitBin, runKnit } from '../helpers/cli.js';
+import { runKnit } from '../helpers/cli.js';
+import { freePort } from '../helpers/free-port.js';
+import { startKnitUp, type KnitUp as Up } from '../helpers/knit-up.js';
 import { childProcesses } from '../helpers/proc.js';
 import { TEST_IMAGE } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Up {
-  child: ChildProcess;
-  /** Its KNIT_INSTANCE: random, so that no other test's containers are taken for its own. */
-  instance: string;
-  api: string;
-  stdout: string[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-async function knitUp(home: string, ports: { api: number; temporal: number; ui: number }, instance = `up${randomBytes(4).toString('hex')}`): Promise<Up> {
-  const env: NodeJS.ProcessEnv = { ...process.env, KNIT_HOME: home, KNIT_INSTANCE: instance, KNIT_HEARTBEAT_TIMEOUT: '5s', KNIT_STEP_TIMEOUT: '10s', KNIT_STOP_GRACE_SECONDS: '2', KNIT_LOG_LEVEL: 'warn' };
-  delete env['DATABASE_URL'];
-  delete env['TEMPORAL_ADDRESS'];
-  const child = spawn(process.execPath, [knitBin, 'up', '--listen', `127.0.0.1:${ports.api}`, '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: string[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20000)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      stdout.push(l);
-      if (l.startsWith('Press Ctrl-C')) resolve();
-    });
-    void exited.then((code) => reject(new Error(`knit up exited (${code}):\n${stderr}`)));
-  });
-  return { child, instance, api: `http://127.0.0.1:${ports.api}`, stdout, stderr: () => stderr, exited };
-}
 
 /** The containers of a knit instance that are running (or paused: still holding their processes). */
 async function liveContainers(instance: string): Promise<string[]> {
@@ -99,7 +59,7 @@ test.serial('knit up runs everything; one Ctrl-C stops it all, and a run in flig
   const home = await tempDir();
   t.teardown(home.cleanup);
   const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
-  let up = await knitUp(home.path, ports);
+  let up = await startKnitUp(home.path, ports);
   t.teardown(() => {
     up.child.kill('SIGKILL');
   });
@@ -115,7 +75,7 @@ test.serial('knit up runs everything; one Ctrl-C stops it all, and a run in flig
   t.deepEqual(await liveContainers(up.instance), [], 'no run container is left running');
   t.regex(up.stderr(), /stopped 1 run container\(s\); the next knit up starts them again/);
 
-  up = await knitUp(home.path, ports, up.instance);
+  up = await startKnitUp(home.path, ports, { instance: up.instance });
   const done = await new KnitClient({ server: up.api }).waitRun(running.id, { timeoutMs: 120_000 });
   t.is(done.status, 'done', done.message ?? '');
   t.is(done.attempt, 1);
@@ -134,7 +94,7 @@ test.serial('knit up restarts a worker or an API that crashes, and the run in fl
   const home = await tempDir();
   t.teardown(home.cleanup);
   const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
-  const up = await knitUp(home.path, ports);
+  const up = await startKnitUp(home.path, ports);
   t.teardown(() => {
     up.child.kill('SIGKILL');
   });
@@ -164,7 +124,7 @@ test.serial('knit up restarts the Temporal dev server when it dies: the run in f
   const home = await tempDir();
   t.teardown(home.cleanup);
   const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
-  const up = await knitUp(home.path, ports);
+  const up = await startKnitUp(home.path, ports);
   t.teardown(() => {
     up.child.kill('SIGKILL');
   });
@@ -197,7 +157,7 @@ test.serial('knit up restarts a worker that crashes while it starts five times a
   const home = await tempDir();
   t.teardown(home.cleanup);
   const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
-  const up = await knitUp(home.path, ports);
+  const up = await startKnitUp(home.path, ports);
   t.teardown(() => {
     up.child.kill('SIGKILL');
   });

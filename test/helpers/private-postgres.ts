@@ -63,7 +63,7 @@ export class PrivatePostgres {
     if (this.child) return;
     const child = spawn(
       join(this.bin, 'postgres'),
-      ['-D', join(this.root, 'data'), '-p', String(this.port), '-h', '127.0.0.1', '-k', this.root, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=50', '-c', 'shared_buffers=16MB'],
+      ['-D', join(this.root, 'data'), '-p', String(this.port), '-h', '127.0.0.1', '-k', this.root, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=16MB'],
       { ...(this.user ? { uid: this.user.uid, gid: this.user.gid } : {}), stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env['PATH'] } },
     );
     child.stderr!.on('data', (c: Buffer) => (this.log = (this.log + c.toString()).slice(-20_000)));
