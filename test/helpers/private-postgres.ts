@@ -12,7 +12,9 @@ const run = promisify(execFile);
 /**
  * A PostgreSQL server of one test's own, for tests that stop, crash or restart the database
  * (the shared server must never be touched). initdb into a temporary folder, one free port on
- * 127.0.0.1, trust authentication, no fsync. Run as the `postgres` user when the tests run as root,
+ * 127.0.0.1, trust authentication, no fsync (safe: these tests crash the server, not the machine).
+ * Commits stay synchronous: with synchronous_commit=off a crash loses commits the server already
+ * acknowledged, and a run's status would go back in time. Run as the `postgres` user when the tests run as root,
  * because PostgreSQL refuses to run as root. Binaries: KNIT_PG_BIN, else the newest
  * /usr/lib/postgresql/<version>/bin (Debian's layout, what .ci/run installs).
  */
@@ -63,7 +65,7 @@ export class PrivatePostgres {
     if (this.child) return;
     const child = spawn(
       join(this.bin, 'postgres'),
-      ['-D', join(this.root, 'data'), '-p', String(this.port), '-h', '127.0.0.1', '-k', this.root, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=16MB'],
+      ['-D', join(this.root, 'data'), '-p', String(this.port), '-h', '127.0.0.1', '-k', this.root, '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=16MB'],
       { ...(this.user ? { uid: this.user.uid, gid: this.user.gid } : {}), stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env['PATH'] } },
     );
     child.stderr!.on('data', (c: Buffer) => (this.log = (this.log + c.toString()).slice(-20_000)));
