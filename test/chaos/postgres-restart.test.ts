@@ -3,6 +3,7 @@ import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeInstanceContainers } from '../helpers/containers.js';
 import { applyChain, assertChainExactlyOnce, pushChainInput, type Chain } from '../helpers/chain.js';
+import { watchContainerCreates } from '../helpers/docker-events.js';
 import { PrivatePostgres } from '../helpers/private-postgres.js';
 import { TestStack, terminal } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -43,7 +44,9 @@ test('PostgreSQL restarted mid-run and connections killed mid-transaction: no pr
   t.teardown(() => removeInstanceContainers(s.instance));
   const apiPid = s.api!.child.pid;
   const workerPid = s.worker!.pid;
-  const since = Math.floor(Date.now() / 1000) - 1;
+  const creates = watchContainerCreates(`knit.instance=${s.instance}`, 'knit.run');
+  t.teardown(() => void creates.stop());
+  await creates.ready;
   const chain = await applyChain(s.client, 'pgkill', { sleepA: 3 });
   const pushed: string[] = [];
   pushed.push(await pushChainInput(s.client, chain, 0));
@@ -114,5 +117,5 @@ test('PostgreSQL restarted mid-run and connections killed mid-transaction: no pr
   t.is(s.api!.child.pid, apiPid);
   t.is(s.worker?.exitCode, null, `the worker is alive:\n${s.workerLog.slice(-2000)}`);
   t.is(s.worker?.pid, workerPid);
-  await assertChainExactlyOnce(t, s, chain, pushed, since);
+  await assertChainExactlyOnce(t, s, chain, pushed, creates);
 });

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KnitClient } from '../../client/knit-client.js';
 import { removeInstanceContainers } from '../helpers/containers.js';
 import { applyChain, assertChainExactlyOnce, pushChainInput } from '../helpers/chain.js';
+import { watchContainerCreates } from '../helpers/docker-events.js';
 import { freePort } from '../helpers/free-port.js';
 import { startKnitUp } from '../helpers/knit-up.js';
 import { startPrivateTemporal } from '../helpers/private-temporal.js';
@@ -26,7 +27,9 @@ test.serial('Temporal killed and restarted mid-run, as a separate process: every
   const s = await TestStack.start({ temporalAddress: temporal.address, workerEnv: { KNIT_HEARTBEAT_TIMEOUT: '4s', KNIT_STEP_TIMEOUT: '10s' } });
   t.teardown(() => s.close());
   t.teardown(() => removeInstanceContainers(s.instance));
-  const since = Math.floor(Date.now() / 1000) - 1;
+  const creates = watchContainerCreates(`knit.instance=${s.instance}`, 'knit.run');
+  t.teardown(() => void creates.stop());
+  await creates.ready;
   const chain = await applyChain(s.client, 'tkill', { sleepA: 3 });
   const pushed: string[] = [];
   for (let i = 0; i < PUSHES - 1; i++) pushed.push(await pushChainInput(s.client, chain, i));
@@ -42,7 +45,7 @@ test.serial('Temporal killed and restarted mid-run, as a separate process: every
   await s.waitRuns('every run to end', (rs) => rs.length === 2 * PUSHES && rs.every(terminal), { plans: [chain.a.id, chain.b.id] }, 180_000);
   t.is(s.worker?.pid, workerPid, 'the worker rode out the outage');
   t.is(s.worker?.exitCode, null);
-  await assertChainExactlyOnce(t, s, chain, pushed, since);
+  await assertChainExactlyOnce(t, s, chain, pushed, creates);
 });
 
 test.serial('Temporal killed mid-run under knit up: knit up restarts it and every run completes', async (t) => {

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KnitClient } from '../../client/knit-client.js';
 import type { PlanDetail } from '../../core/plan/model.js';
-import { containerCreatesBy } from './docker-events.js';
+import type { ContainerCreateWatch } from './docker-events.js';
 import { TEST_IMAGE, type TestStack } from './stack.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
@@ -55,7 +55,7 @@ const sorted = (xs: string[]) => [...xs].sort();
  * exactly its outputs, each output with one producer, one container ever created per run, and no
  * container of the instance left behind.
  */
-export async function assertChainExactlyOnce(t: ExecutionContext, s: TestStack, chain: Chain, pushed: string[], sinceSeconds: number): Promise<void> {
+export async function assertChainExactlyOnce(t: ExecutionContext, s: TestStack, chain: Chain, pushed: string[], watch: ContainerCreateWatch): Promise<void> {
   const q = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = []) => (await s.db.pool.query<R>(sql, params)).rows;
   const runs = await q<{ id: string; plan_id: string; input_key: string; status: string; attempt: number; data_id: string }>(
     `SELECT r.id, r.plan_id, r.input_key, r.status, r.attempt, ri.data_id FROM run r JOIN run_input ri ON ri.run_id = r.id WHERE r.plan_id = ANY($1)`,
@@ -85,7 +85,7 @@ export async function assertChainExactlyOnce(t: ExecutionContext, s: TestStack, 
   const uploads = await q<{ n: number }>(`SELECT count(*)::int AS n FROM data WHERE producer_run_id IS NULL`);
   t.is(uploads[0]!.n, pushed.length, 'no Data without a producer except the uploads');
 
-  const creates = await containerCreatesBy(`knit.instance=${s.instance}`, 'knit.run', sinceSeconds, Math.ceil(Date.now() / 1000) + 1);
+  const creates = watch.stop();
   const twice = [...creates].filter(([, n]) => n !== 1).map(([run, n]) => `${run}: ${n}`);
   t.deepEqual(twice, [], 'one container ever created per run');
   t.is(creates.size, runs.length, 'a container for every run');
