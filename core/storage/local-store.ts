@@ -67,48 +67,34 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async *list(prefix: string): AsyncIterable<BlobEntry> {
-    const start = prefix === '' ? this.objects : join(this.objects, ...prefix.replace(/\/$/, '').split('/'));
-    yield* this.walk(start);
+    yield* this.walk(this.folderOf(prefix));
   }
 
   private async *walk(dir: string): AsyncIterable<BlobEntry> {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const e of entries) {
+    for (const e of await this.entriesOf(dir)) {
       const p = join(dir, e.name);
       if (e.isDirectory()) {
         yield* this.walk(p);
       } else if (e.isFile()) {
         const s = await stat(p).catch(() => undefined);
-        if (s) yield { key: relative(this.objects, p).split(sep).join('/'), size: s.size, modified: s.mtime };
+        if (s) yield { key: this.keyOf(p), size: s.size, modified: s.mtime };
       }
     }
   }
 
   async *emptyFolders(prefix: string): AsyncIterable<string> {
-    const start = join(this.objects, ...prefix.replace(/\/$/, '').split('/'));
+    const start = this.folderOf(prefix);
     const walk = async function* (this: LocalBlobStore, dir: string): AsyncIterable<string> {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw err;
-      }
-      if (entries.length === 0 && dir !== start) yield `${relative(this.objects, dir).split(sep).join('/')}/`;
+      const entries = await this.entriesOf(dir);
+      if (entries.length === 0 && dir !== start) yield `${this.keyOf(dir)}/`;
       for (const e of entries) if (e.isDirectory()) yield* walk.call(this, join(dir, e.name));
     };
     yield* walk.call(this, start);
   }
 
   async removeEmptyFolder(folder: string, prefix: string): Promise<void> {
-    const stop = join(this.objects, ...prefix.replace(/\/$/, '').split('/'));
-    let dir = join(this.objects, ...folder.replace(/\/$/, '').split('/'));
+    const stop = this.folderOf(prefix);
+    let dir = this.folderOf(folder);
     if (!dir.startsWith(`${stop}${sep}`)) throw new Error(`folder ${folder} is not under ${prefix}`);
     while (dir.startsWith(`${stop}${sep}`)) {
       try {
@@ -120,6 +106,25 @@ export class LocalBlobStore implements BlobStore {
         throw err;
       }
       dir = dirname(dir);
+    }
+  }
+
+  /** The folder a key prefix (`live/run/1/` or `live/run/1`) names; the root for ''. */
+  private folderOf(prefix: string): string {
+    return prefix === '' ? this.objects : join(this.objects, ...prefix.replace(/\/$/, '').split('/'));
+  }
+
+  private keyOf(path: string): string {
+    return relative(this.objects, path).split(sep).join('/');
+  }
+
+  /** A folder's entries; none when it does not exist (a prefix nothing was stored under). */
+  private async entriesOf(dir: string): Promise<import('node:fs').Dirent[]> {
+    try {
+      return await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
     }
   }
 
