@@ -6,26 +6,8 @@ import { createTestDatabase } from '../helpers/db.js';
 import { knitBin } from '../helpers/cli.js';
 import { spawnKnitd } from '../helpers/knitd.js';
 import { tempDir } from '../helpers/tmp.js';
-import { writeRandomFile } from '../helpers/tree.js';
+import { filesUnder, writeRandomFile } from '../helpers/tree.js';
 import { waitFor } from '../helpers/wait.js';
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    let names;
-    try {
-      names = await readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of names) {
-      if (e.isDirectory()) await walk(join(d, e.name));
-      else out.push(join(d, e.name));
-    }
-  };
-  await walk(dir);
-  return out;
-}
 
 async function setup(t: import('ava').ExecutionContext, uploadBytes = 0) {
   const db = await createTestDatabase();

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KnitClient } from '../../client/knit-client.js';
@@ -11,29 +11,11 @@ import { spawnKnitd, type KnitdProcess } from '../helpers/knitd.js';
 import { Random, randomSeed, seedFromEnv } from '../helpers/random.js';
 import { TEST_IMAGE } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
-import { writeRandomFile } from '../helpers/tree.js';
+import { filesUnder, writeRandomFile } from '../helpers/tree.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A running knitd sweeps upload leftovers every second, once they are two seconds old. */
 const SWEEP_ENV = { KNIT_GC_INTERVAL_SECONDS: '1', KNIT_GC_GRACE_SECONDS: '2' };
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    let names;
-    try {
-      names = await readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of names) {
-      if (e.isDirectory()) await walk(join(d, e.name));
-      else out.push(join(d, e.name));
-    }
-  };
-  await walk(dir);
-  return out;
-}
 
 /** Two knitd replicas' worth of setup on one database and one storage folder; Temporal is a closed port (no worker needed). */
 async function setup(t: ExecutionContext) {

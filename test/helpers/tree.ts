@@ -65,3 +65,22 @@ export async function buildRoundTripTree(root: string, largeBytes: number): Prom
   await symlink('../README.md', join(root, 'nested/deeper/readme-link'));
   await writeRandomFile(join(root, 'large.bin'), largeBytes);
 }
+
+/** Every file below `dir`, as paths; none when it does not exist. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    let names;
+    try {
+      names = await readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of names) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out.push(join(d, e.name));
+    }
+  };
+  await walk(dir);
+  return out;
+}
