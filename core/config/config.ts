@@ -7,53 +7,32 @@ import { parseQuantity } from '../plan/quantity.js';
 import { hostResourceBounds } from '../plan/resource-bounds.js';
 import { parseBytes, parseDuration } from './units.js';
 
-const bytes = (fallback: string) =>
+/** A setting written as text and read as a positive number: a size, a duration, a quantity. */
+const positive = (parse: (s: string) => number | undefined, example: string) => (fallback: string) =>
   z
     .string()
     .default(fallback)
     .transform((s, ctx) => {
-      const n = parseBytes(s);
+      const n = parse(s);
       if (n === undefined || n <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a size such as 100MB or 2GiB, got ${JSON.stringify(s)}` });
+        ctx.addIssue({ code: 'custom', message: `must be ${example}, got ${JSON.stringify(s)}` });
         return z.NEVER;
       }
       return n;
     });
 
-const int = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+const bytes = positive(parseBytes, 'a size such as 100MB or 2GiB');
+const duration = positive(parseDuration, 'a duration such as 30s or 5m');
+/** A resource bound in the plans' own quantity notation (`8`, `500m`, `64Gi`), finite and positive. */
+const quantity = positive(parseQuantity, 'a quantity such as 8, 1500m or 64Gi');
 
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((s, ctx) => {
-      const ms = parseDuration(s);
-      if (ms === undefined || ms <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a duration such as 30s or 5m, got ${JSON.stringify(s)}` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+const int = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
 
 const flag = (fallback: boolean) =>
   z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true');
-
-/** A resource bound in the plans' own quantity notation (`8`, `500m`, `64Gi`), finite and positive. */
-const quantity = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((s, ctx) => {
-      const n = parseQuantity(s);
-      if (n === undefined || n <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a quantity such as 8, 1500m or 64Gi, got ${JSON.stringify(s)}` });
-        return z.NEVER;
-      }
-      return n;
-    });
 
 /** Linux capability names, with or without the CAP_ prefix, comma-separated; empty for none. */
 const capabilities = (fallback: string) =>
