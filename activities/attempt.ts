@@ -53,6 +53,16 @@ export function attemptActivities(deps: AttemptDeps) {
   const { pool, store, docker, config } = deps;
   const ws = (ctx: AttemptContext) => new Workspace(config.workdir, ctx.runId, ctx.attempt);
   const name = (ctx: AttemptContext) => containerName(config.instance, ctx.runId, ctx.attempt);
+  // The engine's host (cores, memory, runtimes) does not change while it runs: asked once per
+  // worker rather than once per container, and asked again only after a failed attempt.
+  let hostInfo: ReturnType<DockerEngine['info']> | undefined;
+  const host = () => {
+    hostInfo ??= docker.info().catch((err: unknown) => {
+      hostInfo = undefined;
+      throw err;
+    });
+    return hostInfo;
+  };
 
   async function stopRequested(ctx: AttemptContext): Promise<boolean> {
     const r = await pool.query<{ stop_requested: string | null; attempt: number }>('SELECT stop_requested, attempt FROM run WHERE id = $1', [ctx.runId]);
@@ -120,17 +130,17 @@ export function attemptActivities(deps: AttemptDeps) {
       const gpus = GPU_RESOURCES.map((r) => (ctx.resources[r] ? parseQuantity(ctx.resources[r]) ?? 0 : 0)).reduce((a, b) => a + b, 0);
       const cpu = ctx.resources['cpu'] ? parseQuantity(ctx.resources['cpu']) : undefined;
       const memory = ctx.resources['memory'] ? parseQuantity(ctx.resources['memory']) : undefined;
-      const host = await docker.info();
-      if (gpus > 0 && !host.runtimes.includes('nvidia')) {
+      const engineHost = await host();
+      if (gpus > 0 && !engineHost.runtimes.includes('nvidia')) {
         throw ApplicationFailure.nonRetryable(`the plan asks for ${gpus} GPU(s), but this Docker engine has no GPU runtime (nvidia); run it where GPUs are available`, 'GpuUnavailable');
       }
       // Docker would accept more memory than the host has (and the run would be OOM killed or
       // swap), and refuses more cores only when starting: both are told now, once.
-      if (cpu !== undefined && host.cpus > 0 && cpu > host.cpus) {
-        throw ApplicationFailure.nonRetryable(`resources.cpu: the plan asks for ${ctx.resources['cpu']} cores, but this Docker engine's host has ${host.cpus}; lower it`, 'ResourcesUnavailable');
+      if (cpu !== undefined && engineHost.cpus > 0 && cpu > engineHost.cpus) {
+        throw ApplicationFailure.nonRetryable(`resources.cpu: the plan asks for ${ctx.resources['cpu']} cores, but this Docker engine's host has ${engineHost.cpus}; lower it`, 'ResourcesUnavailable');
       }
-      if (memory !== undefined && host.memoryBytes > 0 && memory > host.memoryBytes) {
-        throw ApplicationFailure.nonRetryable(`resources.memory: the plan asks for ${ctx.resources['memory']}, but this Docker engine's host has ${host.memoryBytes} bytes; lower it`, 'ResourcesUnavailable');
+      if (memory !== undefined && engineHost.memoryBytes > 0 && memory > engineHost.memoryBytes) {
+        throw ApplicationFailure.nonRetryable(`resources.memory: the plan asks for ${ctx.resources['memory']}, but this Docker engine's host has ${engineHost.memoryBytes} bytes; lower it`, 'ResourcesUnavailable');
       }
       const w = ws(ctx);
       try {
