@@ -16,7 +16,28 @@ K8S_NODE_LINK=knitnode0
 K8S_POD_BRIDGE=knitpods0
 K8S_POD_SUBNET=${K8S_POD_SUBNET:-10.88.0.0/16}
 K8S_POD_GATEWAY=${K8S_POD_GATEWAY:-10.88.0.1}
-KUBECONFIG_ADMIN=$KNIT_K8S_ROOT/kubeconfig/admin.conf
+K8S_POD_PREFIX=${K8S_POD_SUBNET#*/}
+K8S_SERVICE_SUBNET=${K8S_SERVICE_SUBNET:-10.96.0.0/16}
+K8S_SERVICE_FIRST_IP=${K8S_SERVICE_FIRST_IP:-10.96.0.1}
+K8S_APISERVER_URL=https://127.0.0.1:6443
+
+K8S_PKI=$KNIT_K8S_ROOT/pki
+K8S_KUBECONFIGS=$KNIT_K8S_ROOT/kubeconfig
+K8S_CONFIG=$KNIT_K8S_ROOT/config      # rendered templates
+K8S_DATA=$KNIT_K8S_ROOT/data          # etcd, containerd content, kubelet, pod logs, CNI leases
+K8S_LOGS=$KNIT_K8S_ROOT/logs
+K8S_PIDS=$KNIT_K8S_ROOT/run
+K8S_IMAGES=$KNIT_K8S_ROOT/images      # OCI archives of the pause and test images
+KUBECONFIG_ADMIN=$K8S_KUBECONFIGS/admin.conf
+
+# Our own build of the sandbox ("pause") image; the name says it is not the upstream one.
+K8S_PAUSE_IMAGE=localhost/knit/pause:3.10.1
+# The kubelet sets these on start (its kernel tunables); start.sh records them, stop.sh puts them back.
+K8S_TOUCHED_SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+
+k8s_ctr() { ctr -a "$K8S_CONTAINERD_SOCK" -n k8s.io "$@"; }
+k8s_kubectl() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 
 say() { printf '[dev-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
