@@ -35,4 +35,11 @@ if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
 fi
 
 bash scripts/build-test-image.sh
+# The Kubernetes tests use the dev cluster when it is up (k8s/dev-cluster/start.sh); without one
+# they fail and say how to start it.
+DEV_KUBECONFIG=/var/lib/knit-k8s/kubeconfig/admin.conf
+if [ -z "${KNIT_TEST_KUBECONFIG:-}" ] && [ -f "$DEV_KUBECONFIG" ] \
+  && /var/cache/knit/k8s/bin/kubectl --kubeconfig "$DEV_KUBECONFIG" get --raw=/readyz >/dev/null 2>&1; then
+  export KNIT_TEST_KUBECONFIG="$DEV_KUBECONFIG"
+fi
 npx ava "$@"
