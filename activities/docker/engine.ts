@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { STRICT_ISOLATION, type ContainerIsolation } from './isolation.js';
 
 /**
@@ -221,6 +222,46 @@ export class DockerEngine {
       `/containers/json?all=true&filters=${encodeURIComponent(filters)}`,
     );
     return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), status: c.State, exitCode: 0, oomKilled: false, error: '', startedAt: '', finishedAt: '', labels: c.Labels }));
+  }
+
+  /** Creates a named volume; an existing one of that name is kept (Docker answers 201 for both). */
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.call('POST', '/volumes/create', { body: { Name: name, Labels: labels } });
+  }
+
+  /** Idempotent: a missing volume is fine; one still mounted by a container is a 409. */
+  async removeVolume(name: string): Promise<void> {
+    await this.call('DELETE', `/volumes/${encodeURIComponent(name)}?force=true`, { ok: [404] });
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<Array<{ name: string; labels: Record<string, string> }>> {
+    const filters = JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) });
+    const r = await this.call<{ Volumes: Array<{ Name: string; Labels: Record<string, string> | null }> | null }>('GET', `/volumes?filters=${encodeURIComponent(filters)}`);
+    return (r.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+
+  /** Extracts a tar stream into `path` of a container (also a created, never-started one, and its volumes). */
+  async putArchive(id: string, path: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, signal?: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(
+        { socketPath: this.socketPath, method: 'PUT', path: `/containers/${encodeURIComponent(id)}/archive?path=${encodeURIComponent(path)}`, headers: { 'content-type': 'application/x-tar' }, ...(signal ? { signal } : {}) },
+        (res) => {
+          readAll(res).then((text) => ((res.statusCode ?? 0) >= 300 ? reject(new DockerError(res.statusCode ?? 0, parseMessage(text))) : resolve()), reject);
+        },
+      );
+      req.on('error', reject);
+      pipeline(Readable.from(body), req).catch((err: unknown) => {
+        req.destroy(err as Error);
+        reject(err as Error);
+      });
+    });
+  }
+
+  /** A tar stream of `path` in a container; `<dir>/.` gives the folder's entries relative to it. */
+  async getArchive(id: string, path: string, signal?: AbortSignal): Promise<Readable> {
+    const res = await this.request('GET', `/containers/${encodeURIComponent(id)}/archive?path=${encodeURIComponent(path)}`, signal ? { signal } : {});
+    if ((res.statusCode ?? 0) >= 300) throw new DockerError(res.statusCode ?? 0, parseMessage(await readAll(res)));
+    return res;
   }
 
   /**

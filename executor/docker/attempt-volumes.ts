@@ -1,0 +1,87 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
+import type { AttemptContext } from '../../core/run/model.js';
+import type { DockerEngine } from '../../activities/docker/engine.js';
+
+/**
+ * An attempt's inputs and outputs as named volumes of the Docker engine, not folders on one
+ * worker's disk: every worker of the instance talks to the same engine, so whichever worker
+ * stages, runs or collects sees the same files (see executor/DESIGN.md).
+ */
+export class AttemptVolumes {
+  constructor(
+    private readonly docker: DockerEngine,
+    private readonly instance: string,
+    private readonly labels: Record<string, string>,
+  ) {}
+
+  private base(ctx: AttemptContext): string {
+    return `${this.instance}-run-${ctx.runId}-a${ctx.attempt}`;
+  }
+  input(ctx: AttemptContext, idx: number): string {
+    return `${this.base(ctx)}-in${idx}`;
+  }
+  output(ctx: AttemptContext, idx: number): string {
+    return `${this.base(ctx)}-out${idx}`;
+  }
+  private stagingName(ctx: AttemptContext): string {
+    return `${this.base(ctx)}-staging`;
+  }
+
+  /** Bind strings of the run container: inputs read-only, outputs writable. */
+  binds(ctx: AttemptContext): string[] {
+    return [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:${i.path}:ro`), ...ctx.outputs.map((o) => `${this.output(ctx, o.idx)}:${o.path}:rw`)];
+  }
+
+  /**
+   * Fresh volumes, filled through a staging container that is created from the run's own image
+   * (it is on the engine already) and never started. Starting over on a retry: a half-filled
+   * volume from a crashed attempt of this step is removed first.
+   */
+  async stage(ctx: AttemptContext, inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>): Promise<void> {
+    const staging = this.stagingName(ctx);
+    await this.docker.remove(staging);
+    const names = [...ctx.inputs.map((i) => this.input(ctx, i.idx)), ...ctx.outputs.map((o) => this.output(ctx, o.idx))];
+    for (const n of names) await this.docker.removeVolume(n);
+    for (const n of names) await this.docker.createVolume(n, this.labels);
+    const id = await this.docker.create({
+      name: staging,
+      image: ctx.image,
+      entrypoint: ['/knit-staging-never-runs'],
+      binds: [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:/knit/in${i.idx}`), ...ctx.outputs.map((o) => `${this.output(ctx, o.idx)}:/knit/out${o.idx}`)],
+      labels: this.labels,
+    });
+    try {
+      for (const i of ctx.inputs) await this.docker.putArchive(id, `/knit/in${i.idx}`, await inputArchive(i.idx));
+      // A directory entry one level up sets the mode of the volume's root: any user may write outputs.
+      const entries = ctx.outputs.map((o) => encodeHeader({ path: `out${o.idx}/`, type: 'directory', mode: 0o777, size: 0, mtime: new Date(0) }));
+      if (entries.length > 0) await this.docker.putArchive(id, '/knit', [Buffer.concat([...entries, END_OF_ARCHIVE])]);
+    } finally {
+      await this.docker.remove(id);
+    }
+  }
+
+  /** The output folder's tree as a tar stream, entries relative to the folder. */
+  async outputArchive(containerId: string, ctx: AttemptContext, idx: number): Promise<Readable> {
+    const path = ctx.outputs.find((o) => o.idx === idx)!.path;
+    return this.docker.getArchive(containerId, `${path.replace(/\/+$/, '')}/.`);
+  }
+
+  async remove(ctx: AttemptContext): Promise<void> {
+    await this.docker.remove(this.stagingName(ctx));
+    for (const i of ctx.inputs) await this.docker.removeVolume(this.input(ctx, i.idx));
+    for (const o of ctx.outputs) await this.docker.removeVolume(this.output(ctx, o.idx));
+  }
+}
+
+/** A scratch folder for one activity's own use, removed when `use` ends. */
+export async function withScratch<T>(workdir: string, use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(workdir, 'scratch-'));
+  try {
+    return await use(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,54 @@
+import test from 'ava';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DockerEngine } from '../../activities/docker/engine.js';
+import { STRICT_ISOLATION } from '../../activities/docker/isolation.js';
+import { extractArchive } from '../../core/archive/extract.js';
+import { packDirectory, planPack } from '../../core/archive/pack.js';
+import type { AttemptContext } from '../../core/run/model.js';
+import { chunksOf } from '../../core/streams/chunks.js';
+import { AttemptVolumes } from '../../executor/docker/attempt-volumes.js';
+import { TEST_IMAGE } from '../helpers/stack.js';
+import { tempDir } from '../helpers/tmp.js';
+
+// The Docker adapter's files live in the engine, not on a worker's disk: staged through one
+// client, used by a container, collected through another, with no host folder shared.
+test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back', async (t) => {
+  const docker = new DockerEngine();
+  const instance = `knit-vol-${randomBytes(3).toString('hex')}`;
+  const labels = { 'knit.instance': instance };
+  const volumes = new AttemptVolumes(docker, instance, labels);
+  const ctx: AttemptContext = {
+    runId: randomUUID(), attempt: 1, planId: randomUUID(), image: TEST_IMAGE, entrypoint: null, args: null, resources: {},
+    onNode: { may: [], prefer: [], must: [] }, serviceAccount: null, network: false,
+    inputs: [{ idx: 0, path: '/in/data', dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }],
+    outputs: [{ idx: 0, path: '/out/model', dataId: randomUUID() }],
+    log: { dataId: randomUUID() },
+  };
+  const src = await tempDir();
+  const dst = await tempDir();
+  t.teardown(async () => {
+    await docker.remove(`${instance}-probe`);
+    await volumes.remove(ctx);
+    await src.cleanup();
+    await dst.cleanup();
+  });
+  await mkdir(join(src.path, 'sub'));
+  await writeFile(join(src.path, 'sub', 'x.txt'), 'input-bytes\n');
+  await volumes.stage(ctx, async () => packDirectory(src.path, await planPack(src.path)));
+
+  const id = await docker.create({
+    name: `${instance}-probe`, image: TEST_IMAGE, labels, binds: volumes.binds(ctx), isolation: { ...STRICT_ISOLATION, user: '1000' },
+    entrypoint: ['sh', '-c'],
+    cmd: ['cat /in/data/sub/x.txt > /out/model/copy.txt && (echo no > /in/data/new 2>/dev/null && echo writable || echo read-only) > /out/model/in-mode.txt'],
+  });
+  // Not root (user 1000): the output folder must still be writable.
+  await docker.start(id);
+  t.is(await docker.wait(id), 0);
+
+  await extractArchive(chunksOf(await volumes.outputArchive(id, ctx, 0)), dst.path);
+  t.is(await readFile(join(dst.path, 'copy.txt'), 'utf8'), 'input-bytes\n');
+  t.is(await readFile(join(dst.path, 'in-mode.txt'), 'utf8'), 'read-only\n');
+  t.deepEqual((await docker.listVolumes(labels)).length, 2);
+});
