@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../core/storage/blob-store.js';
-import { formatLogLine, liveLogKey, timestampNanos } from '../core/run/live-log.js';
+import { formatLogLine, liveLogKey, timestampNanos, type LogLine } from '../core/run/live-log.js';
 
 const FLUSH_BYTES = 256 * 1024;
 const FLUSH_MS = 1000;
 
 /**
- * Writes a running container's log lines to blob storage as numbered chunks, about once a
+ * Writes a running container's log lines (from any executor) to blob storage as numbered chunks, about once a
  * second. After a crash it resumes from the position kept in the activity's heartbeat.
  */
 export class LiveLogWriter {
@@ -15,6 +15,7 @@ export class LiveLogWriter {
   private lastFlush = Date.now();
   /** The newest line taken in (flushed or not): what a resumed stream must skip up to. */
   private lastNanos: bigint | undefined;
+  private lastTimestamp: string | undefined;
   /** The newest line stored in a chunk: where a replacement worker resumes from. */
   private storedTimestamp: string | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -28,6 +29,7 @@ export class LiveLogWriter {
   ) {
     this.storedTimestamp = resumeAfter;
     this.lastNanos = resumeAfter ? timestampNanos(resumeAfter) : undefined;
+    this.lastTimestamp = resumeAfter;
   }
 
   /** Where to resume after a crash: the next chunk number and the last line stored. */
@@ -35,23 +37,24 @@ export class LiveLogWriter {
     return { seq: this.seq, lastTimestamp: this.storedTimestamp };
   }
 
-  /** Docker's `since`: seconds since the epoch, with the fraction, of the last line taken in. */
-  sinceParam(): string | undefined {
-    if (this.lastNanos === undefined) return undefined;
-    const s = this.lastNanos / 1_000_000_000n;
-    const ns = this.lastNanos % 1_000_000_000n;
-    return `${s}.${String(ns).padStart(9, '0')}`;
+  /** The timestamp of the newest line taken in: where a resumed log stream starts. */
+  after(): string | undefined {
+    return this.lastTimestamp;
   }
 
-  async add(lines: Array<{ stream: string; line: string }>): Promise<void> {
+  async add(lines: LogLine[]): Promise<void> {
     for (const l of lines) {
-      const { timestamp, text } = formatLogLine(l.stream, l.line);
-      const nanos = timestampNanos(timestamp);
-      // After a resume Docker repeats lines from `since` on; keep each line once.
+      const text = formatLogLine(l);
+      const nanos = timestampNanos(l.timestamp);
+      // After a resume a platform may repeat lines from `after` on (Docker's `since` and the
+      // Kubernetes `sinceTime` are inclusive, the latter to the second); keep each line once.
       if (nanos !== undefined && this.lastNanos !== undefined && nanos <= this.lastNanos) continue;
-      this.buffer.push({ text: `${text}\n`, timestamp: nanos === undefined ? undefined : timestamp });
+      this.buffer.push({ text: `${text}\n`, timestamp: nanos === undefined ? undefined : l.timestamp });
       this.bytes += text.length + 1;
-      if (nanos !== undefined) this.lastNanos = nanos;
+      if (nanos !== undefined) {
+        this.lastNanos = nanos;
+        this.lastTimestamp = l.timestamp;
+      }
     }
     if (this.bytes >= FLUSH_BYTES || Date.now() - this.lastFlush >= FLUSH_MS) await this.flush();
   }

@@ -5,7 +5,7 @@ import { migrate } from '../core/db/migrate.js';
 import { openDatabase } from '../core/db/open.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { createLogger } from '../core/log/logger.js';
-import { LocalBlobStore } from '../core/storage/local-store.js';
+import { openBlobStore } from '../core/storage/factory.js';
 import { temporalOrchestrator } from './orchestrator.js';
 import { buildApi } from './server.js';
 
@@ -24,7 +24,7 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
     });
   }
   const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd', statementTimeoutMs: env.KNIT_STATEMENT_TIMEOUT });
-  const store = new LocalBlobStore(storageDir(env));
+  const store = openBlobStore(env);
   // The grace period is what keeps another replica's upload in progress safe, start-up or not.
   const sweepUploads = async () => {
     const gc = await collectGarbage(db.pool, store, env.KNIT_GC_GRACE_SECONDS * 1000);

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DockerEngine } from '../activities/docker/engine.js';
+import { DockerEngine } from '../executor/docker/engine.js';
 import { KnitClient } from '../client/knit-client.js';
 import { watchContainerStarts } from './lib/container-starts.js';
 import { peakRss } from './lib/proc.js';

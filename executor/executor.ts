@@ -1,5 +1,8 @@
 import type { StoredContent } from '../core/run/attempt.js';
+import type { LogLine } from '../core/run/live-log.js';
 import type { AttemptContext } from '../core/run/model.js';
+
+export type { LogLine };
 
 /**
  * Where a run attempt's container runs: the port between the run activities and a container
@@ -36,13 +39,6 @@ export interface Executor {
 }
 
 export type ContainerState = { phase: 'absent' } | { phase: 'created' } | { phase: 'running' } | { phase: 'exited'; exitCode: number | null };
-
-export interface LogLine {
-  stream: 'stdout' | 'stderr';
-  /** RFC 3339 with nanoseconds, as the platform stamped it. */
-  timestamp: string;
-  text: string;
-}
 
 /** A request no retry can change (bad resources, a missing image): the run fails with `message`. */
 export class RunRefused extends Error {

@@ -1,17 +1,17 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { existsSync, writeFileSync } from 'node:fs';
-import { DockerEngine } from '../activities/docker/engine.js';
-import { isolationSettings } from '../activities/docker/isolation.js';
 import { heartbeatWhile } from '../activities/heartbeat.js';
 import { createActivities } from '../activities/index.js';
-import { readWorkerEnv, storageDir, workDir, type WorkerEnv } from '../core/config/config.js';
+import { workDir } from '../core/config/config.js';
 import { taskQueues } from '../core/config/temporal.js';
 import { parseDuration } from '../core/config/units.js';
 import { migrate } from '../core/db/migrate.js';
 import { openPool } from '../core/db/pool.js';
 import { createLogger, type Logger } from '../core/log/logger.js';
-import { LocalBlobStore } from '../core/storage/local-store.js';
+import { openBlobStore } from '../core/storage/factory.js';
+import { readWorkerEnv, type WorkerProcessEnv } from '../executor/config.js';
+import { openExecutor } from '../executor/factory.js';
 import { wakeMatcher } from '../core/temporal/wake-matcher.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
 import { WORKFLOW_BUNDLE } from './bundle.js';
@@ -74,7 +74,7 @@ export interface RunningWorker {
   done: Promise<void>;
 }
 
-export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
+export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker> {
   const log = createLogger('knit-worker', env.KNIT_LOG_LEVEL);
   // The SDK's own state-change chatter is noise next to knit's logs unless debugging.
   Runtime.install({ logger: new DefaultLogger(env.KNIT_LOG_LEVEL === 'debug' || env.KNIT_LOG_LEVEL === 'trace' ? 'DEBUG' : 'WARN') });
@@ -82,14 +82,11 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const queues = taskQueues(env.KNIT_INSTANCE);
   const pool = openPool(env.DATABASE_URL, { max: 10, applicationName: 'knit-worker' });
   await migrate(pool);
-  const store = new LocalBlobStore(storageDir(env));
-  const docker = new DockerEngine(env.DOCKER_SOCKET);
-  await docker.version();
-  // Found now, not by the first plan that asks for the network (Docker answers 404, like a missing image).
-  if (!(await docker.hasNetwork(env.KNIT_NETWORK))) throw new Error(`KNIT_NETWORK: the Docker engine has no network ${JSON.stringify(env.KNIT_NETWORK)}; create it (docker network create) or choose another`);
+  const store = openBlobStore(env);
   const workdir = workDir(env);
-  const swept = await sweepLeftovers({ pool, docker, store, instance: env.KNIT_INSTANCE, workdir });
-  if (swept.containers + swept.workspaces + swept.liveLogs > 0) log.info(swept, 'removed leftovers of earlier attempts');
+  const executor = await openExecutor(env, { store, log, workdir });
+  const swept = await sweepLeftovers({ pool, executor, store, workdir, scratchGraceMs: env.KNIT_GC_GRACE_SECONDS * 1000 });
+  if (swept.attempts + swept.scratch + swept.liveLogs > 0) log.info(swept, 'removed leftovers of earlier attempts');
 
   const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   await ensureSearchAttributes(clientConnection, env.TEMPORAL_NAMESPACE, log);
@@ -100,16 +97,13 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const activities = createActivities({
     pool,
     store,
-    docker,
+    executor,
     client,
     log,
     wakeMatcher: wake,
     config: {
-      instance: env.KNIT_INSTANCE,
       workdir,
-      pullTimeoutMs: env.KNIT_PULL_TIMEOUT,
       stopGraceSeconds: env.KNIT_STOP_GRACE_SECONDS,
-      isolation: isolationSettings(env),
       taskQueue: queues.main,
       containerQueue: queues.containers,
       heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT,
@@ -159,7 +153,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     await clientConnection.close();
     await pool.end();
   });
-  log.info({ taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS }, 'worker started');
+  log.info({ executor: executor.kind, taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS }, 'worker started');
   return {
     done,
     async stop() {

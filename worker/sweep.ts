@@ -1,44 +1,50 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Pool } from '../core/db/pool.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
+import { SCRATCH_PREFIX } from '../core/storage/scratch.js';
 import { IN_FLIGHT, type RunStatus } from '../core/run/status.js';
-import type { DockerEngine } from '../activities/docker/engine.js';
-import { LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN } from '../activities/workspace.js';
+import type { Executor } from '../executor/executor.js';
 
 export interface SweepResult {
-  containers: number;
-  workspaces: number;
+  /** Attempts whose containers, volumes or Pods were removed. */
+  attempts: number;
+  scratch: number;
   liveLogs: number;
 }
 
 /**
- * Removes what crashed attempts of this knit instance left behind: containers, workspaces and
- * live logs of attempts that are over. Anything belonging to an attempt still in flight is left
- * for its workflow, which re-attaches to it.
+ * Removes what crashed attempts of this knit instance left behind: what the executor holds for
+ * attempts that are over (containers, volumes, Pods), scratch folders of steps cut short on this
+ * worker, and live logs. Anything of an attempt still in flight is left for its workflow, which
+ * re-attaches to it.
  */
-export async function sweepLeftovers(deps: { pool: Pool; docker: DockerEngine; store: BlobStore; instance: string; workdir: string }): Promise<SweepResult> {
+export async function sweepLeftovers(deps: { pool: Pool; executor: Executor; store: BlobStore; workdir: string; scratchGraceMs: number }): Promise<SweepResult> {
   const over = attemptIsOver(deps.pool);
 
-  let containers = 0;
-  for (const c of await deps.docker.list({ [LABEL_INSTANCE]: deps.instance })) {
-    if (await over(c.labels[LABEL_RUN] ?? '', Number(c.labels[LABEL_ATTEMPT]))) {
-      await deps.docker.remove(c.id);
-      containers++;
+  let attempts = 0;
+  for await (const left of deps.executor.leftovers()) {
+    if (await over(left.runId, left.attempt)) {
+      await left.remove();
+      attempts++;
     }
   }
 
-  let workspaces = 0;
+  // Another worker process on this host may share the folder and be using its scratch now:
+  // only folders older than the grace period are a crashed step's.
+  let scratch = 0;
+  const cutoff = Date.now() - deps.scratchGraceMs;
   for (const name of await readdir(deps.workdir).catch(() => [] as string[])) {
-    const m = /^([0-9a-f-]{36})-a(\d+)$/.exec(name);
-    if (m && (await over(m[1]!, Number(m[2])))) {
+    if (!name.startsWith(SCRATCH_PREFIX)) continue;
+    const info = await stat(join(deps.workdir, name)).catch(() => undefined);
+    if (info && info.mtimeMs < cutoff) {
       await rm(join(deps.workdir, name), { recursive: true, force: true });
-      workspaces++;
+      scratch++;
     }
   }
 
   const liveLogs = await sweepLiveLogs(deps);
-  return { containers, workspaces, liveLogs };
+  return { attempts, scratch, liveLogs };
 }
 
 // A run this database does not know belongs to another knit sharing the engine: not ours.

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { migrate } from '../../core/db/migrate.js';
 import { databaseAt } from '../../core/db/embedded.js';
 import { openPool } from '../../core/db/pool.js';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import { TemporalEnv } from '../../core/config/temporal.js';
 import { acquireStackLock } from './lock.js';
 import { restartRunContainers, stopRunContainers } from './run-containers.js';

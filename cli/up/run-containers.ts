@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DockerEngine } from '../../activities/docker/engine.js';
-import { LABEL_INSTANCE, LABEL_RUN } from '../../activities/workspace.js';
+import type { DockerEngine } from '../../executor/docker/engine.js';
+import { LABEL_INSTANCE, LABEL_RUN } from '../../executor/docker/names.js';
 import type { Queryable } from '../../core/db/pool.js';
 import { IN_FLIGHT } from '../../core/run/status.js';
 

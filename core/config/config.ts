@@ -49,6 +49,9 @@ const capabilities = (fallback: string) =>
       return [...new Set(caps)];
     });
 
+/** Setting types for the configurations of adapters (executor/, storage). */
+export const setting = { bytes, duration, quantity, int, flag };
+
 /** The server-side configuration, read from the environment (12-factor, so pods and `knit up` agree). */
 export const ServerEnv = TemporalEnv.extend({
   KNIT_HOME: z.string().min(1).default(join(homedir(), '.knit')),
@@ -84,7 +87,7 @@ export type ServerEnv = z.output<typeof ServerEnv>;
 /** A duration kept as text, as Temporal takes it (activity timeouts, timers), checked here. */
 const temporalDuration = (fallback: string) => z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 5m').default(fallback);
 
-/** The worker's configuration: what the API has, plus how runs execute. */
+/** The worker's configuration: what the API has, plus how runs execute (the executor's own is in executor/config.ts). */
 export const WorkerEnv = ServerEnv.extend({
   DATABASE_URL: z.string({ error: 'DATABASE_URL must be set for the worker (knit up sets it)' }).min(1),
   /** Containers running at once on this worker. */
@@ -95,13 +98,9 @@ export const WorkerEnv = ServerEnv.extend({
   KNIT_STEP_TIMEOUT: temporalDuration('5m'),
   /** How often the matcher reconciles unprompted, and sweeps for runs whose workflow closed unfinished. */
   KNIT_MATCHER_BACKSTOP: temporalDuration('30s'),
-  KNIT_PULL_TIMEOUT: duration('60s'),
   KNIT_STOP_GRACE_SECONDS: int(10),
   KNIT_WORKDIR: z.string().min(1).optional(),
-  DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
   // Container isolation (README "Container isolation"): safe defaults, each one a knob.
-  /** The Docker network of runs whose plan says `network: true`; other runs have none. */
-  KNIT_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a Docker network name').default('bridge'),
   /** Capabilities a run keeps; every other one is dropped. */
   KNIT_CAP_ADD: capabilities('CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID'),
   KNIT_NO_NEW_PRIVILEGES: flag(true),
@@ -117,10 +116,6 @@ export const WorkerEnv = ServerEnv.extend({
     .default(''),
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
-
-export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
-  return parseOrThrow(WorkerEnv, env, 'env');
-}
 
 export function workDir(cfg: Pick<WorkerEnv, 'KNIT_HOME' | 'KNIT_WORKDIR' | 'KNIT_INSTANCE'>): string {
   return cfg.KNIT_WORKDIR ?? join(cfg.KNIT_HOME, 'work', cfg.KNIT_INSTANCE);

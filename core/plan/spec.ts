@@ -20,7 +20,8 @@ const MountPath = z.string().superRefine((p, ctx) => {
   if (posix.normalize(p) !== p || p.endsWith('/')) {
     return void ctx.addIssue({ code: 'custom', message: `must be a clean path (no '.', '..', '//' or trailing '/'), got ${JSON.stringify(p)}` });
   }
-  if (/[\p{Cc}]/u.test(p) || p.includes(':') || p.includes(',')) return void ctx.addIssue({ code: 'custom', message: `must not contain control characters, ':' or ',', got ${JSON.stringify(p)}` });
+  // Kubernetes refuses a mountPath holding ':'; a plan must run on either executor.
+  if (/[\p{Cc}]/u.test(p) || p.includes(':')) return void ctx.addIssue({ code: 'custom', message: `must not contain control characters or ':', got ${JSON.stringify(p)}` });
   const reserved = RUNTIME_PATHS.find((r) => p === r || p.startsWith(`${r}/`));
   if (reserved) ctx.addIssue({ code: 'custom', message: `${reserved} belongs to the container runtime; choose another path` });
 });

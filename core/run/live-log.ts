@@ -18,12 +18,15 @@ export function timestampNanos(ts: string): bigint | undefined {
   return seconds * 1_000_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
 
-/**
- * A log line as knit keeps it, live and stored: Docker's RFC3339 timestamp, the stream, the text.
- * `raw` is a line as Docker sends it with timestamps on: "<timestamp> <text>".
- */
-export function formatLogLine(stream: string, raw: string): { timestamp: string; text: string } {
-  const space = raw.indexOf(' ');
-  const timestamp = space > 0 ? raw.slice(0, space) : '';
-  return { timestamp, text: `${timestamp} ${stream} ${space > 0 ? raw.slice(space + 1) : raw}` };
+/** A line of a container's log, as an executor reports it. */
+export interface LogLine {
+  stream: 'stdout' | 'stderr';
+  /** RFC 3339 with up to nine fractional digits, as the platform stamped it. */
+  timestamp: string;
+  text: string;
+}
+
+/** A log line as knit keeps it, live and stored: the platform's timestamp, the stream, the text. */
+export function formatLogLine(l: LogLine): string {
+  return `${l.timestamp} ${l.stream} ${l.text}`;
 }

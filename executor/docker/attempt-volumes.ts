@@ -1,9 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
 import type { AttemptContext } from '../../core/run/model.js';
-import type { DockerEngine } from '../../activities/docker/engine.js';
+import type { DockerEngine } from './engine.js';
 
 /**
  * An attempt's inputs and outputs as named volumes of the Docker engine, not folders on one
@@ -14,7 +12,6 @@ export class AttemptVolumes {
   constructor(
     private readonly docker: DockerEngine,
     private readonly instance: string,
-    private readonly labels: Record<string, string>,
   ) {}
 
   private base(ctx: AttemptContext): string {
@@ -30,9 +27,12 @@ export class AttemptVolumes {
     return `${this.base(ctx)}-staging`;
   }
 
-  /** Bind strings of the run container: inputs read-only, outputs writable. */
-  binds(ctx: AttemptContext): string[] {
-    return [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:${i.path}:ro`), ...ctx.outputs.map((o) => `${this.output(ctx, o.idx)}:${o.path}:rw`)];
+  /** The run container's mounts: inputs read-only, outputs writable. */
+  mounts(ctx: AttemptContext): Array<{ volume: string; target: string; readOnly: boolean }> {
+    return [
+      ...ctx.inputs.map((i) => ({ volume: this.input(ctx, i.idx), target: i.path, readOnly: true })),
+      ...ctx.outputs.map((o) => ({ volume: this.output(ctx, o.idx), target: o.path, readOnly: false })),
+    ];
   }
 
   /**
@@ -40,18 +40,19 @@ export class AttemptVolumes {
    * (it is on the engine already) and never started. Starting over on a retry: a half-filled
    * volume from a crashed attempt of this step is removed first.
    */
-  async stage(ctx: AttemptContext, inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>): Promise<void> {
+  async stage(ctx: AttemptContext, labels: Record<string, string>, inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>): Promise<void> {
     const staging = this.stagingName(ctx);
     await this.docker.remove(staging);
+    if (ctx.inputs.length + ctx.outputs.length === 0) return;
     const names = [...ctx.inputs.map((i) => this.input(ctx, i.idx)), ...ctx.outputs.map((o) => this.output(ctx, o.idx))];
     for (const n of names) await this.docker.removeVolume(n);
-    for (const n of names) await this.docker.createVolume(n, this.labels);
+    for (const n of names) await this.docker.createVolume(n, labels);
     const id = await this.docker.create({
       name: staging,
       image: ctx.image,
       entrypoint: ['/knit-staging-never-runs'],
       binds: [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:/knit/in${i.idx}`), ...ctx.outputs.map((o) => `${this.output(ctx, o.idx)}:/knit/out${o.idx}`)],
-      labels: this.labels,
+      labels,
     });
     try {
       for (const i of ctx.inputs) await this.docker.putArchive(id, `/knit/in${i.idx}`, await inputArchive(i.idx));
@@ -73,15 +74,5 @@ export class AttemptVolumes {
     await this.docker.remove(this.stagingName(ctx));
     for (const i of ctx.inputs) await this.docker.removeVolume(this.input(ctx, i.idx));
     for (const o of ctx.outputs) await this.docker.removeVolume(this.output(ctx, o.idx));
-  }
-}
-
-/** A scratch folder for one activity's own use, removed when `use` ends. */
-export async function withScratch<T>(workdir: string, use: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(workdir, 'scratch-'));
-  try {
-    return await use(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 }

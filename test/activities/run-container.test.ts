@@ -7,9 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attemptActivities } from '../../activities/attempt.js';
-import { DockerEngine } from '../../activities/docker/engine.js';
-import { isolationSettings } from '../../activities/docker/isolation.js';
-import { WorkerEnv } from '../../core/config/config.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
+import { isolationSettings } from '../../executor/docker/isolation.js';
+import { WorkerProcessEnv } from '../../executor/config.js';
+import { DockerExecutor } from '../../executor/docker/docker-executor.js';
 import { insertData } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
 import { createLogger } from '../../core/log/logger.js';
@@ -57,13 +58,16 @@ async function startedAttempt(script: string) {
 const mockEnv = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 
 function activities() {
+  const store = new LocalBlobStore(join(dir, 'storage'));
+  const workdir = join(dir, 'work');
+  const isolation = isolationSettings(WorkerProcessEnv.parse({ DATABASE_URL: 'unused' }));
   return attemptActivities({
     pool: db.pool,
-    store: new LocalBlobStore(join(dir, 'storage')),
-    docker,
+    store,
+    executor: new DockerExecutor({ docker, store, instance, workdir, pullTimeoutMs: 10_000, isolation }),
     log: createLogger('activity-test', 'silent'),
     wakeMatcher: async () => {},
-    config: { instance, workdir: join(dir, 'work'), pullTimeoutMs: 10_000, stopGraceSeconds: 1, isolation: isolationSettings(WorkerEnv.parse({ DATABASE_URL: 'unused' })) },
+    config: { workdir, stopGraceSeconds: 1 },
   });
 }
 

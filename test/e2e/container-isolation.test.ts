@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readWorkerEnv } from '../../core/config/config.js';
+import { readWorkerEnv } from '../../executor/config.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { TestStack, terminal } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import { runWorkflowId } from '../../workflows/definitions.js';
 import { countContainerCreates } from '../helpers/docker-events.js';
 import { TestStack, terminal } from '../helpers/stack.js';

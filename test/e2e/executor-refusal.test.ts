@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { runWorkflowId } from '../../workflows/definitions.js';
 import { TestStack, terminal } from '../helpers/stack.js';

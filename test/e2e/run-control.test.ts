@@ -2,7 +2,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { RunDetail } from '../../core/run/model.js';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import { matchOutbox } from '../../core/run/matching.js';
 import { runWorkflowId } from '../../workflows/definitions.js';
 import { countContainerCreates } from '../helpers/docker-events.js';

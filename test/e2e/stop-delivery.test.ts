@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createServer } from 'node:net';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import { honourRecordedStop } from '../../core/run/attempt.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { runKnit } from '../helpers/cli.js';

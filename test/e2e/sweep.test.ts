@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import { liveLogKey } from '../../core/run/live-log.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
 import { Readable } from 'node:stream';

@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import { KnitClient } from '../../client/knit-client.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { countContainerCreates } from '../helpers/docker-events.js';

@@ -2,8 +2,8 @@ import test from 'ava';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DockerEngine } from '../../activities/docker/engine.js';
-import { STRICT_ISOLATION } from '../../activities/docker/isolation.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
+import { STRICT_ISOLATION } from '../../executor/docker/isolation.js';
 import { extractArchive } from '../../core/archive/extract.js';
 import { packDirectory, planPack } from '../../core/archive/pack.js';
 import type { AttemptContext } from '../../core/run/model.js';
@@ -18,7 +18,7 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   const docker = new DockerEngine();
   const instance = `knit-vol-${randomBytes(3).toString('hex')}`;
   const labels = { 'knit.instance': instance };
-  const volumes = new AttemptVolumes(docker, instance, labels);
+  const volumes = new AttemptVolumes(docker, instance);
   const ctx: AttemptContext = {
     runId: randomUUID(), attempt: 1, planId: randomUUID(), image: TEST_IMAGE, entrypoint: null, args: null, resources: {},
     onNode: { may: [], prefer: [], must: [] }, serviceAccount: null, network: false,
@@ -36,10 +36,10 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   });
   await mkdir(join(src.path, 'sub'));
   await writeFile(join(src.path, 'sub', 'x.txt'), 'input-bytes\n');
-  await volumes.stage(ctx, async () => packDirectory(src.path, await planPack(src.path)));
+  await volumes.stage(ctx, labels, async () => packDirectory(src.path, await planPack(src.path)));
 
   const id = await docker.create({
-    name: `${instance}-probe`, image: TEST_IMAGE, labels, binds: volumes.binds(ctx), isolation: { ...STRICT_ISOLATION, user: '1000' },
+    name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx), isolation: { ...STRICT_ISOLATION, user: '1000' },
     entrypoint: ['sh', '-c'],
     cmd: ['cat /in/data/sub/x.txt > /out/model/copy.txt && (echo no > /in/data/new 2>/dev/null && echo writable || echo read-only) > /out/model/in-mode.txt'],
   });

@@ -1,5 +1,5 @@
 import type { ExecutionContext } from 'ava';
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KnitClient } from '../../client/knit-client.js';

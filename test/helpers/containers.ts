@@ -1,4 +1,4 @@
-import { DockerEngine } from '../../activities/docker/engine.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
 
 /**
  * Removes the containers of one test instance (a random KNIT_INSTANCE, never another test's), so

@@ -1,4 +1,5 @@
 import type { WorkerEnv } from '../../core/config/config.js';
+import type { DockerEnv } from './config.js';
 
 /** What a run's container may reach and do beyond its mounts (README "Container isolation"). */
 export interface ContainerIsolation {
@@ -29,7 +30,7 @@ export const STRICT_ISOLATION: ContainerIsolation = {
 /** A deployment's isolation of run containers (README "Container isolation"); `network` is the Docker network of plans that ask for one. */
 export type IsolationSettings = Omit<ContainerIsolation, 'networkMode'> & { network: string };
 
-export function isolationSettings(env: WorkerEnv): IsolationSettings {
+export function isolationSettings(env: WorkerEnv & Pick<DockerEnv, 'KNIT_NETWORK'>): IsolationSettings {
   return {
     network: env.KNIT_NETWORK,
     capAdd: env.KNIT_CAP_ADD,

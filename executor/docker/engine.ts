@@ -23,7 +23,9 @@ export interface ContainerSpec {
   image: string;
   entrypoint?: string[] | undefined;
   cmd?: string[] | undefined;
-  binds: string[];
+  /** `host-or-volume:target[:ro]` strings; prefer `mounts`, which take any path. */
+  binds?: string[] | undefined;
+  mounts?: Array<{ volume: string; target: string; readOnly: boolean }> | undefined;
   labels: Record<string, string>;
   nanoCpus?: number | undefined;
   memoryBytes?: number | undefined;
@@ -149,7 +151,8 @@ export class DockerEngine {
       AttachStderr: false,
       Tty: false,
       HostConfig: {
-        Binds: spec.binds,
+        ...(spec.binds ? { Binds: spec.binds } : {}),
+        ...(spec.mounts ? { Mounts: spec.mounts.map((m) => ({ Type: 'volume', Source: m.volume, Target: m.target, ReadOnly: m.readOnly })) } : {}),
         ...(spec.nanoCpus ? { NanoCpus: Math.round(spec.nanoCpus) } : {}),
         ...(spec.memoryBytes ? { Memory: Math.round(spec.memoryBytes) } : {}),
         ...(spec.gpus ? { DeviceRequests: [{ Driver: 'nvidia', Count: spec.gpus, Capabilities: [['gpu']] }] } : {}),

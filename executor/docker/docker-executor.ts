@@ -1,0 +1,260 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline, type Readable } from 'node:stream';
+import { UnsafeEntryError } from '../../core/archive/entry-rules.js';
+import { extractArchive } from '../../core/archive/extract.js';
+import { packDirectory, planPack } from '../../core/archive/pack.js';
+import { blobKeyOf } from '../../core/data/db.js';
+import { parseQuantity } from '../../core/plan/quantity.js';
+import { resourceValueProblem } from '../../core/plan/resource-bounds.js';
+import type { StoredContent } from '../../core/run/attempt.js';
+import type { LogLine } from '../../core/run/live-log.js';
+import type { AttemptContext } from '../../core/run/model.js';
+import type { BlobStore } from '../../core/storage/blob-store.js';
+import { DigestCheck } from '../../core/storage/digest.js';
+import { chunksOf } from '../../core/streams/chunks.js';
+import { MemoryRelief, memoryRelief } from '../../core/streams/memory-relief.js';
+import { RunRefused, type ContainerState, type Executor } from '../executor.js';
+import { withScratch } from '../../core/storage/scratch.js';
+import { AttemptVolumes } from './attempt-volumes.js';
+import { DockerError, LogDemuxer, type DockerEngine } from './engine.js';
+import { containerIsolation, type IsolationSettings } from './isolation.js';
+import { dockerSince, parseDockerLine } from './log-lines.js';
+import { containerName, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN } from './names.js';
+
+export interface DockerExecutorOptions {
+  docker: DockerEngine;
+  store: BlobStore;
+  instance: string;
+  /** Scratch space of single activities (collecting an output); never shared between activities. */
+  workdir: string;
+  pullTimeoutMs: number;
+  isolation: IsolationSettings;
+}
+
+/** A Docker refusal that no retry can change: the request itself is wrong (bad values, invalid config). */
+function isRefusal(err: unknown): err is DockerError {
+  return err instanceof DockerError && err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 409;
+}
+
+const GPU_RESOURCES = ['gpu', 'nvidia.com/gpu'];
+
+/**
+ * Runs each attempt as a container of one Docker engine, which every worker of the instance
+ * shares. Inputs and outputs are named volumes of that engine (AttemptVolumes), so no step
+ * depends on the disk of the worker that ran the step before.
+ */
+export class DockerExecutor implements Executor {
+  readonly kind = 'docker' as const;
+  private readonly volumes: AttemptVolumes;
+  // The engine's host (cores, memory, runtimes) does not change while it runs: asked once per
+  // worker rather than once per container, and asked again only after a failed attempt.
+  private hostInfo: ReturnType<DockerEngine['info']> | undefined;
+
+  constructor(private readonly o: DockerExecutorOptions) {
+    this.volumes = new AttemptVolumes(o.docker, o.instance);
+  }
+
+  private name(ctx: AttemptContext): string {
+    return containerName(this.o.instance, ctx.runId, ctx.attempt);
+  }
+
+  private labels(ctx: AttemptContext): Record<string, string> {
+    return { [LABEL_INSTANCE]: this.o.instance, [LABEL_RUN]: ctx.runId, [LABEL_ATTEMPT]: String(ctx.attempt) };
+  }
+
+  private host() {
+    this.hostInfo ??= this.o.docker.info().catch((err: unknown) => {
+      this.hostInfo = undefined;
+      throw err;
+    });
+    return this.hostInfo;
+  }
+
+  async stage(ctx: AttemptContext, progress: () => void): Promise<void> {
+    // The staging container is made of the run's image: it must be here before anything else.
+    await this.ensureImage(ctx, progress);
+    try {
+      await this.volumes.stage(ctx, this.labels(ctx), async (idx) => {
+        const input = ctx.inputs.find((i) => i.idx === idx)!;
+        return verified(await this.o.store.get(input.blobKey), new DigestCheck(input.digest, input.size), progress);
+      });
+    } catch (err) {
+      if ((err as Error).name === 'DigestMismatchError') throw new RunRefused('InputUnusable', `an input's stored archive does not match its digest: ${(err as Error).message}`);
+      if (isRefusal(err)) throw new RunRefused('InputUnusable', `an input could not be staged: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async ensureImage(ctx: AttemptContext, progress: () => void): Promise<void> {
+    if (await this.o.docker.hasImage(ctx.image)) return;
+    const beat = setInterval(progress, 1000);
+    try {
+      await this.o.docker.pull(ctx.image, this.o.pullTimeoutMs);
+    } catch (err) {
+      throw new RunRefused(
+        'ImageUnavailable',
+        `image ${ctx.image} is not on this Docker engine and could not be pulled (${(err as Error).message}); build or load it there (docker build, docker load, docker import), or make its registry reachable`,
+      );
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async create(ctx: AttemptContext, progress: () => void): Promise<{ warnings: string[] }> {
+    const warnings: string[] = [];
+    const on = ctx.onNode;
+    if (on.may.length + on.prefer.length + on.must.length > 0) warnings.push('on_node is ignored: the Docker engine has a single node');
+    if (ctx.serviceAccount) warnings.push('service_account is ignored: it only means something on Kubernetes');
+    const docker = this.o.docker;
+    if (await docker.inspect(this.name(ctx))) return { warnings };
+    await this.ensureImage(ctx, progress);
+    // Plans applied before knit checked resources may still hold values Docker cannot apply.
+    for (const [resource, value] of Object.entries(ctx.resources)) {
+      const problem = resourceValueProblem(resource, value);
+      if (problem) throw new RunRefused('ResourcesInvalid', `resources.${resource}: ${problem}`);
+    }
+    const gpus = GPU_RESOURCES.map((r) => (ctx.resources[r] ? parseQuantity(ctx.resources[r]) ?? 0 : 0)).reduce((a, b) => a + b, 0);
+    const cpu = ctx.resources['cpu'] ? parseQuantity(ctx.resources['cpu']) : undefined;
+    const memory = ctx.resources['memory'] ? parseQuantity(ctx.resources['memory']) : undefined;
+    const engineHost = await this.host();
+    if (gpus > 0 && !engineHost.runtimes.includes('nvidia')) {
+      throw new RunRefused('GpuUnavailable', `the plan asks for ${gpus} GPU(s), but this Docker engine has no GPU runtime (nvidia); run it where GPUs are available`);
+    }
+    // Docker would accept more memory than the host has (and the run would be OOM killed or
+    // swap), and refuses more cores only when starting: both are told now, once.
+    if (cpu !== undefined && engineHost.cpus > 0 && cpu > engineHost.cpus) {
+      throw new RunRefused('ResourcesUnavailable', `resources.cpu: the plan asks for ${ctx.resources['cpu']} cores, but this Docker engine's host has ${engineHost.cpus}; lower it`);
+    }
+    if (memory !== undefined && engineHost.memoryBytes > 0 && memory > engineHost.memoryBytes) {
+      throw new RunRefused('ResourcesUnavailable', `resources.memory: the plan asks for ${ctx.resources['memory']}, but this Docker engine's host has ${engineHost.memoryBytes} bytes; lower it`);
+    }
+    try {
+      await docker.create({
+        name: this.name(ctx),
+        image: ctx.image,
+        entrypoint: ctx.entrypoint ?? undefined,
+        cmd: ctx.args ?? undefined,
+        mounts: this.volumes.mounts(ctx),
+        labels: this.labels(ctx),
+        nanoCpus: cpu ? cpu * 1e9 : undefined,
+        memoryBytes: memory,
+        gpus: gpus > 0 ? gpus : undefined,
+        isolation: containerIsolation(this.o.isolation, ctx.network === true),
+      });
+    } catch (err) {
+      // Two attempts of this step racing: the other one created it.
+      if (err instanceof DockerError && err.status === 409 && (await docker.inspect(this.name(ctx)))) return { warnings };
+      if (isRefusal(err)) throw new RunRefused('ContainerInvalid', `the container could not be created: ${err.message}`);
+      throw err;
+    }
+    return { warnings };
+  }
+
+  async state(ctx: AttemptContext): Promise<ContainerState> {
+    const c = await this.o.docker.inspect(this.name(ctx));
+    if (!c) return { phase: 'absent' };
+    if (c.status === 'created') return { phase: 'created' };
+    if (c.status === 'exited' || c.status === 'dead') return { phase: 'exited', exitCode: c.exitCode };
+    return { phase: 'running' };
+  }
+
+  async start(ctx: AttemptContext): Promise<void> {
+    try {
+      await this.o.docker.start(this.name(ctx));
+    } catch (err) {
+      if (isRefusal(err)) throw new RunRefused('ContainerInvalid', `the container could not be started: ${err.message}`);
+      throw err;
+    }
+  }
+
+  async *logs(ctx: AttemptContext, opts: { follow: boolean; after?: string; signal?: AbortSignal }): AsyncIterable<LogLine[]> {
+    const since = opts.after ? dockerSince(opts.after) : undefined;
+    const body = await this.o.docker.logs(this.name(ctx), { follow: opts.follow, ...(since ? { since } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    const demux = new LogDemuxer();
+    for await (const chunk of chunksOf(body)) yield demux.push(chunk).map(parseDockerLine);
+    yield demux.flush().map(parseDockerLine);
+  }
+
+  async wait(ctx: AttemptContext, signal: AbortSignal): Promise<{ exitCode: number | null; note?: string }> {
+    const exitCode = await this.o.docker.wait(this.name(ctx), signal);
+    const after = await this.o.docker.inspect(this.name(ctx));
+    return after?.oomKilled ? { exitCode, note: 'the container ran out of memory (OOM killed); raise resources.memory' } : { exitCode };
+  }
+
+  async stop(ctx: AttemptContext, graceSeconds: number): Promise<void> {
+    const c = await this.o.docker.inspect(this.name(ctx));
+    if (c && c.status === 'running') await this.o.docker.stop(c.id, graceSeconds);
+  }
+
+  /**
+   * Each output volume's tree, read through the run's container (also one that never started),
+   * is extracted into this step's own scratch folder, checked against the Data rules there, and
+   * stored. A tree that breaks them (a symlink pointing out) is stored empty, with the reason.
+   */
+  async collect(ctx: AttemptContext, progress: () => void): Promise<{ contents: StoredContent[]; problems: string[] }> {
+    const contents: StoredContent[] = [];
+    const problems: string[] = [];
+    const container = await this.o.docker.inspect(this.name(ctx));
+    for (const output of ctx.outputs) {
+      await withScratch(this.o.workdir, async (dir) => {
+        const tree = join(dir, 'tree');
+        await mkdir(tree);
+        let root = tree;
+        let plan;
+        try {
+          // No container (it could not be created): the output is empty, and the run fails anyway.
+          if (container) await extractArchive(chunksOf(await this.volumes.outputArchive(container.id, ctx, output.idx)), tree);
+          plan = await planPack(tree);
+        } catch (err) {
+          if (!(err instanceof UnsafeEntryError)) throw err;
+          problems.push(`output ${output.path} was not stored: ${err.message}`);
+          root = join(dir, 'empty');
+          await mkdir(root);
+          plan = await planPack(root);
+        }
+        const key = blobKeyOf(output.dataId);
+        const info = await this.o.store.put(key, pipeline(packDirectory(root, plan, () => progress()), new MemoryRelief(), () => {}) as Readable);
+        contents.push({ dataId: output.dataId, size: info.size, digest: info.digest, blobKey: key });
+      });
+    }
+    return { contents, problems };
+  }
+
+  async release(ctx: AttemptContext): Promise<void> {
+    await this.o.docker.remove(this.name(ctx));
+    await this.volumes.remove(ctx);
+  }
+
+  async *leftovers(): AsyncIterable<{ runId: string; attempt: number; remove(): Promise<void> }> {
+    const seen = new Set<string>();
+    const filter = { [LABEL_INSTANCE]: this.o.instance };
+    const found = [...(await this.o.docker.list(filter)).map((c) => c.labels), ...(await this.o.docker.listVolumes(filter)).map((v) => v.labels)];
+    for (const labels of found) {
+      const runId = labels[LABEL_RUN] ?? '';
+      const attempt = Number(labels[LABEL_ATTEMPT]);
+      const key = `${runId}/${attempt}`;
+      if (!runId || !Number.isInteger(attempt) || seen.has(key)) continue;
+      seen.add(key);
+      yield { runId, attempt, remove: () => this.removeAll(runId, attempt) };
+    }
+  }
+
+  /** Everything of one attempt, found by its labels (the sweeper has no AttemptContext). */
+  private async removeAll(runId: string, attempt: number): Promise<void> {
+    const filter = { [LABEL_INSTANCE]: this.o.instance, [LABEL_RUN]: runId, [LABEL_ATTEMPT]: String(attempt) };
+    for (const c of await this.o.docker.list(filter)) await this.o.docker.remove(c.id);
+    for (const v of await this.o.docker.listVolumes(filter)) await this.o.docker.removeVolume(v.name);
+  }
+}
+
+async function* verified(body: Readable, check: DigestCheck, beat: () => void): AsyncGenerator<Buffer> {
+  const relieve = memoryRelief();
+  for await (const chunk of chunksOf(body)) {
+    check.update(chunk);
+    relieve(chunk.length);
+    beat();
+    yield chunk;
+  }
+  check.finish();
+}

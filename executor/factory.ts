@@ -1,0 +1,30 @@
+import type { Logger } from '../core/log/logger.js';
+import type { BlobStore } from '../core/storage/blob-store.js';
+import type { WorkerProcessEnv } from './config.js';
+import { DockerExecutor } from './docker/docker-executor.js';
+import { DockerEngine } from './docker/engine.js';
+import { isolationSettings } from './docker/isolation.js';
+import type { Executor } from './executor.js';
+
+export interface ExecutorDeps {
+  store: BlobStore;
+  log: Logger;
+  /** Scratch space of single activities on this worker. */
+  workdir: string;
+}
+
+/**
+ * The one place an executor is chosen and built (KNIT_EXECUTOR). It checks the platform is
+ * reachable and usable now, so a misconfigured worker fails at start, not at its first run.
+ */
+export async function openExecutor(env: WorkerProcessEnv, deps: ExecutorDeps): Promise<Executor> {
+  switch (env.KNIT_EXECUTOR) {
+    case 'docker': {
+      const docker = new DockerEngine(env.DOCKER_SOCKET);
+      await docker.version();
+      // Found now, not by the first plan that asks for the network (Docker answers 404, like a missing image).
+      if (!(await docker.hasNetwork(env.KNIT_NETWORK))) throw new Error(`KNIT_NETWORK: the Docker engine has no network ${JSON.stringify(env.KNIT_NETWORK)}; create it (docker network create) or choose another`);
+      return new DockerExecutor({ docker, store: deps.store, instance: env.KNIT_INSTANCE, workdir: deps.workdir, pullTimeoutMs: env.KNIT_PULL_TIMEOUT, isolation: isolationSettings(env) });
+    }
+  }
+}
