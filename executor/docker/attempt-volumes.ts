@@ -36,23 +36,32 @@ export class AttemptVolumes {
   }
 
   /**
-   * Fresh volumes, filled through a staging container that is created from the run's own image
-   * (it is on the engine already) and never started. Starting over on a retry: a half-filled
-   * volume from a crashed attempt of this step is removed first.
+   * The attempt's volumes, labelled; existing ones are kept. Both the staging and the run
+   * container need them, and Docker would make missing ones itself, without knit's labels.
    */
-  async stage(ctx: AttemptContext, labels: Record<string, string>, inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>): Promise<void> {
+  async ensure(ctx: AttemptContext, labels: Record<string, string>): Promise<void> {
+    for (const i of ctx.inputs) await this.docker.createVolume(this.input(ctx, i.idx), labels);
+    for (const o of ctx.outputs) await this.docker.createVolume(this.output(ctx, o.idx), labels);
+  }
+
+  /**
+   * Fills the volumes through a staging container that is created from the run's own image (it
+   * is on the engine already) and never started. A retry puts the same archives again over what
+   * a crashed try left: each entry is rewritten whole, and a half-filled volume holds only
+   * entries of the same archive, so the result is the archive. The volumes are never removed
+   * here: the run container, created meanwhile, may already mount them.
+   */
+  async stage(ctx: AttemptContext, labels: Record<string, string>, stagingLabels: Record<string, string>, inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>): Promise<void> {
     const staging = this.stagingName(ctx);
     await this.docker.remove(staging);
     if (ctx.inputs.length + ctx.outputs.length === 0) return;
-    const names = [...ctx.inputs.map((i) => this.input(ctx, i.idx)), ...ctx.outputs.map((o) => this.output(ctx, o.idx))];
-    for (const n of names) await this.docker.removeVolume(n);
-    for (const n of names) await this.docker.createVolume(n, labels);
+    await this.ensure(ctx, labels);
     const id = await this.docker.create({
       name: staging,
       image: ctx.image,
       entrypoint: ['/knit-staging-never-runs'],
       binds: [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:/knit/in${i.idx}`), ...ctx.outputs.map((o) => `${this.output(ctx, o.idx)}:/knit/out${o.idx}`)],
-      labels,
+      labels: stagingLabels,
     });
     try {
       for (const i of ctx.inputs) await this.docker.putArchive(id, `/knit/in${i.idx}`, await inputArchive(i.idx));

@@ -20,7 +20,7 @@ import { AttemptVolumes } from './attempt-volumes.js';
 import { DockerError, LogDemuxer, type DockerEngine } from './engine.js';
 import { containerIsolation, type IsolationSettings } from './isolation.js';
 import { dockerSince, parseDockerLine } from './log-lines.js';
-import { containerName, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN } from './names.js';
+import { containerName, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_ROLE, LABEL_RUN } from './names.js';
 
 export interface DockerExecutorOptions {
   docker: DockerEngine;
@@ -59,8 +59,8 @@ export class DockerExecutor implements Executor {
     return containerName(this.o.instance, ctx.runId, ctx.attempt);
   }
 
-  private labels(ctx: AttemptContext): Record<string, string> {
-    return { [LABEL_INSTANCE]: this.o.instance, [LABEL_RUN]: ctx.runId, [LABEL_ATTEMPT]: String(ctx.attempt) };
+  private labels(ctx: AttemptContext, role?: 'run' | 'staging'): Record<string, string> {
+    return { [LABEL_INSTANCE]: this.o.instance, [LABEL_RUN]: ctx.runId, [LABEL_ATTEMPT]: String(ctx.attempt), ...(role ? { [LABEL_ROLE]: role } : {}) };
   }
 
   private host() {
@@ -75,7 +75,7 @@ export class DockerExecutor implements Executor {
     // The staging container is made of the run's image: it must be here before anything else.
     await this.ensureImage(ctx, progress);
     try {
-      await this.volumes.stage(ctx, this.labels(ctx), async (idx) => {
+      await this.volumes.stage(ctx, this.labels(ctx), this.labels(ctx, 'staging'), async (idx) => {
         const input = ctx.inputs.find((i) => i.idx === idx)!;
         return verified(await this.o.store.get(input.blobKey), new DigestCheck(input.digest, input.size), progress);
       });
@@ -130,13 +130,14 @@ export class DockerExecutor implements Executor {
       throw new RunRefused('ResourcesUnavailable', `resources.memory: the plan asks for ${ctx.resources['memory']}, but this Docker engine's host has ${engineHost.memoryBytes} bytes; lower it`);
     }
     try {
+      await this.volumes.ensure(ctx, this.labels(ctx));
       await docker.create({
         name: this.name(ctx),
         image: ctx.image,
         entrypoint: ctx.entrypoint ?? undefined,
         cmd: ctx.args ?? undefined,
         mounts: this.volumes.mounts(ctx),
-        labels: this.labels(ctx),
+        labels: this.labels(ctx, 'run'),
         nanoCpus: cpu ? cpu * 1e9 : undefined,
         memoryBytes: memory,
         gpus: gpus > 0 ? gpus : undefined,

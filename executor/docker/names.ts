@@ -6,3 +6,5 @@ export function containerName(instance: string, runId: string, attempt: number):
 export const LABEL_INSTANCE = 'knit.instance';
 export const LABEL_RUN = 'knit.run';
 export const LABEL_ATTEMPT = 'knit.attempt';
+/** `run` for a run's container, `staging` for the never-started one that fills its volumes. */
+export const LABEL_ROLE = 'knit.role';

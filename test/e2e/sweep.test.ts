@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DockerEngine } from '../../executor/docker/engine.js';
 import { liveLogKey } from '../../core/run/live-log.js';
@@ -27,16 +27,25 @@ test('a worker starting up removes leftovers of its own finished attempts, and n
     labels: { ...labels, 'knit.run': '00000000-0000-4000-8000-000000000000' },
   });
   t.teardown(() => docker.remove(foreign));
+  const volume = `${s.instance}-leftover-volume`;
+  await docker.createVolume(volume, labels);
+  t.teardown(() => docker.removeVolume(volume));
+  // A step's scratch folder, cut short by a crash long ago; and one of a step running now on
+  // another worker process sharing the folder.
   const workdir = join(s.home, 'work', s.instance);
-  await mkdir(join(workdir, `${run!.id}-a1`, 'out', '0'), { recursive: true });
-  await writeFile(join(workdir, `${run!.id}-a1`, 'out', '0', 'junk'), 'x');
+  await mkdir(join(workdir, 'scratch-old', 'tree'), { recursive: true });
+  await writeFile(join(workdir, 'scratch-old', 'tree', 'junk'), 'x');
+  const longAgo = new Date(Date.now() - 2 * 3600_000);
+  await utimes(join(workdir, 'scratch-old'), longAgo, longAgo);
+  await mkdir(join(workdir, 'scratch-now'));
   const store = new LocalBlobStore(join(s.home, 'storage'));
   await store.put(liveLogKey(run!.id, 1, 0), Readable.from([Buffer.from('line\n')]));
 
   await s.startWorker();
   t.is(await docker.inspect(leftover), undefined, 'its own leftover container is gone');
   t.truthy(await docker.inspect(foreign), 'a container of a run it does not know is not its own: left alone');
-  t.deepEqual(await readdir(workdir), []);
+  t.deepEqual(await docker.listVolumes({ 'knit.instance': s.instance }), [], 'its volumes are gone');
+  t.deepEqual(await readdir(workdir), ['scratch-now'], 'an old scratch folder is gone, a fresh one kept');
   const chunks = [];
   for await (const e of store.list('runs/')) chunks.push(e.key);
   t.deepEqual(chunks, []);

@@ -36,7 +36,7 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   });
   await mkdir(join(src.path, 'sub'));
   await writeFile(join(src.path, 'sub', 'x.txt'), 'input-bytes\n');
-  await volumes.stage(ctx, labels, async () => packDirectory(src.path, await planPack(src.path)));
+  await volumes.stage(ctx, labels, labels, async () => packDirectory(src.path, await planPack(src.path)));
 
   const id = await docker.create({
     name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx), isolation: { ...STRICT_ISOLATION, user: '1000' },

@@ -1,8 +1,11 @@
 import http from 'node:http';
 
-/** How many containers Docker created with `label` between two times (seconds since the epoch). */
+/** Only run containers count: the Docker executor also makes a never-started staging container per attempt. */
+const RUN_CONTAINERS = 'knit.role=run';
+
+/** How many run containers Docker created with `label` between two times (seconds since the epoch). */
 export function countContainerCreates(label: string, since: number, until: number): Promise<number> {
-  const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['create'], label: [label] }));
+  const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['create'], label: [label, RUN_CONTAINERS] }));
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath: '/var/run/docker.sock', path: `/events?since=${since}&until=${until}&filters=${filters}` }, (res) => {
       let text = '';
@@ -22,12 +25,12 @@ export interface ContainerCreateWatch {
 }
 
 /**
- * Counts containers created per value of `byLabel`, among those with `label`, as Docker reports
+ * Counts run containers created per value of `byLabel`, among those with `label`, as Docker reports
  * them live. Asking for past events afterwards is not enough under load: the engine keeps only
  * its last thousand or so events, which a busy test suite overwrites within minutes.
  */
 export function watchContainerCreates(label: string, byLabel: string): ContainerCreateWatch {
-  const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['create'], label: [label] }));
+  const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['create'], label: [label, RUN_CONTAINERS] }));
   const counts = new Map<string, number>();
   let pending = '';
   const count = (line: string) => {
