@@ -38,6 +38,9 @@ async function fetchOne(env: FetchEnv, idx: number, dir: string): Promise<void> 
     });
     res.once('error', (err) => verified.destroy(err));
     res.once('aborted', () => verified.destroy(cutShort(what)));
+    // The extractor reads it only after checking its folder: an error before then (a small
+    // archive failing its digest) must wait for it in the stream, not crash the process.
+    verified.on('error', () => {});
     res.pipe(verified);
     try {
       const stats = await extractArchive(verified, dir);
