@@ -51,8 +51,16 @@ export async function withRetries<T>(what: string, policy: RetryPolicy, fn: (att
   }
 }
 
+/**
+ * A connection silent for this long is given up (and retried): a knitd that hangs must not hold
+ * an init container forever. Generous, since knitd fsyncs a large upload before it answers.
+ */
+const IDLE_MS = 5 * 60_000;
+
 function send(url: string, opts: RequestOptions): ClientRequest {
-  return (url.startsWith('https:') ? httpsRequest : httpRequest)(url, opts);
+  const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, opts);
+  req.setTimeout(IDLE_MS, () => req.destroy(Object.assign(new Error(`no data from knitd for ${IDLE_MS / 1000} s`), { transient: true })));
+  return req;
 }
 
 /** The error an error answer stands for, with knitd's own message when it sent one. */
