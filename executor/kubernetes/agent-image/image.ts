@@ -11,5 +11,8 @@ export function agentImageName(version: string = VERSION): string {
 /** The image's entry point; a Pod runs `[...AGENT_ENTRYPOINT, 'fetch']` and so on. */
 export const AGENT_ENTRYPOINT: readonly string[] = Object.freeze(['/usr/local/bin/node', '/knit/agent/main.js']);
 
+/** The image's environment (scripts/build-agent-image.sh passes the same to the import). */
+export const AGENT_IMAGE_ENV: readonly string[] = Object.freeze(['PATH=/usr/local/bin']);
+
 /** The agent's commands, named once for the executor's Pod spec and the agent's own dispatch. */
 export type AgentCommand = 'fetch' | 'keep' | 'ready' | 'stop';
