@@ -155,3 +155,18 @@ test('stop, exec\'d in the sidecar, ends the user\'s processes and the outputs w
   t.is(await contentOf(u!.blobKey, 'so-far.txt'), 'partial\n');
   t.is(await contentOf(u!.blobKey, 'bye.txt'), 'bye\n');
 });
+
+test('stop SIGKILLs processes that ignore SIGTERM once the grace period is over', async (t) => {
+  const ns = await withNamespace(t);
+  const r = await runningAttempt(api, [{ 'a.txt': 'alpha' }], 1);
+  // An ignored signal stays ignored across exec, so sleep ignores SIGTERM as well.
+  await kubectl(['apply', '-n', ns, '-f', '-'], podOf('run', r, 'trap "" TERM; echo kept > /knit/out0/x.txt; while true; do sleep 1; done'));
+  await kubectl(['wait', '-n', ns, '--for=jsonpath={.status.containerStatuses[0].started}=true', 'pod/run', '--timeout=180s']);
+  await kubectl(['exec', '-n', ns, 'run', '-c', 'keep', '--', ...AGENT_ENTRYPOINT, 'stop', '--grace', '2']);
+  await keepEnded(ns, 'run');
+  const pod = await podJson(ns, 'run');
+  t.is(pod.status.containerStatuses?.find((c) => c.name === 'main')?.state.terminated?.exitCode, 137);
+  const [u] = await uploadsOf(api.db.pool, r.runId, 1);
+  t.truthy(u, 'the sidecar recorded no upload');
+  t.is(await contentOf(u!.blobKey, 'x.txt'), 'kept\n');
+});
