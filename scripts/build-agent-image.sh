@@ -19,10 +19,13 @@ esac
 npx tsc -p tsconfig.json
 rootfs=${KNIT_AGENT_ROOTFS:-$repo/dist/agent-rootfs}
 bash executor/kubernetes/agent-image/build.sh "$rootfs" >/dev/null
-version=$(node -p "require('./package.json').version")
-image=localhost/knit-agent:$version
 echo "agent rootfs: $rootfs ($(du -sh "$rootfs" | cut -f1))" >&2
 if [ "$import" = yes ]; then
-  bash k8s/dev-cluster/import-image.sh "$image" "$rootfs" \
-    --entrypoint '["/usr/local/bin/node","/knit/agent/main.js"]' --env PATH=/usr/local/bin
+  # Name, entry point and environment from image.ts, the one place the executor reads them too.
+  mapfile -t args < <(node --input-type=module -e "
+    const m = await import('./dist/executor/kubernetes/agent-image/image.js');
+    console.log(m.agentImageName());
+    console.log('--entrypoint'); console.log(JSON.stringify(m.AGENT_ENTRYPOINT));
+    for (const e of m.AGENT_IMAGE_ENV) { console.log('--env'); console.log(e); }")
+  bash k8s/dev-cluster/import-image.sh "${args[0]}" "$rootfs" "${args[@]:1}"
 fi
