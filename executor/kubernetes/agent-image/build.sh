@@ -18,17 +18,17 @@ node_bin=${KNIT_AGENT_NODE:-/opt/node24/bin/node}
 entry=$repo/dist/agent/main.js
 [ -f "$entry" ] || die "$entry is missing: build first (npx tsc -p tsconfig.json)"
 
-# Never wipe a folder this script did not make.
-marker=.knit-agent-rootfs
+# Never wipe a folder this script did not make. /knit/package.json, written first, says it did.
+stamp='"name":"knit-agent"'
 if [ -e "$out" ]; then
   [ -d "$out" ] || die "OUT_DIR: $out is not a folder"
-  if [ -n "$(ls -A "$out")" ] && [ ! -e "$out/$marker" ]; then die "OUT_DIR: $out is not empty and was not made by this script"; fi
+  if [ -n "$(ls -A "$out")" ] && ! grep -qs "$stamp" "$out/knit/package.json"; then die "OUT_DIR: $out is not empty and was not made by this script"; fi
   rm -rf "$out"
 fi
-mkdir -p "$out"
+mkdir -p "$out/knit"
 out=$(cd "$out" && pwd)
-# Made first, so a half-built folder can be built over.
-touch "$out/$marker"
+version=$("$node_bin" -p "require('$repo/package.json').version")
+printf '{%s,"version":"%s","private":true,"type":"module"}\n' "$stamp" "$version" >"$out/knit/package.json"
 
 # node, stripped of its symbols (about a third of its size), and what the dynamic loader needs.
 mkdir -p "$out/usr/local/bin"
@@ -57,6 +57,4 @@ while read -r f; do
   mkdir -p "$out/knit/$(dirname "$rel")"
   cp "$f" "$out/knit/$rel"
 done <<<"$files"
-version=$("$node_bin" -p "require('$repo/package.json').version")
-printf '{"name":"knit-agent","version":"%s","private":true,"type":"module"}\n' "$version" >"$out/knit/package.json"
 echo "$out"
