@@ -75,6 +75,8 @@ export function judge(pod: V1Pod, image: string, agentImage: string): Verdict {
     if (terminated.reason && terminated.reason !== 'Completed' && terminated.reason !== 'Error') {
       return { kind: 'ended', exitCode: terminated.exitCode, note: `the container ended with reason ${terminated.reason}${terminated.message ? `: ${terminated.message.trim()}` : ''}` };
     }
+    // Deleted by someone else while it ran: the kubelet stopped the container, the run did not end on its own.
+    if (pod.metadata?.deletionTimestamp) return { kind: 'ended', exitCode: terminated.exitCode, note: 'the Pod was deleted while the run was running (outside knit); its container was stopped' };
     return { kind: 'ended', exitCode: terminated.exitCode };
   }
   const waiting = run?.state?.waiting;
