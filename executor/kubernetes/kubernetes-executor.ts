@@ -1,5 +1,8 @@
-import { PassThrough, Writable } from 'node:stream';
-import { ApiException, CoreV1Api, Exec, Log, PatchStrategy, setHeaderOptions, Watch, type KubeConfig, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { ApiException, CoreV1Api, Exec, PatchStrategy, setHeaderOptions, Watch, type KubeConfig, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import type { Logger } from '../../core/log/logger.js';
 import type { StoredContent } from '../../core/run/attempt.js';
 import { timestampNanos } from '../../core/run/live-log.js';
@@ -248,54 +251,83 @@ export class KubernetesExecutor implements Executor {
       if (!pod) return undefined;
       const run = runStatus(pod)?.state;
       if (run?.running || run?.terminated || podEnded(pod)) return pod;
+      // It never will (a missing image...): wait() says why; there is no log to follow.
+      if (!isGated(pod) && judge(pod, '', '').kind === 'refused') return undefined;
       await sleep(500, signal);
     }
   }
 
   async *logs(ctx: AttemptContext, opts: { follow: boolean; after?: string; signal?: AbortSignal }): AsyncIterable<LogLine[]> {
     const name = this.podName(ctx);
-    const pod = opts.follow ? await this.untilRunStarted(name, opts.signal) : await this.read(name);
+    let pod: V1Pod | undefined;
+    try {
+      pod = opts.follow ? await this.untilRunStarted(name, opts.signal) : await this.read(name);
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      throw err;
+    }
     const run = pod ? runStatus(pod)?.state : undefined;
     if (!pod || !(run?.running || run?.terminated)) return;
     const afterNanos = opts.after ? timestampNanos(opts.after) : undefined;
-    const stream = new PassThrough();
-    const controller = await new Log(this.opts.kubeConfig).log(this.opts.namespace, name, CONTAINER.run, stream, {
-      follow: opts.follow,
-      timestamps: true,
-      // The API takes whole seconds: from the second of `after`, the lines up to it are dropped below.
-      ...(opts.after && afterNanos !== undefined ? { sinceTime: new Date(Number(afterNanos / 1_000_000_000n) * 1000).toISOString().replace(/\.\d+Z$/, 'Z') } : {}),
-    });
-    const onAbort = () => {
-      controller.abort();
-      stream.end();
+    const query = new URLSearchParams({ container: CONTAINER.run, timestamps: 'true', follow: String(opts.follow) });
+    // The API takes whole seconds: from the second of `after` on, and the lines up to it are dropped below.
+    if (afterNanos !== undefined) query.set('sinceTime', new Date(Number(afterNanos / 1_000_000_000n) * 1000).toISOString().replace(/\.\d+Z$/, 'Z'));
+    const parse = (raw: string): LogLine => {
+      const space = raw.indexOf(' ');
+      return space > 0 ? { stream: 'stdout', timestamp: raw.slice(0, space), text: raw.slice(space + 1) } : { stream: 'stdout', timestamp: '', text: raw };
     };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const wanted = (l: LogLine) => {
+      if (afterNanos === undefined) return true;
+      const n = timestampNanos(l.timestamp);
+      return n === undefined || n > afterNanos;
+    };
+    let rest = '';
+    // A character may be split between two chunks.
+    const utf8 = new StringDecoder('utf8');
     try {
-      let rest = '';
-      const parse = (raw: string): LogLine => {
-        const space = raw.indexOf(' ');
-        return space > 0 ? { stream: 'stdout', timestamp: raw.slice(0, space), text: raw.slice(space + 1) } : { stream: 'stdout', timestamp: '', text: raw };
-      };
-      const keep = (l: LogLine) => {
-        if (afterNanos === undefined) return true;
-        const n = timestampNanos(l.timestamp);
-        return n === undefined || n > afterNanos;
-      };
-      for await (const chunk of stream) {
-        const text = rest + (chunk as Buffer).toString('utf8');
-        const lines = text.split('\n');
+      const body = await this.request(`/api/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/pods/${encodeURIComponent(name)}/log?${query}`, opts.signal);
+      for await (const chunk of body) {
+        const lines = (rest + utf8.write(chunk as Buffer)).split('\n');
         rest = lines.pop()!;
-        const batch = lines.map(parse).filter(keep);
+        const batch = lines.map(parse).filter(wanted);
         if (batch.length > 0) yield batch;
       }
-      if (rest !== '' && !opts.signal?.aborted) {
-        const last = [parse(rest)].filter(keep);
-        if (last.length > 0) yield last;
-      }
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-      controller.abort();
+    } catch (err) {
+      // An abort ends the log where it is; anything else is the caller's to see.
+      if (opts.signal?.aborted) return;
+      throw err;
     }
+    rest += utf8.end();
+    const last = rest === '' ? [] : [parse(rest)].filter(wanted);
+    if (last.length > 0) yield last;
+  }
+
+  /**
+   * A streamed GET on the API server, over node:https with the kubeconfig's credentials: the
+   * client's own Log helper pipes a stream whose errors (an abort among them) nobody handles.
+   */
+  private async request(path: string, signal?: AbortSignal): Promise<IncomingMessage> {
+    const cluster = this.opts.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    const url = new URL(cluster.server.replace(/\/$/, '') + path);
+    const options: https.RequestOptions = { method: 'GET', headers: {} };
+    await this.opts.kubeConfig.applyToHTTPSOptions(options);
+    const send = url.protocol === 'https:' ? https.request : http.request;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = send(url, { ...options, ...(signal ? { signal } : {}) }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    if (res.statusCode === 200) return res;
+    let text = '';
+    for await (const chunk of res) if (text.length < 65_536) text += (chunk as Buffer).toString('utf8');
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { message?: string }).message ?? text;
+    } catch {
+      // not a Status object: the body as it came
+    }
+    throw new ApiException(res.statusCode ?? 0, `GET ${url.pathname}: ${message}`, text, {});
   }
 
   /**
