@@ -166,27 +166,36 @@ export class KubernetesExecutor implements Executor {
   private podChanges(name: string, signal: AbortSignal): { next(): Promise<void>; close(): void } {
     let wake: (() => void) | undefined;
     let watching: AbortController | undefined;
+    let active = false;
     let closed = false;
     let lastStart = 0;
     const startWatch = () => {
-      if (closed || watching || Date.now() - lastStart < POLL_MS) return;
+      if (closed || active || Date.now() - lastStart < POLL_MS) return;
+      active = true;
       lastStart = Date.now();
-      const w = new Watch(this.opts.kubeConfig);
-      w.watch(
-        `/api/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/pods`,
-        { fieldSelector: `metadata.name=${name}`, timeoutSeconds: 25 },
-        () => wake?.(),
-        (err: unknown) => {
-          watching = undefined;
-          if (err && !closed && (err as Error).name !== 'AbortError') this.opts.log.debug({ err, pod: name }, 'pod watch ended; polling until it is back');
-        },
-      ).then(
-        (c) => {
-          if (closed) c.abort();
-          else watching = c;
-        },
-        (err: unknown) => this.opts.log.debug({ err, pod: name }, 'pod watch could not start; polling'),
-      );
+      let ended = false;
+      new Watch(this.opts.kubeConfig)
+        .watch(
+          `/api/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/pods`,
+          { fieldSelector: `metadata.name=${name}`, timeoutSeconds: 25 },
+          () => wake?.(),
+          (err: unknown) => {
+            ended = true;
+            active = false;
+            watching = undefined;
+            if (err && !closed) this.opts.log.debug({ err, pod: name }, 'pod watch ended; polling until it is back');
+          },
+        )
+        .then(
+          (c) => {
+            if (closed) c.abort();
+            else if (!ended) watching = c;
+          },
+          (err: unknown) => {
+            active = false;
+            this.opts.log.debug({ err, pod: name }, 'pod watch could not start; polling');
+          },
+        );
     };
     return {
       next: async () => {
