@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1Affinity, V1Container, V1EnvVar, V1NodeSelectorRequirement, V1Pod, V1PreferredSchedulingTerm, V1ResourceRequirements, V1Toleration } from '@kubernetes/client-node';
+import { isQuantity } from '../../core/plan/quantity.js';
 import type { AttemptContext } from '../../core/run/model.js';
 import { LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN } from '../../activities/workspace.js';
 
@@ -255,6 +256,11 @@ const NATIVE_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
 export function podProblems(ctx: AttemptContext): string[] {
   const problems: string[] = [];
   for (const [name, value] of Object.entries(ctx.resources)) {
+    // Checked when the plan was applied; a plan older than that check may still hold anything.
+    if (!isQuantity(value)) {
+      problems.push(`resources.${name}: must be a quantity such as 1, 0.5, 500m, 512Mi or 2Gi, got ${JSON.stringify(value)}`);
+      continue;
+    }
     if (GPU_RESOURCES.includes(name) || NATIVE_RESOURCES.has(name) || name.startsWith('hugepages-')) continue;
     if (!name.includes('/')) {
       problems.push(`resources.${name}: Kubernetes knows no resource ${JSON.stringify(name)}; use cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource name such as example.com/device`);

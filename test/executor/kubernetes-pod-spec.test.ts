@@ -199,17 +199,18 @@ test('what Kubernetes would refuse is found before the Pod is made, naming the p
   t.deepEqual(podProblems(ctx({ resources: { cpu: '1', memory: '1Gi', gpu: '1', 'example.com/fpga': '2' }, onNode: { may: ['a=b'], prefer: ['example.com/x=y'], must: ['k='] } })), []);
   const problems = podProblems(
     ctx({
-      resources: { disk: '1Gi', 'example.com/fpga': '0.5' },
+      resources: { disk: '1Gi', 'example.com/fpga': '0.5', memory: 'lots' },
       onNode: { may: ['bad key=v'], prefer: [], must: ['k=not ok'] },
       serviceAccount: 'Not_Valid',
       annotations: { 'bad key': 'v' },
     }),
   );
-  t.is(problems.length, 6, problems.join('\n'));
+  t.is(problems.length, 7, problems.join('\n'));
   t.regex(problems[0]!, /^resources\.disk: /);
   t.regex(problems[1]!, /^resources\.example\.com\/fpga: .*whole number/);
-  t.regex(problems[2]!, /^on_node\.may "bad key=v"/);
-  t.regex(problems[3]!, /^on_node\.must "k=not ok"/);
-  t.regex(problems[4]!, /^annotations "bad key"/);
-  t.regex(problems[5]!, /^service_account "Not_Valid"/);
+  t.regex(problems[2]!, /^resources\.memory: must be a quantity/);
+  t.regex(problems[3]!, /^on_node\.may "bad key=v"/);
+  t.regex(problems[4]!, /^on_node\.must "k=not ok"/);
+  t.regex(problems[5]!, /^annotations "bad key"/);
+  t.regex(problems[6]!, /^service_account "Not_Valid"/);
 });

@@ -204,12 +204,14 @@ test('a Pod no node can take is refused as unschedulable after the pending timeo
 test('a value the API server rejects is refused at create, naming the field', async (t) => {
   const ns = await withNamespace(t);
   const ex = executor(ns);
-  const err = await refusal(t, ex.create(attempt({ resources: { cpu: '1.2.3' } }), () => {}));
+  // Valid on its own, refused by the API server's validation of the whole Pod.
+  const err = await refusal(t, ex.create(attempt({ resources: { 'hugepages-2Mi': '2Mi' } }), () => {}));
   t.is(err.reason, 'PodInvalid');
-  t.regex(err.message, /resources/);
-  const staged = await refusal(t, ex.stage(attempt({ resources: { disk: '1Gi' } }), () => {}));
+  t.regex(err.message, /spec\.containers\[0\]\.resources/);
+  t.deepEqual(await ex.state(attempt()), { phase: 'absent' });
+  const staged = await refusal(t, ex.stage(attempt({ resources: { disk: '1Gi', cpu: '1.2.3' } }), () => {}));
   t.is(staged.reason, 'PodInvalid');
-  t.regex(staged.message, /resources\.disk/);
+  t.regex(staged.message, /resources\.disk: .*; resources\.cpu: must be a quantity/);
   const sa = await refusal(t, ex.stage(attempt({ serviceAccount: 'nobody' }), () => {}));
   t.is(sa.reason, 'ServiceAccountMissing');
 });
@@ -284,9 +286,19 @@ test('stop before the run started deletes the Pod; a wait ends promptly on abort
     while ((await ex.state(gated)).phase !== 'absent') await new Promise((r) => setTimeout(r, 300));
   })());
 
-  const long = attempt({ args: ['sleep 600'] });
+  const long = attempt({ args: ['echo started; sleep 600'] });
   await ex.create(long, () => {});
   await ex.start(long);
+  // A followed log ends quietly when its signal aborts, mid-stream.
+  const stopFollowing = new AbortController();
+  const seen: string[] = [];
+  await within(60_000, 'an aborted follow', (async () => {
+    for await (const batch of ex.logs(long, { follow: true, signal: stopFollowing.signal })) {
+      seen.push(...batch.map((l) => l.text));
+      stopFollowing.abort();
+    }
+  })());
+  t.deepEqual(seen, ['started']);
   const abort = new AbortController();
   const waiting = ex.wait(long, abort.signal);
   setTimeout(() => abort.abort(new Error('test abort')), 1000);
