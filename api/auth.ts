@@ -2,6 +2,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { KnitError } from '../core/errors/knit-error.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route checks a run-scoped agent token itself (api/routes/agent.ts) instead of
+     * KNIT_TOKEN: a Pod's agent holds no user token, and its token opens nothing else.
+     */
+    agentAuth?: boolean;
+  }
+}
+
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -14,6 +24,7 @@ export function registerBearerAuth(app: FastifyInstance, token: string | undefin
   if (token === undefined) return;
   const expected = digest(token);
   app.addHook('onRequest', async (req) => {
+    if (!req.is404 && req.routeOptions.config?.agentAuth === true) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     if (!m) {

@@ -49,6 +49,7 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
       maxRunsPerApply: env.KNIT_MAX_RUNS_PER_APPLY,
       resourceBounds: { maxCpu: env.KNIT_MAX_CPU, maxMemory: env.KNIT_MAX_MEMORY },
       allowNetwork: env.KNIT_ALLOW_NETWORK,
+      agentSecret: env.KNIT_AGENT_SECRET,
     },
     orchestrator,
     onChange: () => orchestrator.wake(),

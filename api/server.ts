@@ -10,6 +10,7 @@ import { clientError, frameworkError, MAX_PARAM_LENGTH, registerErrorHandling } 
 import { registerJsonBody } from './json-body.js';
 import { registerQueryChecks } from './query-check.js';
 import type { Orchestrator } from './orchestrator.js';
+import { registerAgentRoutes } from './routes/agent.js';
 import { registerDataRoutes } from './routes/data.js';
 import { registerLineageRoutes } from './routes/lineage.js';
 import { registerPlanRoutes } from './routes/plans.js';
@@ -28,6 +29,8 @@ export interface ApiDeps {
     resourceBounds: ResourceBounds;
     /** Whether a plan may ask for the network (KNIT_ALLOW_NETWORK). */
     allowNetwork: boolean;
+    /** Signs the agent tokens of Kubernetes Pods (KNIT_AGENT_SECRET); unset, the agent routes answer 404. */
+    agentSecret?: string | undefined;
   };
   /** Temporal, as the API sees it: waking the matcher, signalling runs. */
   orchestrator: Orchestrator;
@@ -60,6 +63,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerPlanRoutes(app, deps);
   registerRunRoutes(app, deps);
   registerLineageRoutes(app, deps);
+  registerAgentRoutes(app, deps);
   await app.ready();
   return app;
 }

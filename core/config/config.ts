@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { MIN_SECRET_LENGTH } from '../agent/token.js';
 import { parseOrThrow } from '../validation/parse.js';
 import { TemporalEnv } from './temporal.js';
 import { parseQuantity } from '../plan/quantity.js';
@@ -54,6 +55,11 @@ export const ServerEnv = TemporalEnv.extend({
   KNIT_HOME: z.string().min(1).default(join(homedir(), '.knit')),
   DATABASE_URL: z.string().min(1).optional(),
   KNIT_TOKEN: z.string().min(1).optional(),
+  /**
+   * Signs the run-scoped tokens of Kubernetes Pods' agents (core/agent/token.ts); shared by knitd
+   * and the worker. Unset: the agent routes answer 404.
+   */
+  KNIT_AGENT_SECRET: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters (generate one with: openssl rand -hex 32)`).optional(),
   KNIT_LISTEN: z
     .string()
     .regex(/^[^:]+:\d+$/, 'must be HOST:PORT')

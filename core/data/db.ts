@@ -119,11 +119,17 @@ export async function changeTags(tx: Tx, id: string, change: TagChange): Promise
   return getData(tx, id);
 }
 
-/** Blob keys under `data/` that no Data row references: leftovers of crashed uploads. */
+/**
+ * Blob keys under `data/` that no Data row references: leftovers of crashed uploads. An output an
+ * agent has uploaded (attempt_upload) is referenced too: its Data gets the key only when the
+ * attempt finishes, which may be long after the upload.
+ */
 export async function unreferencedKeys(q: Queryable, keys: readonly string[]): Promise<string[]> {
   if (keys.length === 0) return [];
   const r = await q.query<{ key: string }>(
-    `SELECT k AS key FROM unnest($1::text[]) AS k WHERE NOT EXISTS (SELECT 1 FROM data d WHERE d.blob_key = k)`,
+    `SELECT k AS key FROM unnest($1::text[]) AS k
+     WHERE NOT EXISTS (SELECT 1 FROM data d WHERE d.blob_key = k)
+       AND NOT EXISTS (SELECT 1 FROM attempt_upload u WHERE u.blob_key = k)`,
     [keys],
   );
   return r.rows.map((x) => x.key);

@@ -20,7 +20,9 @@ export interface TestApi {
 }
 
 /** A live API server on a free port, with its own database and storage folder. */
-export async function startTestApi(opts: { token?: string; maxDataBytes?: number; resourceBounds?: ResourceBounds; allowNetwork?: boolean } = {}): Promise<TestApi> {
+export async function startTestApi(
+  opts: { token?: string; maxDataBytes?: number; resourceBounds?: ResourceBounds; allowNetwork?: boolean; agentSecret?: string; host?: string } = {},
+): Promise<TestApi> {
   const db = await createTestDatabase();
   const home = await tempDir('knit-home-');
   const store = new LocalBlobStore(join(home.path, 'storage'));
@@ -29,13 +31,14 @@ export async function startTestApi(opts: { token?: string; maxDataBytes?: number
     pool: db.pool,
     store,
     logger: createLogger('knitd-test', process.env['KNIT_TEST_LOG'] ?? 'silent'),
-    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40, maxRunsPerApply: 100, resourceBounds: opts.resourceBounds ?? hostResourceBounds(), allowNetwork: opts.allowNetwork ?? true },
+    config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40, maxRunsPerApply: 100, resourceBounds: opts.resourceBounds ?? hostResourceBounds(), allowNetwork: opts.allowNetwork ?? true, agentSecret: opts.agentSecret },
     orchestrator: noOrchestrator,
     onChange: (kind, id) => changes.push({ kind, id }),
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  const host = opts.host ?? '127.0.0.1';
+  await app.listen({ host, port: 0 });
   const addr = app.server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const url = `http://${host}:${typeof addr === 'object' && addr ? addr.port : 0}`;
   return {
     url,
     home: home.path,

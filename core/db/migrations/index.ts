@@ -5,6 +5,7 @@ import { m0003 } from './0003_output_timestamp.js';
 import { m0004 } from './0004_plan_match_error.js';
 import { m0005 } from './0005_stop_delivery.js';
 import { m0006 } from './0006_plan_network.js';
+import { m0007 } from './0007_attempt_upload.js';
 
 /** Every schema change, in order. Never edit a released migration: add a new one. */
-export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006];
+export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007];
