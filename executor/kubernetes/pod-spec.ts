@@ -2,9 +2,14 @@ import { createHash } from 'node:crypto';
 import type { V1Affinity, V1Container, V1EnvVar, V1NodeSelectorRequirement, V1Pod, V1PreferredSchedulingTerm, V1ResourceRequirements, V1Toleration } from '@kubernetes/client-node';
 import { isQuantity } from '../../core/plan/quantity.js';
 import type { AttemptContext } from '../../core/run/model.js';
-import { LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN } from '../../activities/workspace.js';
 
-export { LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN };
+/**
+ * The same label keys as the Docker executor's containers (valid Kubernetes label keys), so one
+ * selector finds an instance's work on either platform.
+ */
+export const LABEL_INSTANCE = 'knit.instance';
+export const LABEL_RUN = 'knit.run';
+export const LABEL_ATTEMPT = 'knit.attempt';
 export const LABEL_PLAN = 'knit.plan';
 
 /** The names of the Pod's containers: the executor finds them by these. */
