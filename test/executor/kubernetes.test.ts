@@ -151,7 +151,9 @@ test('a non-zero exit code is the run\'s; a command that cannot start is said', 
 test('logs: timestamped lines, followed while the container runs, and from after a given line', async (t) => {
   const ns = await withNamespace(t);
   const ex = executor(ns);
-  const ctx = attempt({ args: ['echo one; sleep 1; echo two; echo three >&2; sleep 1; printf four'] });
+  // Kubernetes merges stdout and stderr as the runtime wrote them: lines of the two streams close
+  // together may swap, so they are a second apart here.
+  const ctx = attempt({ args: ['echo one; sleep 1; echo two; sleep 1; echo three >&2; sleep 1; printf four'] });
   await ex.stage(ctx, () => {});
   await ex.create(ctx, () => {});
   const followed: LogLine[] = [];
