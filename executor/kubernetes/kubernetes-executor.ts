@@ -355,7 +355,16 @@ export class KubernetesExecutor implements Executor {
       await this.deletePod(name, graceSeconds);
       return;
     }
-    const { exitCode, output } = await this.execInKeep(name, [...this.opts.agent.entrypoint, 'stop', '--grace', String(graceSeconds)], (graceSeconds + 60) * 1000);
+    let result: { exitCode: number | null; output: string };
+    try {
+      result = await this.execInKeep(name, [...this.opts.agent.entrypoint, 'stop', '--grace', String(graceSeconds)], (graceSeconds + 60) * 1000);
+    } catch (err) {
+      // The run ended meanwhile and the kubelet stopped the sidecar: there is nothing left to stop.
+      const now = await this.read(name);
+      if (!now || runStatus(now)?.state?.terminated || podEnded(now)) return;
+      throw err;
+    }
+    const { exitCode, output } = result;
     if (exitCode !== 0) throw new Error(`the agent could not stop run ${ctx.runId} (pod ${name}, exit code ${exitCode ?? 'unknown'}): ${output.trim() || 'no output'}`);
   }
 

@@ -11,6 +11,12 @@ export const LABEL_INSTANCE = 'knit.instance';
 export const LABEL_RUN = 'knit.run';
 export const LABEL_ATTEMPT = 'knit.attempt';
 export const LABEL_PLAN = 'knit.plan';
+/**
+ * "true" when the plan may use the network. Kubernetes has no per-container network switch: a
+ * NetworkPolicy of the deployment selects the Pods labelled "false" and allows them knitd only
+ * (the agent shares the Pod's network).
+ */
+export const LABEL_NETWORK = 'knit.network';
 
 /** The names of the Pod's containers: the executor finds them by these. */
 export const CONTAINER = { fetch: 'fetch', keep: 'keep', run: 'run' } as const;
@@ -134,7 +140,7 @@ export function placement(onNode: AttemptContext['onNode']): { tolerations?: V1T
 }
 
 export function podLabels(ctx: AttemptContext, instance: string): Record<string, string> {
-  return { [LABEL_INSTANCE]: instance, [LABEL_RUN]: ctx.runId, [LABEL_PLAN]: ctx.planId, [LABEL_ATTEMPT]: String(ctx.attempt) };
+  return { [LABEL_INSTANCE]: instance, [LABEL_RUN]: ctx.runId, [LABEL_PLAN]: ctx.planId, [LABEL_ATTEMPT]: String(ctx.attempt), [LABEL_NETWORK]: String(ctx.network === true) };
 }
 
 export const inputDir = (idx: number) => `/knit/in${idx}`;

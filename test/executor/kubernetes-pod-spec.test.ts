@@ -40,7 +40,8 @@ test('the Pod is gated, never restarted, shares its process namespace and has a 
   const pod = podSpec(ctx(), opts);
   t.is(pod.metadata?.name, `knit-run-${RUN}-a2`);
   t.is(pod.metadata?.namespace, 'knit-runs');
-  t.deepEqual(pod.metadata?.labels, { 'knit.instance': 'knit', 'knit.run': RUN, 'knit.plan': PLAN, 'knit.attempt': '2' });
+  t.deepEqual(pod.metadata?.labels, { 'knit.instance': 'knit', 'knit.run': RUN, 'knit.plan': PLAN, 'knit.attempt': '2', 'knit.network': 'false' });
+  t.is(podSpec(ctx({ network: true }), opts).metadata?.labels?.['knit.network'], 'true');
   t.deepEqual(pod.spec?.schedulingGates, [{ name: START_GATE }]);
   t.is(pod.spec?.restartPolicy, 'Never');
   t.true(pod.spec?.shareProcessNamespace);
