@@ -30,6 +30,8 @@ export function podEnded(pod: V1Pod): boolean {
 /** The port's view of the Pod: created while gated, exited once `run` ended (or the Pod did without it). */
 export function containerState(pod: V1Pod | undefined): ContainerState {
   if (!pod) return { phase: 'absent' };
+  // As wait() has it: the kubelet's kill of an evicted Pod is not the run's exit code.
+  if (pod.status?.phase === 'Failed' && pod.status.reason === 'Evicted') return { phase: 'exited', exitCode: null };
   const run = runStatus(pod);
   if (run?.state?.terminated) return { phase: 'exited', exitCode: run.state.terminated.exitCode };
   if (podEnded(pod)) return { phase: 'exited', exitCode: null };
