@@ -1,0 +1,59 @@
+import test from 'ava';
+import type { V1Pod } from '@kubernetes/client-node';
+import { containerState, judge, OOM_NOTE } from '../../executor/kubernetes/pod-status.js';
+
+// Pod states the dev cluster cannot be brought into on demand (an eviction, a crash-looping
+// sidecar), as the API server reports them, judged by the pure function the executor uses.
+const pod = (status: V1Pod['status'], spec: Partial<NonNullable<V1Pod['spec']>> = {}, metadata: V1Pod['metadata'] = {}): V1Pod => ({
+  metadata,
+  spec: { containers: [{ name: 'run' }], nodeName: 'node-1', ...spec },
+  status,
+});
+
+test('an evicted Pod ends without an exit code, whatever its killed container said', (t) => {
+  const evicted = pod({
+    phase: 'Failed',
+    reason: 'Evicted',
+    message: 'The node was low on resource: memory.',
+    containerStatuses: [{ name: 'run', image: 'x', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 137, reason: 'Error' } } }],
+  });
+  t.deepEqual(judge(evicted, 'x', 'agent'), { kind: 'ended', exitCode: null, note: 'the Pod was evicted from node node-1: The node was low on resource: memory.' });
+  t.deepEqual(containerState(evicted), { phase: 'exited', exitCode: null });
+});
+
+test('OOM, an outside deletion and a start error are noted with the exit code', (t) => {
+  const term = (reason: string, message?: string) => [{ name: 'run', image: 'x', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 137, reason, ...(message ? { message } : {}) } } }];
+  t.deepEqual(judge(pod({ phase: 'Running', containerStatuses: term('OOMKilled') }), 'x', 'a'), { kind: 'ended', exitCode: 137, note: OOM_NOTE });
+  t.deepEqual(judge(pod({ phase: 'Running', containerStatuses: term('Completed') }), 'x', 'a'), { kind: 'ended', exitCode: 137 });
+  t.regex(String((judge(pod({ phase: 'Running', containerStatuses: term('Error') }, {}, { deletionTimestamp: new Date() }), 'x', 'a') as { note?: string }).note), /deleted while the run was running/);
+  t.regex(String((judge(pod({ phase: 'Failed', containerStatuses: term('StartError', 'exec: "nope": not found') }), 'x', 'a') as { note?: string }).note), /StartError: exec: "nope"/);
+});
+
+test('a missing agent image and a crash-looping sidecar are refusals naming the agent', (t) => {
+  const agentMissing = pod({
+    phase: 'Pending',
+    initContainerStatuses: [{ name: 'keep', image: 'agent', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImageNeverPull', message: 'not present' } } }],
+  });
+  t.like(judge(agentMissing, 'x', 'localhost/knit-agent:1'), { kind: 'refused', reason: 'AgentUnavailable' });
+  const looping = pod({
+    phase: 'Pending',
+    initContainerStatuses: [
+      { name: 'keep', image: 'agent', imageID: '', ready: false, restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, message: 'KNIT_OUTPUTS: not JSON' } } },
+    ],
+    containerStatuses: [{ name: 'run', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } }],
+  });
+  const v = judge(looping, 'x', 'a');
+  t.like(v, { kind: 'refused', reason: 'AgentFailed' });
+  t.regex((v as { message: string }).message, /KNIT_OUTPUTS: not JSON/);
+});
+
+test('a gated Pod is created, an ungated pending one running, one that failed before its run exited', (t) => {
+  t.deepEqual(containerState(undefined), { phase: 'absent' });
+  t.deepEqual(containerState(pod({ phase: 'Pending' }, { schedulingGates: [{ name: 'knit/start' }] })), { phase: 'created' });
+  t.deepEqual(containerState(pod({ phase: 'Pending' })), { phase: 'running' });
+  t.deepEqual(containerState(pod({ phase: 'Failed' })), { phase: 'exited', exitCode: null });
+  t.deepEqual(judge(pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' }] }), 'x', 'a'), {
+    kind: 'unschedulable',
+    message: '0/1 nodes are available',
+  });
+});
