@@ -1,12 +1,19 @@
+import { mintAgentToken } from '../core/agent/token.js';
+import type { Pool } from '../core/db/pool.js';
 import type { Logger } from '../core/log/logger.js';
+import { uploadsOf } from '../core/run/uploads.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import type { WorkerProcessEnv } from './config.js';
 import { DockerExecutor } from './docker/docker-executor.js';
 import { DockerEngine } from './docker/engine.js';
 import { isolationSettings } from './docker/isolation.js';
 import type { Executor } from './executor.js';
+import { AGENT_ENTRYPOINT, agentImageName } from './kubernetes/agent-image/image.js';
+import { loadKubeConfig } from './kubernetes/client.js';
+import { KubernetesExecutor } from './kubernetes/kubernetes-executor.js';
 
 export interface ExecutorDeps {
+  pool: Pool;
   store: BlobStore;
   log: Logger;
   /** Scratch space of single activities on this worker. */
@@ -25,6 +32,28 @@ export async function openExecutor(env: WorkerProcessEnv, deps: ExecutorDeps): P
       // Found now, not by the first plan that asks for the network (Docker answers 404, like a missing image).
       if (!(await docker.hasNetwork(env.KNIT_NETWORK))) throw new Error(`KNIT_NETWORK: the Docker engine has no network ${JSON.stringify(env.KNIT_NETWORK)}; create it (docker network create) or choose another`);
       return new DockerExecutor({ docker, store: deps.store, instance: env.KNIT_INSTANCE, workdir: deps.workdir, pullTimeoutMs: env.KNIT_PULL_TIMEOUT, isolation: isolationSettings(env) });
+    }
+    case 'kubernetes': {
+      // WorkerProcessEnv made sure both are set with this executor.
+      const secret = env.KNIT_AGENT_SECRET!;
+      const kubeConfig = loadKubeConfig(env.KNIT_K8S_KUBECONFIG);
+      const executor = new KubernetesExecutor({
+        kubeConfig,
+        namespace: env.KNIT_K8S_NAMESPACE,
+        instance: env.KNIT_INSTANCE,
+        agent: {
+          image: env.KNIT_AGENT_IMAGE ?? agentImageName(),
+          entrypoint: [...AGENT_ENTRYPOINT],
+          url: env.KNIT_AGENT_URL!,
+          token: (ctx) => mintAgentToken(secret, { runId: ctx.runId, attempt: ctx.attempt }),
+        },
+        uploads: (ctx) => uploadsOf(deps.pool, ctx.runId, ctx.attempt),
+        pendingTimeoutMs: env.KNIT_K8S_PENDING_TIMEOUT,
+        gpuResource: env.KNIT_K8S_GPU_RESOURCE,
+        isolation: { capAdd: env.KNIT_CAP_ADD },
+        log: deps.log,
+      });
+      return executor;
     }
   }
 }

@@ -84,7 +84,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
   await migrate(pool);
   const store = openBlobStore(env);
   const workdir = workDir(env);
-  const executor = await openExecutor(env, { store, log, workdir });
+  const executor = await openExecutor(env, { pool, store, log, workdir });
   const swept = await sweepLeftovers({ pool, executor, store, workdir, scratchGraceMs: env.KNIT_GC_GRACE_SECONDS * 1000 });
   if (swept.attempts + swept.scratch + swept.liveLogs > 0) log.info(swept, 'removed leftovers of earlier attempts');
 
