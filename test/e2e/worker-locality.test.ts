@@ -42,8 +42,7 @@ test('a run staged by one worker and finished by another, with a different work 
   t.is(run!.status, 'done', `${run!.message}\n${s.workerLog.slice(-3000)}`);
 
   const out = run!.outputs.find((o) => o.path === '/out/o')!.dataId!;
-  await s.client.pullData(out, pulled.path, { extract: true });
-  const root = (await readdir(pulled.path)).length === 1 && !existsSync(join(pulled.path, 'copy.txt')) ? join(pulled.path, (await readdir(pulled.path))[0]!) : pulled.path;
+  const root = (await s.client.pullData(out, pulled.path, { extract: true })).path;
   t.is(await readFile(join(root, 'copy.txt'), 'utf8'), 'staged by worker A\nread in the container\n');
   t.is(await readFile(join(root, 'listing.txt'), 'utf8'), 'sub\ny.txt\n');
   t.deepEqual(await readdir(dirA.path), [], 'worker A keeps nothing of the attempt on its disk');

@@ -14,6 +14,7 @@ import type { RunDetail } from '../../core/run/model.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
 import { matcherWorkflowId } from '../../workflows/definitions.js';
 import { knitWorkerBin } from './cli.js';
+import { clusterKubeconfig } from './cluster.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { spawnKnitd, type KnitdProcess } from './knitd.js';
 import { tempDir } from './tmp.js';
@@ -43,7 +44,15 @@ export interface StackOptions {
   databaseServerUrl?: string;
   /** Run the API as a real knitd child process (that a test can watch or kill) instead of in this process. */
   apiProcess?: boolean;
+  /**
+   * Runs as Pods on the dev cluster, in this namespace, instead of Docker containers. The API
+   * listens on the Pods' gateway address, where the agent in each Pod reaches it.
+   */
+  kubernetes?: { namespace: string };
 }
+
+/** The dev cluster's pod bridge gateway (k8s/dev-cluster/lib.sh): the host as Pods reach it. */
+export const POD_GATEWAY = '10.88.0.1';
 
 /**
  * A whole knit for one test: its own database, storage, Temporal task queues and matcher (a
@@ -77,6 +86,9 @@ export class TestStack {
     return this.opts.temporalAddress ?? temporalAddress();
   }
 
+  /** What the worker and knitd share to mint and check the agents' run-scoped tokens. */
+  readonly agentSecret = randomBytes(32).toString('hex');
+
   private async init(): Promise<void> {
     this.db = this.opts.database
       ? await this.opts.database()
@@ -100,13 +112,15 @@ export class TestStack {
           maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000,
           resourceBounds: this.opts.resourceBounds ?? hostResourceBounds(),
           allowNetwork: true,
+          agentSecret: this.agentSecret,
         },
         orchestrator,
         onChange: () => orchestrator.wake(),
       });
-      await app.listen({ host: '127.0.0.1', port: 0 });
+      const host = this.opts.kubernetes ? POD_GATEWAY : '127.0.0.1';
+      await app.listen({ host, port: 0 });
       const addr = app.server.address();
-      this.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+      this.url = `http://${host}:${typeof addr === 'object' && addr ? addr.port : 0}`;
       this.closeApi = async () => {
         await app.close();
         await orchestrator.close();
@@ -152,6 +166,16 @@ export class TestStack {
       KNIT_STOP_GRACE_SECONDS: '2',
       KNIT_PULL_TIMEOUT: '10s',
       KNIT_LOG_LEVEL: process.env['KNIT_TEST_LOG'] ?? 'warn',
+      KNIT_AGENT_SECRET: this.agentSecret,
+      ...(this.opts.kubernetes
+        ? {
+            KNIT_EXECUTOR: 'kubernetes',
+            KNIT_K8S_KUBECONFIG: clusterKubeconfig(),
+            KNIT_K8S_NAMESPACE: this.opts.kubernetes.namespace,
+            KNIT_AGENT_URL: this.url,
+            KNIT_K8S_PENDING_TIMEOUT: '30s',
+          }
+        : {}),
       ...this.opts.workerEnv,
       ...extra,
     };
