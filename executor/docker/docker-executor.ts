@@ -8,7 +8,7 @@ import { blobKeyOf } from '../../core/data/db.js';
 import { parseQuantity } from '../../core/plan/quantity.js';
 import { resourceValueProblem } from '../../core/plan/resource-bounds.js';
 import type { StoredContent } from '../../core/run/attempt.js';
-import type { LogLine } from '../../core/run/live-log.js';
+import { timestampNanos, type LogLine } from '../../core/run/live-log.js';
 import type { AttemptContext } from '../../core/run/model.js';
 import type { BlobStore } from '../../core/storage/blob-store.js';
 import { DigestCheck } from '../../core/storage/digest.js';
@@ -172,9 +172,12 @@ export class DockerExecutor implements Executor {
   async *logs(ctx: AttemptContext, opts: { follow: boolean; after?: string; signal?: AbortSignal }): AsyncIterable<LogLine[]> {
     const since = opts.after ? dockerSince(opts.after) : undefined;
     const body = await this.o.docker.logs(this.name(ctx), { follow: opts.follow, ...(since ? { since } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    // Docker's `since` includes the line at that time: dropped here, as the port promises.
+    const afterNanos = opts.after ? timestampNanos(opts.after) : undefined;
+    const later = (l: LogLine) => afterNanos === undefined || (timestampNanos(l.timestamp) ?? afterNanos + 1n) > afterNanos;
     const demux = new LogDemuxer();
-    for await (const chunk of chunksOf(body)) yield demux.push(chunk).map(parseDockerLine);
-    yield demux.flush().map(parseDockerLine);
+    for await (const chunk of chunksOf(body)) yield demux.push(chunk).map(parseDockerLine).filter(later);
+    yield demux.flush().map(parseDockerLine).filter(later);
   }
 
   async wait(ctx: AttemptContext, signal: AbortSignal): Promise<{ exitCode: number | null; note?: string }> {
