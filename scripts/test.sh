@@ -42,4 +42,9 @@ if [ -z "${KNIT_TEST_KUBECONFIG:-}" ] && [ -f "$DEV_KUBECONFIG" ] \
   && /var/cache/knit/k8s/bin/kubectl --kubeconfig "$DEV_KUBECONFIG" get --raw=/readyz >/dev/null 2>&1; then
   export KNIT_TEST_KUBECONFIG="$DEV_KUBECONFIG"
 fi
+if [ "${KNIT_TEST_KUBECONFIG:-}" = "$DEV_KUBECONFIG" ]; then
+  # The Pod executor's tests need knit's agent image in the cluster, built from this checkout
+  # (deterministic: an unchanged agent re-imports the same image).
+  bash scripts/build-agent-image.sh
+fi
 npx ava "$@"
