@@ -3,7 +3,13 @@ import https from 'node:https';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { ApiException, CoreV1Api, Exec, PatchStrategy, setHeaderOptions, Watch, type KubeConfig, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packDirectory, planPack } from '../../core/archive/pack.js';
+import { blobKeyOf } from '../../core/data/db.js';
 import type { Logger } from '../../core/log/logger.js';
+import type { BlobStore } from '../../core/storage/blob-store.js';
 import type { StoredContent } from '../../core/run/attempt.js';
 import { timestampNanos } from '../../core/run/live-log.js';
 import type { AttemptContext } from '../../core/run/model.js';
@@ -27,6 +33,8 @@ export interface KubernetesExecutorOptions {
   instance: string;
   agent: { image: string; entrypoint: string[]; url: string; token(ctx: AttemptContext): string };
   uploads(ctx: AttemptContext): Promise<AgentUpload[]>;
+  /** Where an output the agent did not upload is stored empty, so the attempt can finish (failed, saying why). */
+  store: BlobStore;
   /** How long a started Pod may stay unschedulable before the run is refused. */
   pendingTimeoutMs: number;
   gpuResource?: string;
@@ -430,12 +438,25 @@ export class KubernetesExecutor implements Executor {
       if (!u) {
         const why = pod ? `knit's agent sidecar: ${describeContainer(keepStatus(pod))}` : 'its Pod is gone';
         problems.push(`output ${output.path} was not uploaded: ${why}`);
+        // As the Docker executor does with an output it cannot store: empty, and the reason fails the run.
+        contents.push(await this.storeEmpty(output.dataId));
         continue;
       }
       if (u.problem) problems.push(u.problem);
       contents.push({ dataId: u.dataId, size: u.size, digest: u.digest, blobKey: u.blobKey });
     }
     return { contents, problems };
+  }
+
+  private async storeEmpty(dataId: string): Promise<StoredContent> {
+    const dir = await mkdtemp(join(tmpdir(), 'knit-empty-'));
+    try {
+      const key = blobKeyOf(dataId);
+      const info = await this.opts.store.put(key, packDirectory(dir, await planPack(dir)));
+      return { dataId, size: info.size, digest: info.digest, blobKey: key };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Deletes the Pod at once and waits (bounded) until the API server no longer has it. */

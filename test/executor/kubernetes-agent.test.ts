@@ -37,6 +37,7 @@ function executor(namespace: string): KubernetesExecutor {
     instance: 'knit-test',
     agent: { image: agentImageName(), entrypoint: [...AGENT_ENTRYPOINT], url: api.url, token: (ctx) => mintAgentToken(AGENT_SECRET, { runId: ctx.runId, attempt: ctx.attempt }) },
     uploads: (ctx) => uploadsOf(api.db.pool, ctx.runId, ctx.attempt),
+    store: api.store,
     pendingTimeoutMs: 30_000,
     isolation: { capAdd: [] },
     log: createLogger('test', 'silent'),

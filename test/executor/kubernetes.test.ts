@@ -1,5 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { extractArchive } from '../../core/archive/extract.js';
+import { LocalBlobStore } from '../../core/storage/local-store.js';
 import { createLogger } from '../../core/log/logger.js';
 import type { AttemptContext } from '../../core/run/model.js';
 import { RunRefused, type LogLine } from '../../executor/executor.js';
@@ -7,6 +11,7 @@ import { loadKubeConfig } from '../../executor/kubernetes/client.js';
 import { KubernetesExecutor, type AgentUpload, type KubernetesExecutorOptions } from '../../executor/kubernetes/kubernetes-executor.js';
 import { OOM_NOTE } from '../../executor/kubernetes/pod-status.js';
 import { clusterKubeconfig, kubectl, withNamespace } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const IMAGE = 'docker.io/knit-test/busybox:1';
 
@@ -29,8 +34,19 @@ const STAND_IN_AGENT = [
   'knit-agent',
 ];
 
+let home: { path: string; cleanup: () => Promise<void> };
+let store: LocalBlobStore;
+test.before(async () => {
+  home = await tempDir('knit-k8s-store-');
+  store = new LocalBlobStore(join(home.path, 'storage'));
+});
+test.after.always(async () => {
+  await home?.cleanup();
+});
+
 function executor(namespace: string, over: Partial<KubernetesExecutorOptions> = {}, uploads: AgentUpload[] = []): KubernetesExecutor {
   return new KubernetesExecutor({
+    store,
     kubeConfig: loadKubeConfig(clusterKubeconfig()),
     namespace,
     instance: 'knit-test',
@@ -239,7 +255,8 @@ test('a failing fetch refuses the run with the agent\'s termination message', as
 
 test('collect takes the uploads once the sidecar ended; a missing one is a problem naming the output', async (t) => {
   const ns = await withNamespace(t);
-  const ctx = attempt({ outputs: [{ idx: 0, path: '/out/a', dataId: 'a' }, { idx: 1, path: '/out/b', dataId: 'b' }, { idx: 2, path: '/out/c', dataId: 'c' }] });
+  const c = randomUUID();
+  const ctx = attempt({ outputs: [{ idx: 0, path: '/out/a', dataId: 'a' }, { idx: 1, path: '/out/b', dataId: 'b' }, { idx: 2, path: '/out/c', dataId: c }] });
   const ex = executor(ns, {}, [
     { idx: 0, dataId: 'a', size: 10, digest: 'sha256:aa', blobKey: 'data/a', problem: null },
     { idx: 1, dataId: 'b', size: 0, digest: 'sha256:bb', blobKey: 'data/b', problem: 'output /out/b was not stored: a symlink points out' },
@@ -247,10 +264,17 @@ test('collect takes the uploads once the sidecar ended; a missing one is a probl
   t.deepEqual(await runToEnd(ex, ctx), { exitCode: 0 });
   let beats = 0;
   const got = await within(90_000, 'collect', ex.collect(ctx, () => beats++));
-  t.deepEqual(got.contents, [
+  t.deepEqual(got.contents.slice(0, 2), [
     { dataId: 'a', size: 10, digest: 'sha256:aa', blobKey: 'data/a' },
     { dataId: 'b', size: 0, digest: 'sha256:bb', blobKey: 'data/b' },
   ]);
+  // The output that never came is stored empty, so the attempt can finish (failed, with the reason).
+  const empty = got.contents[2]!;
+  t.is(empty.dataId, c);
+  const dir = await tempDir('knit-k8s-empty-');
+  t.teardown(() => dir.cleanup());
+  await extractArchive(await store.get(empty.blobKey), dir.path);
+  t.deepEqual(await readdir(dir.path), []);
   t.is(got.problems.length, 2);
   t.is(got.problems[0], 'output /out/b was not stored: a symlink points out');
   t.regex(got.problems[1]!, /^output \/out\/c was not uploaded: knit's agent sidecar: it ended with exit code 0/);
