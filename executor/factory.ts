@@ -48,6 +48,7 @@ export async function openExecutor(env: WorkerProcessEnv, deps: ExecutorDeps): P
           token: (ctx) => mintAgentToken(secret, { runId: ctx.runId, attempt: ctx.attempt }),
         },
         uploads: (ctx) => uploadsOf(deps.pool, ctx.runId, ctx.attempt),
+        store: deps.store,
         pendingTimeoutMs: env.KNIT_K8S_PENDING_TIMEOUT,
         gpuResource: env.KNIT_K8S_GPU_RESOURCE,
         isolation: { capAdd: env.KNIT_CAP_ADD },

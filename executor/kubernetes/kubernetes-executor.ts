@@ -425,7 +425,13 @@ export class KubernetesExecutor implements Executor {
     const name = this.podName(ctx);
     const deadline = Date.now() + (this.opts.uploadTimeoutMs ?? (3600 + 60) * 1000);
     let pod = await this.read(name);
-    while (pod && !podEnded(pod) && !keepStatus(pod)?.state?.terminated && Date.now() < deadline) {
+    // The Pod's phase may turn Succeeded while the sidecar still uploads (seen on 1.34): only a
+    // sidecar that ended, or one that never ran in a Pod that ended, means the uploads are over.
+    const uploading = (p: V1Pod) => {
+      const keep = keepStatus(p)?.state;
+      return keep?.terminated ? false : keep?.running ? true : !podEnded(p);
+    };
+    while (pod && uploading(pod) && Date.now() < deadline) {
       progress();
       await sleep(1000);
       pod = await this.read(name);
