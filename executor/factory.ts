@@ -10,6 +10,7 @@ import { isolationSettings } from './docker/isolation.js';
 import type { Executor } from './executor.js';
 import { AGENT_ENTRYPOINT, agentImageName } from './kubernetes/agent-image/image.js';
 import { loadKubeConfig } from './kubernetes/client.js';
+import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { KubernetesExecutor } from './kubernetes/kubernetes-executor.js';
 
 export interface ExecutorDeps {
@@ -37,6 +38,7 @@ export async function openExecutor(env: WorkerProcessEnv, deps: ExecutorDeps): P
       // WorkerProcessEnv made sure both are set with this executor.
       const secret = env.KNIT_AGENT_SECRET!;
       const kubeConfig = loadKubeConfig(env.KNIT_K8S_KUBECONFIG);
+      await reachNamespace(kubeConfig, env.KNIT_K8S_NAMESPACE);
       const executor = new KubernetesExecutor({
         kubeConfig,
         namespace: env.KNIT_K8S_NAMESPACE,
@@ -56,5 +58,28 @@ export async function openExecutor(env: WorkerProcessEnv, deps: ExecutorDeps): P
       });
       return executor;
     }
+  }
+}
+
+/**
+ * The namespace must exist and the worker must list Pods in it (the sweeper does at once): said
+ * now, naming the settings. A worker not allowed to read namespaces (a namespaced Role) is taken
+ * at its word that this one exists.
+ */
+async function reachNamespace(kubeConfig: KubeConfig, namespace: string): Promise<void> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
+  const fail = (why: string) => new Error(`KNIT_K8S_NAMESPACE: ${why} at ${server}; check KNIT_K8S_KUBECONFIG, the namespace and the worker's permissions (k8s/README.md)`);
+  try {
+    await core.readNamespace({ name: namespace });
+  } catch (err) {
+    const code = err instanceof ApiException ? err.code : undefined;
+    if (code === 404) throw fail(`there is no namespace ${JSON.stringify(namespace)}`);
+    if (code !== 403) throw fail(`cannot read namespace ${JSON.stringify(namespace)} (${(err as Error).message.split('\n')[0]})`);
+  }
+  try {
+    await core.listNamespacedPod({ namespace, limit: 1 });
+  } catch (err) {
+    throw fail(`cannot list Pods in namespace ${JSON.stringify(namespace)} (${(err as Error).message.split('\n')[0]})`);
   }
 }
