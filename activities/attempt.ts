@@ -103,7 +103,17 @@ export function attemptActivities(deps: AttemptDeps) {
           // pump, and its AbortError would become an unhandled rejection that kills the worker.
           if (!signal.aborted) deps.log.warn({ err, runId: ctx.runId }, 'log streaming ended early');
         });
-        const result = await refusalsFinal(() => executor.wait(ctx, signal));
+        const result = await refusalsFinal(async () => {
+          try {
+            return await executor.wait(ctx, signal);
+          } catch (err) {
+            // A stop that came while the container was still starting may end it before it ran
+            // (a Pod is deleted until its run container runs, which ends its init containers):
+            // that is the stop, not a failure.
+            if (err instanceof RunRefused && (await stopRequested(ctx))) return { exitCode: null, note: `stopped before its container ran (${err.message})` };
+            throw err;
+          }
+        });
         await pump;
         await live.flush();
         return result;

@@ -23,8 +23,8 @@ export async function beginAttempt(tx: Tx, runId: string): Promise<BeginResult> 
     assertTransition(runId, 'waiting', 'ready');
     await setStatus(tx, runId, run.attempt, 'ready');
   }
-  const plan = await tx.query<{ image: string; entrypoint: string[] | null; args: string[] | null; resources: Record<string, string>; on_node: AttemptContext['onNode']; service_account: string | null; log_tags: Array<[string, string]> | null; network: boolean }>(
-    'SELECT image, entrypoint, args, resources, on_node, service_account, log_tags, network FROM plan WHERE id = $1',
+  const plan = await tx.query<{ image: string; entrypoint: string[] | null; args: string[] | null; resources: Record<string, string>; on_node: AttemptContext['onNode']; service_account: string | null; log_tags: Array<[string, string]> | null; network: boolean; annotations: string[] }>(
+    'SELECT image, entrypoint, args, resources, on_node, service_account, log_tags, network, annotations FROM plan WHERE id = $1',
     [run.planId],
   );
   const p = plan.rows[0]!;
@@ -64,11 +64,22 @@ export async function beginAttempt(tx: Tx, runId: string): Promise<BeginResult> 
       onNode: p.on_node,
       serviceAccount: p.service_account,
       network: p.network,
+      annotations: annotationRecord(p.annotations),
       inputs: inputs.rows.map((i) => ({ idx: i.idx, path: i.path, dataId: i.data_id, blobKey: i.blob_key, digest: i.digest, size: i.size })),
       outputs: outs,
       log: { dataId: logDataId },
     },
   };
+}
+
+/** The plan spec's `key=value` annotations as a record; the value may hold '='. */
+function annotationRecord(entries: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries) {
+    const at = e.indexOf('=');
+    out[at < 0 ? e : e.slice(0, at)] = at < 0 ? '' : e.slice(at + 1);
+  }
+  return out;
 }
 
 export interface StoredContent {

@@ -59,6 +59,8 @@ export interface AttemptContext {
   serviceAccount: string | null;
   /** Whether the container may use the network; absent in attempts begun before knit had the field. */
   network?: boolean;
+  /** The plan's annotations when the attempt began (Pod annotations on Kubernetes); absent in older attempts. */
+  annotations?: Record<string, string>;
   inputs: Array<{ idx: number; path: string; dataId: string; blobKey: string; digest: string; size: number }>;
   outputs: Array<{ idx: number; path: string; dataId: string }>;
   log: { dataId: string };

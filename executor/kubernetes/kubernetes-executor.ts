@@ -442,8 +442,12 @@ export class KubernetesExecutor implements Executor {
     for (const output of ctx.outputs) {
       const u = uploads.get(output.idx);
       if (!u) {
-        const why = pod ? `knit's agent sidecar: ${describeContainer(keepStatus(pod))}` : 'its Pod is gone';
-        problems.push(`output ${output.path} was not uploaded: ${why}`);
+        // No Pod, or one whose sidecar never ran (so neither did the run, which starts after it):
+        // it was deleted before its run started (a stop then deletes it) or it failed before,
+        // which its wait already told. Nothing ran that could have written an output.
+        const keep = pod ? keepStatus(pod) : undefined;
+        const keepRan = Boolean(keep?.state?.running || keep?.state?.terminated || keep?.lastState?.terminated);
+        if (pod && keepRan) problems.push(`output ${output.path} was not uploaded: knit's agent sidecar: ${describeContainer(keepStatus(pod))}`);
         // As the Docker executor does with an output it cannot store: empty, and the reason fails the run.
         contents.push(await this.storeEmpty(output.dataId));
         continue;

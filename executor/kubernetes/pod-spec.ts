@@ -63,22 +63,11 @@ function keyValue(entry: string): [string, string] {
   return at < 0 ? [entry, ''] : [entry.slice(0, at), entry.slice(at + 1)];
 }
 
-/**
- * Annotations from the attempt, if the context carries any: a record, or the plan spec's
- * `key=value` list. Anything else is ignored rather than guessed at.
- */
+/** The plan's annotations, as the attempt began with them (core/run/attempt.ts). */
 export function contextAnnotations(ctx: AttemptContext): Record<string, string> {
-  const raw = (ctx as { annotations?: unknown }).annotations;
-  const out: Record<string, string> = {};
-  if (Array.isArray(raw)) {
-    for (const entry of raw) if (typeof entry === 'string') out[keyValue(entry)[0]] = keyValue(entry)[1];
-  } else if (raw && typeof raw === 'object') {
-    for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') out[k] = v;
-  }
-  return out;
+  return { ...(ctx.annotations ?? {}) };
 }
 
-/** The run container's requests and limits: equal, so the run gets what it asked for and no more. */
 export function resourceRequirements(resources: Record<string, string>, gpuResource: string): V1ResourceRequirements | undefined {
   const requests: Record<string, string> = {};
   const limits: Record<string, string> = {};

@@ -175,10 +175,9 @@ test('a service account is named and its token mounted only when the plan names 
   t.true(spec.automountServiceAccountToken);
 });
 
-test('annotations from the attempt, as a record or as the plan spec key=value list', (t) => {
+test('annotations from the attempt become the Pod\'s', (t) => {
   t.is(podSpec(ctx(), opts).metadata?.annotations, undefined);
-  t.deepEqual(podSpec(ctx({ annotations: { 'example.com/owner': 'team-a' } }), opts).metadata?.annotations, { 'example.com/owner': 'team-a' });
-  t.deepEqual(podSpec(ctx({ annotations: ['example.com/owner=team-a', 'note=x=y'] }), opts).metadata?.annotations, { 'example.com/owner': 'team-a', note: 'x=y' });
+  t.deepEqual(podSpec(ctx({ annotations: { 'example.com/owner': 'team-a', note: 'x=y' } }), opts).metadata?.annotations, { 'example.com/owner': 'team-a', note: 'x=y' });
 });
 
 test('the Pod name is a DNS label of at most 63 characters, deterministic and distinct per attempt', (t) => {

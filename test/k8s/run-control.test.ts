@@ -96,3 +96,42 @@ test.serial('a worker SIGKILLed while its Pod runs is replaced: the run complete
   t.is((await podUidsEverOf(run!.id)).size, 1, 'one Pod ever scheduled');
   await waitFor('the Pod to be removed', async () => (await podsOf(run!.id)).length === 0, 60_000);
 });
+
+test.serial('a plan\'s resources, on_node and annotations are on its Pod, as the API server reads it back', async (t) => {
+  const applied = await s.client.applyPlan({
+    image: 'knit-test/busybox:1',
+    entrypoint: ['sh', '-c'],
+    args: ['echo up; sleep 600'],
+    inputs: [{ path: '/in', tags: ['k8s-fields:in'] }],
+    outputs: [],
+    resources: { cpu: '100m', memory: '32Mi' },
+    on_node: { may: ['example.com/spot=yes'], prefer: [], must: [] },
+    annotations: ['example.com/owner=team-a', 'example.com/note=a=b'],
+  });
+  await s.push({ a: '1' }, ['k8s-fields:in']);
+  const [run] = await s.waitRuns('the Pod to run', (rs) => rs[0]?.status === 'running', { plans: [applied.plan!.id] }, 120_000);
+  const pod = JSON.parse(await kubectl(['get', 'pod', '-n', ns, podName(s.instance, run!.id, 1), '-o', 'json'])) as {
+    metadata: { annotations: Record<string, string> };
+    spec: { containers: Array<{ name: string; resources: unknown }>; tolerations: Array<{ key: string; value?: string; effect?: string }>; automountServiceAccountToken: boolean };
+  };
+  t.is(pod.metadata.annotations['example.com/owner'], 'team-a');
+  t.is(pod.metadata.annotations['example.com/note'], 'a=b');
+  t.deepEqual(pod.spec.containers.find((c) => c.name === 'run')!.resources, { requests: { cpu: '100m', memory: '32Mi' }, limits: { cpu: '100m', memory: '32Mi' } });
+  t.true(pod.spec.tolerations.some((x) => x.key === 'example.com/spot' && x.value === 'yes' && x.effect === 'NoSchedule'));
+  t.false(pod.spec.automountServiceAccountToken, 'no service account token without a service_account');
+  await s.client.stopRun(run!.id);
+  const ended = await s.client.waitRun(run!.id, { timeoutMs: 120_000 });
+  t.is(ended.status, 'done', ended.message ?? '');
+});
+
+test.serial('a stop that comes while the Pod is still starting ends the run done, "stopped by user", and leaves no Pod', async (t) => {
+  const p = await s.plan({ script: 'echo up; sleep 600', inputs: [{ path: '/in', tags: ['k8s-early:in'] }], outputs: [{ path: '/out/o', tags: ['k8s-early:out'] }] });
+  await s.push({ a: '1' }, ['k8s-early:in']);
+  // As soon as knit says running: the gate is off, but the Pod may still be scheduling or fetching.
+  const [run] = await s.waitRuns('the run to be started', (rs) => rs[0]?.status === 'running', { plans: [p.id] }, 120_000);
+  await s.client.stopRun(run!.id);
+  const ended = await s.client.waitRun(run!.id, { timeoutMs: 120_000 });
+  t.is(ended.status, 'done', ended.message ?? '');
+  t.is(ended.message, 'stopped by user');
+  await waitFor('the Pod to be removed', async () => (await podsOf(run!.id)).length === 0, 60_000);
+});
