@@ -66,16 +66,20 @@ fi
 
 # The node address: the kubelet refuses a loopback one and this kernel has no dummy links, so a
 # bridge with no ports holds it.
-ensure_bridge() { # LINK ADDRESS/PREFIX
+ensure_bridge() { # LINK ADDRESS/PREFIX MAC
   ip link show "$1" >/dev/null 2>&1 || ip link add "$1" type bridge
   ip -br addr show dev "$1" | grep -qw "$2" || ip addr add "$2" dev "$1"
+  # A bridge without a set address takes the lowest of its ports' (the Pods' veths), so it
+  # changes as Pods come and go, and Pods that cached the old one in ARP cannot reach the host
+  # (an agent's upload to knitd then stalls). A fixed, locally administered address never moves.
+  ip link set "$1" address "$3"
   ip link set "$1" up
 }
-ensure_bridge "$K8S_NODE_LINK" "$K8S_NODE_IP/32"
+ensure_bridge "$K8S_NODE_LINK" "$K8S_NODE_IP/32" 02:6b:6e:74:00:01
 # The pod bridge with its gateway address, made now rather than by CNI at the first Pod, so a
 # host service (knitd, for the Pods' agent) can bind 10.88.0.1 before any Pod exists. CNI finds
 # the bridge and the address in place and uses them.
-ensure_bridge "$K8S_POD_BRIDGE" "$K8S_POD_GATEWAY/$K8S_POD_PREFIX"
+ensure_bridge "$K8S_POD_BRIDGE" "$K8S_POD_GATEWAY/$K8S_POD_PREFIX" 02:6b:6e:74:00:02
 
 render() { # TEMPLATE OUTPUT
   sed -e "s#@DATA@#$K8S_DATA#g" -e "s#@STATE@#$K8S_CONTAINERD_STATE#g" -e "s#@SOCK@#$K8S_CONTAINERD_SOCK#g" \
