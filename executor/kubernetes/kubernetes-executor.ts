@@ -13,26 +13,18 @@ import type { BlobStore } from '../../core/storage/blob-store.js';
 import type { StoredContent } from '../../core/run/attempt.js';
 import { timestampNanos } from '../../core/run/live-log.js';
 import type { AttemptContext } from '../../core/run/model.js';
+import type { AttemptUpload } from '../../core/run/uploads.js';
 import { RunRefused, type ContainerState, type Executor, type LogLine } from '../executor.js';
 import { CONTAINER, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN, START_GATE, podName, podProblems, podSpec } from './pod-spec.js';
 import { containerState, describeContainer, isGated, judge, keepStatus, podEnded, runStatus } from './pod-status.js';
-
-/** An output the agent's sidecar uploaded to knitd (core/run/uploads.ts on the agent branch). */
-export interface AgentUpload {
-  idx: number;
-  dataId: string;
-  size: number;
-  digest: string;
-  blobKey: string;
-  problem: string | null;
-}
 
 export interface KubernetesExecutorOptions {
   kubeConfig: KubeConfig;
   namespace: string;
   instance: string;
   agent: { image: string; entrypoint: string[]; url: string; token(ctx: AttemptContext): string };
-  uploads(ctx: AttemptContext): Promise<AgentUpload[]>;
+  /** The outputs knitd recorded as the agent's sidecar uploaded them (core/run/uploads.ts). */
+  uploads(ctx: AttemptContext): Promise<AttemptUpload[]>;
   /** Where an output the agent did not upload is stored empty, so the attempt can finish (failed, saying why). */
   store: BlobStore;
   /** How long a started Pod may stay unschedulable before the run is refused. */

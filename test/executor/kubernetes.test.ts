@@ -8,7 +8,8 @@ import { createLogger } from '../../core/log/logger.js';
 import type { AttemptContext } from '../../core/run/model.js';
 import { RunRefused, type LogLine } from '../../executor/executor.js';
 import { loadKubeConfig } from '../../executor/kubernetes/client.js';
-import { KubernetesExecutor, type AgentUpload, type KubernetesExecutorOptions } from '../../executor/kubernetes/kubernetes-executor.js';
+import type { AttemptUpload } from '../../core/run/uploads.js';
+import { KubernetesExecutor, type KubernetesExecutorOptions } from '../../executor/kubernetes/kubernetes-executor.js';
 import { OOM_NOTE } from '../../executor/kubernetes/pod-status.js';
 import { clusterKubeconfig, kubectl, withNamespace } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -44,7 +45,7 @@ test.after.always(async () => {
   await home?.cleanup();
 });
 
-function executor(namespace: string, over: Partial<KubernetesExecutorOptions> = {}, uploads: AgentUpload[] = []): KubernetesExecutor {
+function executor(namespace: string, over: Partial<KubernetesExecutorOptions> = {}, uploads: AttemptUpload[] = []): KubernetesExecutor {
   return new KubernetesExecutor({
     store,
     kubeConfig: loadKubeConfig(clusterKubeconfig()),
