@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -7,11 +8,24 @@ import { findTemporalCli, startDevServer, type DevServer } from '../../cli/up/te
 import { databaseAt } from '../../core/db/embedded.js';
 import { migrate } from '../../core/db/migrate.js';
 import { openPool, type Pool } from '../../core/db/pool.js';
+import type { BenchDatabase } from './database.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
+export interface BenchStackOptions {
+  /** A database of the bench's own (freshDatabase) instead of DATABASE_URL or an embedded one; dropped by stop(). */
+  database?: BenchDatabase;
+  /**
+   * Runs as Pods on this cluster and namespace instead of Docker containers. knitd then listens on
+   * the Pods' gateway (where the agent in each Pod reaches it), so it needs a token: see `token`.
+   */
+  kubernetes?: { kubeconfig: string; namespace: string; gateway: string };
+}
+
 export interface BenchStack {
   api: string;
+  /** The API's bearer token, when it has one (on Kubernetes it listens beyond loopback). */
+  token: string | undefined;
   temporalAddress: string;
   pool: Pool;
   knitd: ChildProcess;
@@ -33,12 +47,15 @@ function child(bin: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ pr
 }
 
 /** The whole stack for a benchmark, as `knit up` runs it: separate processes for API and worker. */
-export async function startBenchStack(work: string, extraEnv: Record<string, string> = {}): Promise<BenchStack> {
+export async function startBenchStack(work: string, extraEnv: Record<string, string> = {}, opts: BenchStackOptions = {}): Promise<BenchStack> {
   mkdirSync(work, { recursive: true });
-  const database = await databaseAt(process.env['DATABASE_URL'] || undefined, join(work, 'pgdata'));
+  const own = opts.database;
+  const database = own
+    ? { url: own.url, embedded: own.kind === 'embedded PGlite', stop: () => own.drop() }
+    : await databaseAt(process.env['DATABASE_URL'] || undefined, join(work, 'pgdata'));
   const databaseUrl = database.url;
-  const pool = openPool(databaseUrl, { max: 4 });
-  await migrate(pool);
+  const pool = own ? own.pool : openPool(databaseUrl, { max: 4 });
+  if (!own) await migrate(pool);
   let temporal: DevServer | undefined;
   let temporalAddress = process.env['TEMPORAL_ADDRESS'];
   if (!temporalAddress) {
@@ -46,6 +63,8 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
     temporal = await startDevServer({ cli: await findTemporalCli(work, () => {}), dbFile: join(work, 'temporal.db'), port, uiPort: undefined });
     temporalAddress = temporal.address;
   }
+  const k8s = opts.kubernetes;
+  const token = k8s ? randomBytes(24).toString('hex') : undefined;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl,
@@ -55,12 +74,26 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
     KNIT_LISTEN: '127.0.0.1:0',
     KNIT_LOG_LEVEL: 'warn',
     KNIT_MAX_RUNS_PER_APPLY: '1000000',
+    ...(k8s
+      ? {
+          KNIT_LISTEN: `${k8s.gateway}:0`,
+          KNIT_TOKEN: token,
+          KNIT_AGENT_SECRET: randomBytes(32).toString('hex'),
+          KNIT_EXECUTOR: 'kubernetes',
+          KNIT_K8S_KUBECONFIG: k8s.kubeconfig,
+          KNIT_K8S_NAMESPACE: k8s.namespace,
+        }
+      : {}),
     ...extraEnv,
   };
   const api = await child('knitd.js', env, /^knitd listening on (\S+)/);
+  const apiUrl = /^knitd listening on (\S+)/.exec(api.line)![1]!;
+  // The agent in each Pod reaches knitd at its own address, known only once knitd listens.
+  if (k8s) env['KNIT_AGENT_URL'] = apiUrl;
   const worker = await child('knit-worker.js', env, /knit-worker ready/);
   return {
-    api: /^knitd listening on (\S+)/.exec(api.line)![1]!,
+    api: apiUrl,
+    token,
     temporalAddress,
     pool,
     knitd: api.proc,
@@ -77,7 +110,7 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
         p.kill('SIGTERM');
         await gone;
       }
-      await pool.end();
+      if (!own) await pool.end();
       if (temporal) {
         const gone = new Promise((r) => temporal!.process.once('exit', r));
         temporal.process.kill('SIGTERM');
