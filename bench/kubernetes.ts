@@ -10,7 +10,7 @@
  * The cluster: KNIT_BENCH_KUBECONFIG, else the dev cluster's admin kubeconfig.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +19,7 @@ import { KnitClient } from '../client/knit-client.js';
 import { agentImageName } from '../executor/kubernetes/agent-image/image.js';
 import { loadKubeConfig } from '../executor/kubernetes/client.js';
 import { LABEL_INSTANCE, resourceRequirements } from '../executor/kubernetes/pod-spec.js';
+import { clusterStartLines } from './lib/cluster-log.js';
 import { freshDatabase } from './lib/database.js';
 import { startBenchStack } from './lib/stack.js';
 
@@ -149,30 +150,6 @@ async function podsGone(core: CoreV1Api, namespace: string, fieldSelector: strin
     const pods = await core.listNamespacedPod({ namespace, ...(fieldSelector ? { fieldSelector } : {}), ...(labelSelector ? { labelSelector } : {}) });
     return pods.items.length === 0 ? true : undefined;
   });
-}
-
-/** The figures the dev-cluster scripts log (KNIT_BENCH_CLUSTER_LOG), or where they come from. */
-function clusterStartLines(): string[] {
-  const file = process.env['KNIT_BENCH_CLUSTER_LOG'];
-  if (!file) {
-    return [
-      '  dev cluster       start to Ready not measured (it would restart a cluster others use); set KNIT_BENCH_CLUSTER_LOG to a log of',
-      '                    k8s/dev-cluster/start.sh ("<t>s node knit-node Ready") and build.sh ("built in N s") output to print their figures',
-    ];
-  }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`KNIT_BENCH_CLUSTER_LOG: cannot read ${file}: ${(err as Error).message}`);
-  }
-  const out: string[] = [];
-  for (const m of text.matchAll(/\[dev-cluster ([\d:]+)\]\s+([\d.]+)s node (\S+) Ready/g)) out.push(`  dev cluster       start.sh at ${m[1]}: node ${m[3]} Ready ${m[2]} s after start   (from ${file})`);
-  for (const m of text.matchAll(/\[dev-cluster ([\d:]+)\]\s+([\d.]+)s cluster up/g)) out.push(`  dev cluster       start.sh at ${m[1]}: cluster up (default ServiceAccount present) ${m[2]} s after start`);
-  for (const m of text.matchAll(/\[dev-cluster ([\d:]+)\] built in (\d+) s/g)) out.push(`  dev cluster       build.sh at ${m[1]}: built in ${m[2]} s`);
-  for (const m of text.matchAll(/\[dev-cluster ([\d:]+)\] binaries (\S+) already in/g)) out.push(`  dev cluster       build.sh at ${m[1]}: binaries ${m[2]} cached, nothing built`);
-  if (out.length === 0) out.push(`  dev cluster       ${file} has no start.sh "node ... Ready" or build.sh "built in" line`);
-  return out;
 }
 
 async function main(): Promise<void> {
