@@ -18,7 +18,7 @@ import { ApiException, CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@ku
 import { KnitClient } from '../client/knit-client.js';
 import { agentImageName } from '../executor/kubernetes/agent-image/image.js';
 import { loadKubeConfig } from '../executor/kubernetes/client.js';
-import { LABEL_INSTANCE, resourceRequirements } from '../executor/kubernetes/pod-spec.js';
+import { LABEL_INSTANCE, LABEL_RUN, resourceRequirements } from '../executor/kubernetes/pod-spec.js';
 import { clusterStartLines } from './lib/cluster-log.js';
 import { freshDatabase } from './lib/database.js';
 import { startBenchStack } from './lib/stack.js';
@@ -101,7 +101,7 @@ async function watchPhase(kc: KubeConfig, core: CoreV1Api, namespace: string, na
     if (p === phase) resolve(process.hrtime.bigint());
     else if (p === 'Failed' || (p === 'Succeeded' && phase !== 'Succeeded')) reject(new Error(`Pod ${name} ended ${p}: ${JSON.stringify(pod?.status?.containerStatuses?.map((c) => c.state))}`));
   };
-  const watch = await new Watch(kc).watch(`/api/v1/namespaces/${namespace}/pods`, { fieldSelector: `metadata.name=${name}` }, (_type, pod: V1Pod) => check(pod), () => {});
+  const watch = await withTimeout(`watching Pod ${name}`, 15_000, new Watch(kc).watch(`/api/v1/namespaces/${namespace}/pods`, { fieldSelector: `metadata.name=${name}` }, (_type, pod: V1Pod) => check(pod), () => {}));
   const poll = setInterval(() => {
     core.readNamespacedPod({ name, namespace }).then(check, () => {});
   }, 1000);
@@ -114,6 +114,26 @@ async function watchPhase(kc: KubeConfig, core: CoreV1Api, namespace: string, na
       watch.abort();
     },
   };
+}
+
+/** What became of a run's Pod, container by container, for a failure to say why. */
+async function podReport(core: CoreV1Api, namespace: string, runId: string): Promise<string> {
+  try {
+    const pods = await core.listNamespacedPod({ namespace, labelSelector: `${LABEL_RUN}=${runId}` });
+    if (pods.items.length === 0) return 'none left';
+    return pods.items
+      .map((pod) => {
+        const containers = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].map((c) => {
+          const t = c.state?.terminated;
+          if (t) return `${c.name} exited ${t.exitCode}${t.message ? ` (${t.message.trim()})` : ''}`;
+          return `${c.name} ${c.state?.running ? 'running' : `waiting ${c.state?.waiting?.reason ?? ''}`}`;
+        });
+        return `${pod.metadata?.name} ${pod.status?.phase}: ${containers.join(', ')}`;
+      })
+      .join('; ');
+  } catch (err) {
+    return `could not be read: ${(err as Error).message}`;
+  }
 }
 
 /** The comparison: the plan's container as a Pod of its own, without knit's agent. */
@@ -195,8 +215,10 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const d = await push(tag, String(i));
       const runId = await until(`the run on Data ${d.id}`, RUN_TIMEOUT_MS, async () => (await knit.findRuns({ plans: [planId], inputs: [d.id] }))[0]?.id, 20);
-      const run = await knit.waitRun(runId, { timeoutMs: RUN_TIMEOUT_MS });
-      if (run.status !== 'done') throw new Error(`run ${runId} ended ${run.status}: ${run.message ?? ''}`);
+      const run = await knit.waitRun(runId, { timeoutMs: RUN_TIMEOUT_MS }).catch(async (err: Error) => {
+        throw new Error(`${err.message}; its Pod: ${await podReport(core, namespace, runId)}`);
+      });
+      if (run.status !== 'done') throw new Error(`run ${runId} ended ${run.status}: ${run.message ?? ''}; its Pod: ${await podReport(core, namespace, runId)}`);
       // Let the Pod's removal finish, so it does not share the node with what comes next.
       await podsGone(core, namespace, undefined, `${LABEL_INSTANCE}=${instance}`);
       if (i >= 0) toStart.push((Date.parse(run.startedAt!) - t0) / 1000);

@@ -3,11 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { findTemporalCli, startDevServer, type DevServer } from '../../cli/up/temporal.js';
 import { databaseAt } from '../../core/db/embedded.js';
 import { migrate } from '../../core/db/migrate.js';
 import { openPool, type Pool } from '../../core/db/pool.js';
+import { matcherWorkflowId } from '../../workflows/definitions.js';
 import type { BenchDatabase } from './database.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -44,6 +47,40 @@ function child(bin: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ pr
     });
     proc.once('exit', (c) => reject(new Error(`${bin} exited (${c})`)));
   });
+}
+
+/** How long a process may take to stop on SIGTERM: a worker waits for its activities in flight, which a stuck run never ends. */
+const STOP_GRACE_MS = 30_000;
+
+async function stopProcess(p: ChildProcess, name: string): Promise<void> {
+  // A bench may have stopped it itself.
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  if ((await Promise.race([gone.then(() => true), sleep(STOP_GRACE_MS).then(() => false)])) === false) {
+    process.stderr.write(`${name} did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM; killing it\n`);
+    p.kill('SIGKILL');
+    await gone;
+  }
+}
+
+/**
+ * Ends what the instance left running on a shared Temporal server: its matcher always, and the
+ * workflows of runs that a failed bench left behind. Best effort, bounded: it never hides the result.
+ */
+async function endWorkflows(address: string, instance: string): Promise<void> {
+  let connection: Connection | undefined;
+  const work = (async () => {
+    connection = await Connection.connect({ address });
+    const client = new Client({ connection });
+    const ids = new Set([matcherWorkflowId(instance)]);
+    for await (const w of client.workflow.list({ query: `TaskQueue = '${instance}' AND ExecutionStatus = 'Running'` })) ids.add(w.workflowId);
+    for (const id of ids) await client.workflow.getHandle(id).terminate('bench over').catch(() => {});
+  })();
+  await Promise.race([work, sleep(15_000).then(() => Promise.reject(new Error('no answer in 15 s')))]).catch((err: unknown) =>
+    process.stderr.write(`could not end instance ${instance}'s workflows on Temporal ${address}: ${(err as Error).message}\n`),
+  );
+  await connection?.close().catch(() => {});
 }
 
 /** The whole stack for a benchmark, as `knit up` runs it: separate processes for API and worker. */
@@ -103,13 +140,9 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
       return (await child('knit-worker.js', { ...env, ...extra }, /knit-worker ready/)).proc;
     },
     async stop() {
-      for (const p of [worker.proc, api.proc]) {
-        // A bench may have stopped the first worker itself.
-        if (p.exitCode !== null || p.signalCode !== null) continue;
-        const gone = new Promise((r) => p.once('exit', r));
-        p.kill('SIGTERM');
-        await gone;
-      }
+      await stopProcess(worker.proc, 'knit-worker');
+      await stopProcess(api.proc, 'knitd');
+      await endWorkflows(temporalAddress!, env['KNIT_INSTANCE']!);
       if (!own) await pool.end();
       if (temporal) {
         const gone = new Promise((r) => temporal!.process.once('exit', r));
