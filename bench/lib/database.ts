@@ -6,6 +6,8 @@ import { openPool, type Pool } from '../../core/db/pool.js';
 
 export interface BenchDatabase {
   readonly pool: Pool;
+  /** For processes of the bench's own (knitd, the worker) to connect to. */
+  readonly url: string;
   readonly kind: 'PostgreSQL' | 'embedded PGlite';
   drop(): Promise<void>;
 }
@@ -20,7 +22,7 @@ export async function freshDatabase(): Promise<BenchDatabase> {
     const embedded = await startEmbeddedPostgres();
     const pool = openPool(embedded.url, { max: 2 });
     await migrate(pool);
-    return { pool, kind: 'embedded PGlite', drop: async () => (await pool.end(), await embedded.stop()) };
+    return { pool, url: embedded.url, kind: 'embedded PGlite', drop: async () => (await pool.end(), await embedded.stop()) };
   }
   const name = `knit_bench_${randomBytes(6).toString('hex')}`;
   const admin = async (sql: string) => {
@@ -39,6 +41,7 @@ export async function freshDatabase(): Promise<BenchDatabase> {
   await migrate(pool);
   return {
     pool,
+    url: url.toString(),
     kind: 'PostgreSQL',
     async drop() {
       await pool.end();
