@@ -9,11 +9,11 @@ import { stop } from './stop.js';
  * knit's agent, the program of the agent image in every Kubernetes Pod of a run:
  *   fetch   init container: inputs from knitd into their folders
  *   keep    native sidecar: outputs from their folders to knitd, on SIGTERM
- *   ready   the sidecar's startupProbe: is keep up?
+ *   ready   is keep up? (--wait: the sidecar's postStart hook, until it is)
  *   stop    signal the user's processes (shared process namespace), SIGKILL after a grace period
  * Exit code 0 only on success; a failure's reason also goes to the termination log.
  */
-const USAGE = 'usage: knit-agent fetch | keep | ready | stop [--grace SECONDS]';
+const USAGE = 'usage: knit-agent fetch | keep | ready [--wait SECONDS] | stop [--grace SECONDS]';
 
 async function run(command: string | undefined, args: string[]): Promise<number> {
   switch (command) {
@@ -23,7 +23,7 @@ async function run(command: string | undefined, args: string[]): Promise<number>
     case 'keep':
       return keep();
     case 'ready':
-      return ready();
+      return ready(args);
     case 'stop':
       return stop(args);
     default:

@@ -23,17 +23,36 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** `ready`: the sidecar's startupProbe. Succeeds once `keep` has written its pid file and lives. */
-export function ready(): number {
-  const { KNIT_KEEP_PID_FILE: pidFile } = readEnv(PidFileEnv);
+/** Whether keep is up now; why not, when it is not. */
+function notReadyReason(pidFile: string): string | undefined {
   const pid = keepPid(pidFile);
-  if (pid === undefined) {
-    process.stderr.write(`knit-agent: not ready: no pid file ${pidFile} yet\n`);
-    return 1;
+  if (pid === undefined) return `no pid file ${pidFile} yet`;
+  if (!isAlive(pid)) return `keep (pid ${pid}, from ${pidFile}) is not running`;
+  return undefined;
+}
+
+const POLL_MS = 20;
+
+/**
+ * `ready [--wait SECONDS]`: succeeds once `keep` has written its pid file and lives. With
+ * --wait it polls until then: the sidecar's postStart hook, which holds the run container back
+ * until keep can take the kubelet's SIGTERM, with no probe period to wait out.
+ */
+export async function ready(args: string[] = []): Promise<number> {
+  const { KNIT_KEEP_PID_FILE: pidFile } = readEnv(PidFileEnv);
+  const waitSeconds = args[0] === '--wait' ? Number(args[1]) : 0;
+  if (args.length > 0 && (args[0] !== '--wait' || !Number.isFinite(waitSeconds) || waitSeconds <= 0 || args.length !== 2)) {
+    process.stderr.write('knit-agent: usage: ready [--wait SECONDS]\n');
+    return 2;
   }
-  if (!isAlive(pid)) {
-    process.stderr.write(`knit-agent: not ready: keep (pid ${pid}, from ${pidFile}) is not running\n`);
-    return 1;
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const why = notReadyReason(pidFile);
+    if (why === undefined) return 0;
+    if (Date.now() >= deadline) {
+      process.stderr.write(`knit-agent: not ready: ${why}\n`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  return 0;
 }

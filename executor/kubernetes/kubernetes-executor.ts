@@ -423,12 +423,19 @@ export class KubernetesExecutor implements Executor {
       const keep = keepStatus(p)?.state;
       return keep?.terminated ? false : keep?.running ? true : !podEnded(p);
     };
-    while (pod && uploading(pod) && Date.now() < deadline) {
+    // Every output recorded is as good as the sidecar's end, and comes sooner: the kubelet
+    // reports a container's end only at its next relist, up to a second later.
+    let recorded = await this.opts.uploads(ctx);
+    const allRecorded = () => ctx.outputs.every((o) => recorded.some((u) => u.idx === o.idx));
+    while (pod && uploading(pod) && !allRecorded() && Date.now() < deadline) {
       progress();
-      await sleep(1000);
+      // The run waits on this: a short poll, the uploads usually take well under a second.
+      await sleep(250);
       pod = await this.read(name);
+      recorded = await this.opts.uploads(ctx);
     }
-    const uploads = new Map((await this.opts.uploads(ctx)).map((u) => [u.idx, u]));
+    if (!allRecorded()) recorded = await this.opts.uploads(ctx);
+    const uploads = new Map(recorded.map((u) => [u.idx, u]));
     const contents: StoredContent[] = [];
     const problems: string[] = [];
     for (const output of ctx.outputs) {

@@ -141,6 +141,9 @@ export const outputDir = (idx: number) => `/knit/out${idx}`;
  * image) ends, and the shared process namespace lets `keep` stop `run` with knit's grace period.
  * Created gated (see START_GATE). Pure: the same attempt always gives the same Pod.
  */
+/** How long keep may take to come up before its postStart hook fails (and the kubelet restarts it). */
+const KEEP_READY_SECONDS = 120;
+
 export function podSpec(ctx: AttemptContext, opts: PodSpecOptions): V1Pod {
   const agentEnv: V1EnvVar[] = [
     { name: 'KNIT_AGENT_URL', value: opts.agent.url },
@@ -182,7 +185,9 @@ export function podSpec(ctx: AttemptContext, opts: PodSpecOptions): V1Pod {
     ),
     // A native sidecar: the kubelet starts `run` once it is ready and stops it after `run` ends.
     restartPolicy: 'Always',
-    startupProbe: { exec: { command: [...opts.agent.entrypoint, 'ready'] }, periodSeconds: 1, failureThreshold: 120 },
+    // The kubelet starts the run container only once this hook returns: keep can then take the
+    // SIGTERM that follows the run's end. A startup probe would cost up to a probe period more.
+    lifecycle: { postStart: { exec: { command: [...opts.agent.entrypoint, 'ready', '--wait', String(KEEP_READY_SECONDS)] } } },
   });
 
   const resources = resourceRequirements(ctx.resources, opts.gpuResource);

@@ -78,7 +78,7 @@ function podOf(name: string, r: RunningAttempt, script: string) {
           restartPolicy: 'Always',
           command: [...AGENT_ENTRYPOINT, 'keep'],
           env: agentEnv(r, { KNIT_OUTPUTS: JSON.stringify(outputs), KNIT_AGENT_BACKOFF_MS: '200' }),
-          startupProbe: { exec: { command: [...AGENT_ENTRYPOINT, 'ready'] }, periodSeconds: 1, failureThreshold: 30 },
+          lifecycle: { postStart: { exec: { command: [...AGENT_ENTRYPOINT, 'ready', '--wait', '60'] } } },
           volumeMounts: outMounts,
         },
       ],

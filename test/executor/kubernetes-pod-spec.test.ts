@@ -81,7 +81,7 @@ test('one emptyDir per input and output; fetch fills the inputs, keep holds the 
   t.is(keep!.name, CONTAINER.keep);
   t.is(keep!.restartPolicy, 'Always');
   t.deepEqual(keep!.command, [...opts.agent.entrypoint, 'keep']);
-  t.deepEqual(keep!.startupProbe?.exec?.command, [...opts.agent.entrypoint, 'ready']);
+  t.deepEqual(keep!.lifecycle?.postStart?.exec?.command, [...opts.agent.entrypoint, 'ready', '--wait', '120']);
   t.is(env(keep!)['KNIT_OUTPUTS'], JSON.stringify([{ idx: 0, dir: '/knit/out0' }]));
   t.is(env(keep!)['KNIT_AGENT_TOKEN'], 'tok');
   t.deepEqual(keep!.volumeMounts, [{ name: 'out0', mountPath: '/knit/out0' }]);

@@ -28,7 +28,7 @@ const STAND_IN_AGENT = [
     'case "$1" in',
     '  fetch) if [ "$KNIT_AGENT_TOKEN" = refuse ]; then echo "input 0: 403 the token is for another run" > /dev/termination-log; exit 1; fi; exit 0;;',
     "  keep) echo $$ > /tmp/knit-keep.pid; trap 'exit 0' TERM; while :; do sleep 1; done;;",
-    '  ready) test -s /tmp/knit-keep.pid;;',
+    '  ready) for i in $(seq 1 600); do test -s /tmp/knit-keep.pid && exit 0; sleep 0.1; done; exit 1;;',
     '  *) echo "the stand-in agent has no command $1" >&2; exit 2;;',
     'esac',
   ].join('\n'),

@@ -32,6 +32,9 @@ export async function withNamespace(t: { teardown(fn: () => Promise<void>): void
   const ns = `knit-test-${randomBytes(4).toString('hex')}`;
   await kubectl(['create', 'namespace', ns]);
   t.teardown(async () => {
+    // A Pod's own grace period is an hour (its sidecar's upload time): a namespace deleted with
+    // Pods in it would keep them, running, that long. Test Pods go at once.
+    await kubectl(['delete', 'pods', '--all', '-n', ns, '--grace-period=0', '--force', '--wait=false']).catch(() => '');
     await kubectl(['delete', 'namespace', ns, '--wait=false']);
   });
   return ns;
