@@ -41,7 +41,8 @@ export const TransferEnv = z.object({
 export const FetchEnv = TransferEnv.extend({ KNIT_INPUTS: Folders });
 export type FetchEnv = z.output<typeof FetchEnv>;
 
-export const KeepEnv = TransferEnv.extend({ KNIT_OUTPUTS: Folders }).extend(PidFileEnv.shape);
+/** keep fetches the inputs too (KNIT_INPUTS, optional) before it declares itself ready: one container fewer to start in sequence. */
+export const KeepEnv = TransferEnv.extend({ KNIT_OUTPUTS: Folders, KNIT_INPUTS: Folders.optional() }).extend(PidFileEnv.shape);
 export type KeepEnv = z.output<typeof KeepEnv>;
 
 export function readEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {

@@ -54,9 +54,8 @@ async function fetchOne(env: FetchEnv, idx: number, dir: string): Promise<void> 
   });
 }
 
-/** `fetch`: the init container. Every input, in order; the first failure ends it. */
-export async function fetchInputs(): Promise<void> {
-  const env = readEnv(FetchEnv);
+/** `fetch`: every input, in order; the first failure ends it. `keep` calls it first too. */
+export async function fetchInputs(env: FetchEnv = readEnv(FetchEnv)): Promise<void> {
   for (const { idx, dir } of env.KNIT_INPUTS) await fetchOne(env, idx, dir);
   log(`fetched ${env.KNIT_INPUTS.length} input(s)`);
 }

@@ -4,6 +4,7 @@ import { UnsafeEntryError } from '../core/archive/entry-rules.js';
 import { packDirectory, planPack, type PackPlan } from '../core/archive/pack.js';
 import { END_OF_ARCHIVE } from '../core/archive/tar-format.js';
 import { KeepEnv, readEnv } from './env.js';
+import { fetchInputs } from './fetch.js';
 import { log } from './log.js';
 import { putWithDigest, withRetries } from './transport.js';
 
@@ -45,12 +46,15 @@ export async function keepOutputs(env: KeepEnv): Promise<void> {
 }
 
 /**
- * `keep`: the native sidecar. It idles while the user's container runs; the kubelet sends SIGTERM
+ * `keep`: the native sidecar. It fetches the inputs (when given), then idles while the user's container runs; the kubelet sends SIGTERM
  * once every main container has exited, and that is the moment the outputs are complete.
  * The configuration is checked up front, so a bad Pod spec fails at start, not after the run.
  */
-export function keep(): Promise<number> {
+export async function keep(): Promise<number> {
   const env = readEnv(KeepEnv);
+  // The inputs first: the pid file is what lets the run container start (ready --wait), so it
+  // starts only once they are all in place. A failure ends keep with the reason, before the run.
+  if (env.KNIT_INPUTS && env.KNIT_INPUTS.length > 0) await fetchInputs({ ...env, KNIT_INPUTS: env.KNIT_INPUTS });
   const pidFile = env.KNIT_KEEP_PID_FILE;
   writeFileSync(pidFile, `${process.pid}\n`);
   log(`keep: waiting for SIGTERM to upload ${env.KNIT_OUTPUTS.length} output(s) (pid ${process.pid} in ${pidFile})`);

@@ -7,8 +7,8 @@ import { stop } from './stop.js';
 
 /**
  * knit's agent, the program of the agent image in every Kubernetes Pod of a run:
- *   fetch   init container: inputs from knitd into their folders
- *   keep    native sidecar: outputs from their folders to knitd, on SIGTERM
+ *   fetch   inputs from knitd into their folders
+ *   keep    native sidecar: fetch, then outputs from their folders to knitd, on SIGTERM
  *   ready   is keep up? (--wait: the sidecar's postStart hook, until it is)
  *   stop    signal the user's processes (shared process namespace), SIGKILL after a grace period
  * Exit code 0 only on success; a failure's reason also goes to the termination log.

@@ -19,7 +19,7 @@ export const LABEL_PLAN = 'knit.plan';
 export const LABEL_NETWORK = 'knit.network';
 
 /** The names of the Pod's containers: the executor finds them by these. */
-export const CONTAINER = { fetch: 'fetch', keep: 'keep', run: 'run' } as const;
+export const CONTAINER = { keep: 'keep', run: 'run' } as const;
 
 /** The gate `create` puts on the Pod and `start` removes: the Pod exists but is not scheduled. */
 export const START_GATE = 'knit/start';
@@ -141,8 +141,11 @@ export const outputDir = (idx: number) => `/knit/out${idx}`;
  * image) ends, and the shared process namespace lets `keep` stop `run` with knit's grace period.
  * Created gated (see START_GATE). Pure: the same attempt always gives the same Pod.
  */
-/** How long keep may take to come up before its postStart hook fails (and the kubelet restarts it). */
-const KEEP_READY_SECONDS = 120;
+/**
+ * How long keep may take to fetch the inputs and come up before its postStart hook gives up (and
+ * the kubelet restarts it). Large Data take long; a stalled transfer is cut by the agent itself.
+ */
+const KEEP_READY_SECONDS = 86_400;
 
 export function podSpec(ctx: AttemptContext, opts: PodSpecOptions): V1Pod {
   const agentEnv: V1EnvVar[] = [
@@ -165,28 +168,25 @@ export function podSpec(ctx: AttemptContext, opts: PodSpecOptions): V1Pod {
     terminationMessagePolicy: 'FallbackToLogsOnError',
   });
 
+  // One agent container, not an init container for the inputs and a sidecar for the outputs:
+  // the kubelet starts a Pod's containers one sync (about a second) apart, so each container
+  // in the sequence costs the run that much.
   const initContainers: V1Container[] = [];
-  if (ctx.inputs.length > 0) {
-    initContainers.push(
-      agentContainer(
-        CONTAINER.fetch,
-        'fetch',
-        [{ name: 'KNIT_INPUTS', value: JSON.stringify(ctx.inputs.map((i) => ({ idx: i.idx, dir: inputDir(i.idx) }))) }],
-        ctx.inputs.map((i) => ({ name: `in${i.idx}`, mountPath: inputDir(i.idx) })),
-      ),
-    );
-  }
   initContainers.push({
     ...agentContainer(
       CONTAINER.keep,
       'keep',
-      [{ name: 'KNIT_OUTPUTS', value: JSON.stringify(ctx.outputs.map((o) => ({ idx: o.idx, dir: outputDir(o.idx) }))) }],
-      ctx.outputs.map((o) => ({ name: `out${o.idx}`, mountPath: outputDir(o.idx) })),
+      [
+        ...(ctx.inputs.length > 0 ? [{ name: 'KNIT_INPUTS', value: JSON.stringify(ctx.inputs.map((i) => ({ idx: i.idx, dir: inputDir(i.idx) }))) }] : []),
+        { name: 'KNIT_OUTPUTS', value: JSON.stringify(ctx.outputs.map((o) => ({ idx: o.idx, dir: outputDir(o.idx) }))) },
+      ],
+      [...ctx.inputs.map((i) => ({ name: `in${i.idx}`, mountPath: inputDir(i.idx) })), ...ctx.outputs.map((o) => ({ name: `out${o.idx}`, mountPath: outputDir(o.idx) }))],
     ),
     // A native sidecar: the kubelet starts `run` once it is ready and stops it after `run` ends.
     restartPolicy: 'Always',
-    // The kubelet starts the run container only once this hook returns: keep can then take the
-    // SIGTERM that follows the run's end. A startup probe would cost up to a probe period more.
+    // The kubelet starts the run container only once this hook returns: the inputs are in place
+    // and keep can take the SIGTERM that follows the run's end. A startup probe would cost up to
+    // a probe period more.
     lifecycle: { postStart: { exec: { command: [...opts.agent.entrypoint, 'ready', '--wait', String(KEEP_READY_SECONDS)] } } },
   });
 

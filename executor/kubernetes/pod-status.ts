@@ -93,20 +93,18 @@ export function judge(pod: V1Pod, image: string, agentImage: string): Verdict {
     return { kind: 'refused', reason: 'ContainerInvalid', message: `the container could not be created on node ${node}: ${waiting.message ?? waiting.reason}` };
   }
 
-  for (const agent of [CONTAINER.fetch, CONTAINER.keep]) {
-    const s = status(pod, agent);
-    const w = s?.state?.waiting;
-    if (w?.reason && IMAGE_UNAVAILABLE.has(w.reason)) {
-      return { kind: 'refused', reason: 'AgentUnavailable', message: `knit's agent image ${agentImage} could not be pulled on node ${node}: ${w.message ?? w.reason}; import it into the cluster (scripts/build-agent-image.sh)` };
-    }
-  }
-  const fetch = status(pod, CONTAINER.fetch);
-  if (fetch?.state?.terminated && fetch.state.terminated.exitCode !== 0) {
-    return { kind: 'refused', reason: 'InputsUnavailable', message: `the inputs could not be fetched into the Pod: ${describeContainer(fetch)}` };
-  }
   const keep = keepStatus(pod);
-  if (!run?.state?.running && keep?.state?.waiting?.reason === 'CrashLoopBackOff') {
-    return { kind: 'refused', reason: 'AgentFailed', message: `knit's agent sidecar (keep) keeps failing before the run could start: ${describeContainer({ ...keep, state: {} })}` };
+  const w = keep?.state?.waiting;
+  if (w?.reason && IMAGE_UNAVAILABLE.has(w.reason)) {
+    return { kind: 'refused', reason: 'AgentUnavailable', message: `knit's agent image ${agentImage} could not be pulled on node ${node}: ${w.message ?? w.reason}; import it into the cluster (scripts/build-agent-image.sh)` };
+  }
+  // keep fetches the inputs before the run starts; its failure then is final (the agent retries
+  // what can be retried itself), though the kubelet would restart it.
+  const failed = [keep?.state?.terminated, keep?.lastState?.terminated].find((t) => t !== undefined && t.exitCode !== 0);
+  if (failed && !run?.state?.running) {
+    const said = failed.message?.trim() ?? '';
+    if (/^keep: input /.test(said)) return { kind: 'refused', reason: 'InputsUnavailable', message: `the inputs could not be fetched into the Pod: ${describeContainer({ ...keep!, state: { terminated: failed } })}` };
+    return { kind: 'refused', reason: 'AgentFailed', message: `knit's agent sidecar (keep) failed before the run could start: ${describeContainer({ ...keep!, state: { terminated: failed } })}` };
   }
 
   if (pod.status?.phase === 'Failed') {

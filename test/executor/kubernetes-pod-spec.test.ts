@@ -50,20 +50,22 @@ test('the Pod is gated, never restarted, shares its process namespace and has a 
   t.is(pod.spec?.serviceAccountName, undefined);
 });
 
-test('one emptyDir per input and output; fetch fills the inputs, keep holds the outputs, run mounts inputs read-only', (t) => {
+test('one emptyDir per input and output; one agent sidecar fetches the inputs and keeps the outputs, run mounts inputs read-only', (t) => {
   const pod = podSpec(ctx(), opts);
   t.deepEqual(pod.spec?.volumes, [
     { name: 'in0', emptyDir: {} },
     { name: 'in1', emptyDir: {} },
     { name: 'out0', emptyDir: {} },
   ]);
-  const [fetch, keep] = pod.spec!.initContainers!;
-  t.is(fetch!.name, CONTAINER.fetch);
-  t.deepEqual(fetch!.command, [...opts.agent.entrypoint, 'fetch']);
-  t.is(fetch!.image, opts.agent.image);
-  t.is(fetch!.imagePullPolicy, 'IfNotPresent');
-  t.is(fetch!.restartPolicy, undefined);
-  t.deepEqual(env(fetch!), {
+  t.is(pod.spec!.initContainers!.length, 1, 'one agent container: each container in sequence costs a kubelet sync');
+  const [keep] = pod.spec!.initContainers!;
+  t.is(keep!.name, CONTAINER.keep);
+  t.is(keep!.image, opts.agent.image);
+  t.is(keep!.imagePullPolicy, 'IfNotPresent');
+  t.is(keep!.restartPolicy, 'Always');
+  t.deepEqual(keep!.command, [...opts.agent.entrypoint, 'keep']);
+  t.deepEqual(keep!.lifecycle?.postStart?.exec?.command, [...opts.agent.entrypoint, 'ready', '--wait', '86400']);
+  t.deepEqual(env(keep!), {
     KNIT_AGENT_URL: 'http://10.88.0.1:7420',
     KNIT_AGENT_TOKEN: 'tok',
     KNIT_RUN: RUN,
@@ -72,24 +74,16 @@ test('one emptyDir per input and output; fetch fills the inputs, keep holds the 
       { idx: 0, dir: '/knit/in0' },
       { idx: 1, dir: '/knit/in1' },
     ]),
+    KNIT_OUTPUTS: JSON.stringify([{ idx: 0, dir: '/knit/out0' }]),
   });
-  t.deepEqual(fetch!.volumeMounts, [
+  t.deepEqual(keep!.volumeMounts, [
     { name: 'in0', mountPath: '/knit/in0' },
     { name: 'in1', mountPath: '/knit/in1' },
+    { name: 'out0', mountPath: '/knit/out0' },
   ]);
-
-  t.is(keep!.name, CONTAINER.keep);
-  t.is(keep!.restartPolicy, 'Always');
-  t.deepEqual(keep!.command, [...opts.agent.entrypoint, 'keep']);
-  t.deepEqual(keep!.lifecycle?.postStart?.exec?.command, [...opts.agent.entrypoint, 'ready', '--wait', '120']);
-  t.is(env(keep!)['KNIT_OUTPUTS'], JSON.stringify([{ idx: 0, dir: '/knit/out0' }]));
-  t.is(env(keep!)['KNIT_AGENT_TOKEN'], 'tok');
-  t.deepEqual(keep!.volumeMounts, [{ name: 'out0', mountPath: '/knit/out0' }]);
   // The agent runs as root with the default capabilities: it must read any user's files and signal them.
-  for (const agent of [fetch!, keep!]) {
-    t.is(agent.securityContext?.runAsUser, 0);
-    t.is(agent.securityContext?.capabilities, undefined);
-  }
+  t.is(keep!.securityContext?.runAsUser, 0);
+  t.is(keep!.securityContext?.capabilities, undefined);
 
   const [run] = pod.spec!.containers;
   t.is(run!.name, CONTAINER.run);
@@ -105,9 +99,10 @@ test('one emptyDir per input and output; fetch fills the inputs, keep holds the 
   t.is(run!.env, undefined, 'the run sees none of the agent token');
 });
 
-test('no inputs: no fetch container; null entrypoint and args leave the image defaults', (t) => {
+test('no inputs: the sidecar has nothing to fetch; null entrypoint and args leave the image defaults', (t) => {
   const pod = podSpec(ctx({ inputs: [], entrypoint: null, args: null }), opts);
   t.deepEqual(pod.spec!.initContainers!.map((c) => c.name), [CONTAINER.keep]);
+  t.false(pod.spec!.initContainers![0]!.env!.some((e) => e.name === 'KNIT_INPUTS'));
   const run = pod.spec!.containers[0]!;
   t.false('command' in run);
   t.false('args' in run);

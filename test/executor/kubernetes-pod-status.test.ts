@@ -45,6 +45,15 @@ test('a missing agent image and a crash-looping sidecar are refusals naming the 
   const v = judge(looping, 'x', 'a');
   t.like(v, { kind: 'refused', reason: 'AgentFailed' });
   t.regex((v as { message: string }).message, /KNIT_OUTPUTS: not JSON/);
+  // keep fetches the inputs first: its failure then is the inputs', at the first failure already.
+  const fetchFailed = pod({
+    phase: 'Pending',
+    initContainerStatuses: [{ name: 'keep', image: 'agent', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 1, message: 'keep: input 0: digest mismatch' } } }],
+    containerStatuses: [{ name: 'run', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } }],
+  });
+  const f = judge(fetchFailed, 'x', 'a');
+  t.like(f, { kind: 'refused', reason: 'InputsUnavailable' });
+  t.regex((f as { message: string }).message, /keep: input 0: digest mismatch/);
 });
 
 test('a gated Pod is created, an ungated pending one running, one that failed before its run exited', (t) => {

@@ -17,17 +17,18 @@ import { tempDir } from '../helpers/tmp.js';
 const IMAGE = 'docker.io/knit-test/busybox:1';
 
 /**
- * Until knit's agent image is in the cluster, the agent's commands are played by busybox: fetch
- * succeeds (or fails, for the token "refuse", with a termination message), keep waits for SIGTERM
- * and ready tells whether keep is up. The Pod, the kubelet and the API server are all real.
+ * These lifecycle tests need no knitd: the agent's commands are played by busybox. keep "fetches"
+ * (or fails, for the token "refuse", with a termination message as the agent words it), then
+ * waits for SIGTERM; ready tells whether keep is up. The Pod, the kubelet and the API server are
+ * all real; the real agent is tested in contract.test.ts, kubernetes-agent.test.ts and test/k8s.
  */
 const STAND_IN_AGENT = [
   'sh',
   '-c',
   [
     'case "$1" in',
-    '  fetch) if [ "$KNIT_AGENT_TOKEN" = refuse ]; then echo "input 0: 403 the token is for another run" > /dev/termination-log; exit 1; fi; exit 0;;',
-    "  keep) echo $$ > /tmp/knit-keep.pid; trap 'exit 0' TERM; while :; do sleep 1; done;;",
+    '  keep) if [ -n "$KNIT_INPUTS" ] && [ "$KNIT_AGENT_TOKEN" = refuse ]; then echo "keep: input 0: 403 the token is for another run" > /dev/termination-log; exit 1; fi',
+    "        echo $$ > /tmp/knit-keep.pid; trap 'exit 0' TERM; while :; do sleep 1; done;;",
     '  ready) for i in $(seq 1 600); do test -s /tmp/knit-keep.pid && exit 0; sleep 0.1; done; exit 1;;',
     '  *) echo "the stand-in agent has no command $1" >&2; exit 2;;',
     'esac',
