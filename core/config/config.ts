@@ -74,6 +74,14 @@ export const ServerEnv = TemporalEnv.extend({
   KNIT_GC_INTERVAL_SECONDS: int(600),
   KNIT_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   KNIT_STORAGE_DIR: z.string().min(1).optional(),
+  /** Where Data archives and logs live: a local folder (KNIT_STORAGE_DIR) or a GCS bucket. */
+  KNIT_STORAGE: z.enum(['local', 'gcs'], { error: 'must be local or gcs' }).default('local'),
+  KNIT_GCS_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'must be a GCS bucket name').optional(),
+  /** Objects go under this prefix ('' or ending in '/'), so one bucket may serve several knits. */
+  KNIT_GCS_PREFIX: z.string().regex(/^([A-Za-z0-9][A-Za-z0-9._-]*\/)*$/, "must be empty or folder-like, ending in '/'").default(''),
+  /** Another endpoint than Google's, such as an emulator (fake-gcs-server). */
+  KNIT_GCS_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  KNIT_GCS_PROJECT: z.string().min(1).optional(),
   /** apply refuses to create more runs than this at once, unless asked to with `yes`. */
   KNIT_MAX_RUNS_PER_APPLY: int(100),
   /** The longest one API query may run on the database; longer ones are cancelled and answered 503. */

@@ -11,6 +11,7 @@ import type { DataDetail } from '../../core/data/model.js';
 import { createLogger } from '../../core/log/logger.js';
 import { hostResourceBounds, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import type { RunDetail } from '../../core/run/model.js';
+import { openBlobStore } from '../../core/storage/factory.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
 import { matcherWorkflowId } from '../../workflows/definitions.js';
 import { knitWorkerBin } from './cli.js';
@@ -49,6 +50,8 @@ export interface StackOptions {
    * listens on the Pods' gateway address, where the agent in each Pod reaches it.
    */
   kubernetes?: { namespace: string };
+  /** Keep Data in this GCS bucket (on fake-gcs-server at `endpoint`) instead of the local folder. */
+  gcs?: { endpoint: string; bucket: string; prefix: string };
 }
 
 /** The dev cluster's pod bridge gateway (k8s/dev-cluster/lib.sh): the host as Pods reach it. */
@@ -104,7 +107,7 @@ export class TestStack {
       const orchestrator = temporalOrchestrator(env, logger);
       const app = await buildApi({
         pool: this.db.pool,
-        store: new LocalBlobStore(join(this.home, 'storage')),
+        store: this.opts.gcs ? openBlobStore({ ...this.storageEnv(), KNIT_HOME: this.home, KNIT_STORAGE_DIR: undefined }) : new LocalBlobStore(join(this.home, 'storage')),
         logger,
         config: {
           token: undefined,
@@ -151,7 +154,16 @@ export class TestStack {
     return api;
   }
 
+  /** The storage settings of the stack's knitd and workers. */
+  private storageEnv() {
+    const g = this.opts.gcs;
+    return g
+      ? { KNIT_STORAGE: 'gcs' as const, KNIT_GCS_BUCKET: g.bucket, KNIT_GCS_PREFIX: g.prefix, KNIT_GCS_ENDPOINT: g.endpoint, KNIT_GCS_PROJECT: 'knit-test' }
+      : { KNIT_STORAGE: 'local' as const, KNIT_GCS_BUCKET: undefined, KNIT_GCS_PREFIX: '', KNIT_GCS_ENDPOINT: undefined, KNIT_GCS_PROJECT: undefined };
+  }
+
   workerEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    const storage = Object.fromEntries(Object.entries(this.storageEnv()).filter(([, v]) => v !== undefined));
     return {
       PATH: process.env['PATH'],
       DATABASE_URL: this.db.url,
@@ -167,6 +179,7 @@ export class TestStack {
       KNIT_PULL_TIMEOUT: '10s',
       KNIT_LOG_LEVEL: process.env['KNIT_TEST_LOG'] ?? 'warn',
       KNIT_AGENT_SECRET: this.agentSecret,
+      ...storage,
       ...(this.opts.kubernetes
         ? {
             KNIT_EXECUTOR: 'kubernetes',
