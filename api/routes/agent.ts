@@ -1,18 +1,18 @@
 import { createHash } from 'node:crypto';
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentTokenError, verifyAgentToken } from '../../core/agent/token.js';
-import { UnsafeEntryError } from '../../core/archive/entry-rules.js';
-import { ArchiveValidator, MalformedArchiveError } from '../../core/archive/validate.js';
+import { ArchiveValidator } from '../../core/archive/validate.js';
 import { blobKeyOf } from '../../core/data/db.js';
 import { withTx, type Queryable } from '../../core/db/pool.js';
 import { KnitError, badRequest } from '../../core/errors/knit-error.js';
 import { recordUpload } from '../../core/run/uploads.js';
 import type { RunStatus } from '../../core/run/status.js';
 import { formatDigest } from '../../core/storage/digest.js';
-import { MemoryRelief } from '../../core/streams/memory-relief.js';
 import { isUuid } from '../../core/tags/tag.js';
-import { ByteLimit, tooLarge } from '../byte-limit.js';
+import { MemoryRelief } from '../../core/streams/memory-relief.js';
+import { storeArchiveBody } from '../archive-upload.js';
+import { tooLarge } from '../byte-limit.js';
 import type { ApiDeps } from '../server.js';
 
 /**
@@ -133,13 +133,6 @@ class TrailerCheck extends Transform {
   }
 }
 
-function uploadError(err: unknown): unknown {
-  if (err instanceof KnitError) return err;
-  if (err instanceof UnsafeEntryError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body', details: { entry: err.entryPath } });
-  if (err instanceof MalformedArchiveError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body' });
-  return err;
-}
-
 export function registerAgentRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const secret = deps.config.agentSecret;
   const opts = { config: { agentAuth: true } };
@@ -181,7 +174,6 @@ export function registerAgentRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (declared > limit) throw tooLarge(limit);
 
     const key = blobKeyOf(o.data_id);
-    const limiter = new ByteLimit(limit);
     const validator = new ArchiveValidator();
     const check = new TrailerCheck(
       () => {
@@ -195,21 +187,7 @@ export function registerAgentRoutes(app: FastifyInstance, deps: ApiDeps): void {
         }
       },
     );
-    const body = pipeline(limiter, new MemoryRelief(), validator, check, () => {}) as Readable;
-    // As for POST /api/data: never pipeline(req.raw, …), whose failure would destroy the socket
-    // that still has to carry the error answer.
-    req.raw.pipe(limiter);
-    req.raw.once('error', (err) => limiter.destroy(err));
-    req.raw.once('close', () => {
-      if (!req.raw.complete) limiter.destroy(new Error('the agent closed the connection mid-upload'));
-    });
-    let stored;
-    try {
-      stored = await deps.store.put(key, body);
-    } catch (err) {
-      req.raw.unpipe(limiter);
-      throw uploadError(err);
-    }
+    const stored = await storeArchiveBody(req, deps.store, key, { limit, checks: [validator, check], sender: 'agent' });
     // Recorded only if the attempt is still current: a sidecar of an attempt that was given up
     // meanwhile must not hand its outputs to the next one.
     await withTx(deps.pool, async (tx) => {

@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
-import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { MalformedArchiveError, ArchiveValidator } from '../../core/archive/validate.js';
-import { UnsafeEntryError } from '../../core/archive/entry-rules.js';
+import { ArchiveValidator } from '../../core/archive/validate.js';
 import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
 import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { withTx } from '../../core/db/pool.js';
-import { KnitError, badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
+import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { MemoryRelief } from '../../core/streams/memory-relief.js';
-import { ByteLimit, tooLarge } from '../byte-limit.js';
+import { storeArchiveBody } from '../archive-upload.js';
+import { tooLarge } from '../byte-limit.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
@@ -21,13 +20,6 @@ const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
 const dataId = (params: unknown) => idParam(params, 'Data');
 
 /** Turns what can go wrong while receiving an archive into the right 4xx. */
-function uploadError(err: unknown): unknown {
-  if (err instanceof KnitError) return err;
-  if (err instanceof UnsafeEntryError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body', details: { entry: err.entryPath } });
-  if (err instanceof MalformedArchiveError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body' });
-  return err;
-}
-
 export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // The archive is streamed by the handler itself, never buffered by a body parser.
   app.addContentTypeParser(TAR_TYPES, (_req, _payload, done) => done(null));
@@ -43,23 +35,8 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
     const id = randomUUID();
     const key = blobKeyOf(id);
-    const limiter = new ByteLimit(limit);
     const validator = new ArchiveValidator();
-    const body = pipeline(limiter, new MemoryRelief(), validator, () => {}) as Readable;
-    // Not pipeline(req.raw, …): a failed upload must not destroy the request, whose socket
-    // still has to carry our error response.
-    req.raw.pipe(limiter);
-    req.raw.once('error', (err) => limiter.destroy(err));
-    req.raw.once('close', () => {
-      if (!req.raw.complete) limiter.destroy(new Error('the client closed the connection mid-upload'));
-    });
-    let stored;
-    try {
-      stored = await deps.store.put(key, body);
-    } catch (err) {
-      req.raw.unpipe(limiter);
-      throw uploadError(err);
-    }
+    const stored = await storeArchiveBody(req, deps.store, key, { limit, checks: [validator], sender: 'client' });
     let record;
     try {
       record = await withTx(deps.pool, (tx) => insertData(tx, { id, size: stored.size, digest: stored.digest, blobKey: key, tags: tag }));
