@@ -1,4 +1,4 @@
-import { readServerEnv, isLoopback, storageDir, type ServerEnv } from '../core/config/config.js';
+import { readServerEnv, isLoopback, type ServerEnv } from '../core/config/config.js';
 import { collectGarbage } from '../core/data/gc.js';
 import { startPeriodicSweep } from '../core/data/gc-loop.js';
 import { migrate } from '../core/db/migrate.js';

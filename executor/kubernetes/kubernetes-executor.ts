@@ -434,7 +434,6 @@ export class KubernetesExecutor implements Executor {
       pod = await this.read(name);
       recorded = await this.opts.uploads(ctx);
     }
-    if (!allRecorded()) recorded = await this.opts.uploads(ctx);
     const uploads = new Map(recorded.map((u) => [u.idx, u]));
     const contents: StoredContent[] = [];
     const problems: string[] = [];

@@ -13,6 +13,7 @@ import { loadKubeConfig } from '../../executor/kubernetes/client.js';
 import { KubernetesExecutor } from '../../executor/kubernetes/kubernetes-executor.js';
 import { AGENT_SECRET, runningAttempt } from '../helpers/agent.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { within } from '../helpers/wait.js';
 import { clusterKubeconfig, withNamespace } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -51,15 +52,6 @@ async function attemptRunning(inputs: Array<Record<string, string>>, outputs: nu
   const begun = await withTx(api.db.pool, (tx) => beginAttempt(tx, run.runId));
   if (!begun.begun) throw new Error(begun.reason);
   return { ...begun.context, image: IMAGE, entrypoint: ['sh', '-c'], args: [script] };
-}
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function stored(blobKey: string, file: string): Promise<string> {

@@ -11,6 +11,7 @@ import { loadKubeConfig } from '../../executor/kubernetes/client.js';
 import type { AttemptUpload } from '../../core/run/uploads.js';
 import { KubernetesExecutor, type KubernetesExecutorOptions } from '../../executor/kubernetes/kubernetes-executor.js';
 import { OOM_NOTE } from '../../executor/kubernetes/pod-status.js';
+import { within } from '../helpers/wait.js';
 import { clusterKubeconfig, kubectl, withNamespace } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -78,16 +79,6 @@ function attempt(over: Partial<AttemptContext> & { annotations?: unknown } = {})
     log: { dataId: randomUUID() },
     ...over,
   } as AttemptContext;
-}
-
-/** Every wait of these tests is bounded: a hang fails the test instead of stalling the suite. */
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function runToEnd(ex: KubernetesExecutor, ctx: AttemptContext, ms = 120_000) {
