@@ -10,7 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 want_version="v$K8S_VERSION"
-binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 up_to_date() {
   for b in "${binaries[@]}" crictl; do [ -x "$K8S_BIN/$b" ] || return 1; done
@@ -43,13 +43,14 @@ for r in upstream.get("Replace") or []:
         print(f"\t{r['Old']['Path']} => {r['Old']['Path']} {staging_version}")
 print(")")
 PY
-  {
-    echo '//go:build tools'; echo; echo 'package cluster'; echo; echo 'import ('
-    for b in "${binaries[@]}"; do echo "	_ \"k8s.io/kubernetes/cmd/$b\""; done
-    echo ')'
-  } > tools.go
-  go mod tidy
 fi
+# tools.go names every binary, so a cache made before a binary joined the list still resolves it.
+{
+  echo '//go:build tools'; echo; echo 'package cluster'; echo; echo 'import ('
+  for b in "${binaries[@]}"; do echo "	_ \"k8s.io/kubernetes/cmd/$b\""; done
+  echo ')'
+} > tools.go.new
+if ! cmp -s tools.go.new tools.go; then mv tools.go.new tools.go; go mod tidy; else rm tools.go.new; fi
 
 # Without the version stamps every binary calls itself v0.0.0-master and the Node reports a
 # bogus kubeletVersion.
