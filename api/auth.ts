@@ -9,6 +9,8 @@ declare module 'fastify' {
      * KNIT_TOKEN: a Pod's agent holds no user token, and its token opens nothing else.
      */
     agentAuth?: boolean;
+    /** Open to anyone: the probes (api/routes/health.ts), which reveal nothing but ok or not. */
+    open?: boolean;
   }
 }
 
@@ -24,7 +26,7 @@ export function registerBearerAuth(app: FastifyInstance, token: string | undefin
   if (token === undefined) return;
   const expected = digest(token);
   app.addHook('onRequest', async (req) => {
-    if (!req.is404 && req.routeOptions.config?.agentAuth === true) return;
+    if (!req.is404 && (req.routeOptions.config?.agentAuth === true || req.routeOptions.config?.open === true)) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     if (!m) {

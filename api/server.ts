@@ -12,10 +12,10 @@ import { registerQueryChecks } from './query-check.js';
 import type { Orchestrator } from './orchestrator.js';
 import { registerAgentRoutes } from './routes/agent.js';
 import { registerDataRoutes } from './routes/data.js';
+import { registerHealthRoutes } from './routes/health.js';
 import { registerLineageRoutes } from './routes/lineage.js';
 import { registerPlanRoutes } from './routes/plans.js';
 import { registerRunRoutes } from './routes/runs.js';
-import { VERSION } from '../core/version.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -58,7 +58,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
-  app.get('/api/health', async () => ({ status: 'ok', version: VERSION, storage: deps.store.kind }));
+  registerHealthRoutes(app, deps);
   registerDataRoutes(app, deps);
   registerPlanRoutes(app, deps);
   registerRunRoutes(app, deps);

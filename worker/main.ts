@@ -17,6 +17,7 @@ import { SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
 import { WORKFLOW_BUNDLE } from './bundle.js';
 import { sweepLeftovers, sweepLiveLogs } from './sweep.js';
 import { startPeriodicSweep } from '../core/data/gc-loop.js';
+import { startHealthServer, type HealthServer } from './health.js';
 
 /** Registers knit's search attributes; existing ones are fine (another worker got there first). */
 async function ensureSearchAttributes(connection: Connection, namespace: string, log: Logger): Promise<void> {
@@ -147,13 +148,17 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
     },
     (err) => log.warn({ err }, 'sweeping live logs failed; will retry'),
   );
+  const health: HealthServer | undefined = env.KNIT_HEALTH_LISTEN
+    ? await startHealthServer(env.KNIT_HEALTH_LISTEN, () => ({ main: main.getState(), containers: containers.getState() }))
+    : undefined;
   const done = Promise.all([main.run(), containers.run()]).then(async () => {
+    await health?.close();
     await sweeper.stop();
     await connection.close();
     await clientConnection.close();
     await pool.end();
   });
-  log.info({ executor: executor.kind, taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS }, 'worker started');
+  log.info({ executor: executor.kind, taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS, ...(health ? { health: health.url } : {}) }, 'worker started');
   return {
     done,
     async stop() {

@@ -114,6 +114,8 @@ export const WorkerEnv = ServerEnv.extend({
   KNIT_MATCHER_BACKSTOP: temporalDuration('30s'),
   KNIT_STOP_GRACE_SECONDS: int(10),
   KNIT_WORKDIR: z.string().min(1).optional(),
+  /** Where the worker answers its probes (worker/health.ts), as HOST:PORT; unset, it serves none. */
+  KNIT_HEALTH_LISTEN: z.string().regex(/^[^:]+:\d+$/, 'must be HOST:PORT').optional(),
   // Container isolation (README "Container isolation"): safe defaults, each one a knob.
   /** Capabilities a run keeps; every other one is dropped. */
   KNIT_CAP_ADD: capabilities('CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID'),

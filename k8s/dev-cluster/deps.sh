@@ -6,8 +6,9 @@ set -euo pipefail
 
 # etcd-server: the cluster's store; containerd + runc: the container runtime behind the kubelet
 # (a second instance, not Docker's); containernetworking-plugins: bridge/host-local/loopback CNI;
-# busybox-static: the test image; gcc + libc6-dev: the static pause binary; openssl: the PKI.
-K8S_DEB_PACKAGES=(etcd-server containerd runc containernetworking-plugins busybox-static gcc libc6-dev openssl iproute2)
+# busybox-static: the test image; gcc + libc6-dev: the static pause binary; openssl: the PKI;
+# iptables + conntrack: kube-proxy's Service rules.
+K8S_DEB_PACKAGES=(etcd-server containerd runc containernetworking-plugins busybox-static gcc libc6-dev openssl iproute2 iptables conntrack)
 
 missing=()
 for p in "${K8S_DEB_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

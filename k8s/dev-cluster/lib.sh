@@ -20,6 +20,8 @@ K8S_POD_PREFIX=${K8S_POD_SUBNET#*/}
 K8S_SERVICE_SUBNET=${K8S_SERVICE_SUBNET:-10.96.0.0/16}
 K8S_SERVICE_FIRST_IP=${K8S_SERVICE_FIRST_IP:-10.96.0.1}
 K8S_APISERVER_URL=https://127.0.0.1:6443
+# Pod-to-Pod forwarding through the host (see start.sh), tagged so stop.sh removes only ours.
+K8S_FORWARD_RULE=(-s "$K8S_POD_SUBNET" -d "$K8S_POD_SUBNET" -m comment --comment knit-dev-cluster -j ACCEPT)
 
 K8S_PKI=$KNIT_K8S_ROOT/pki
 K8S_KUBECONFIGS=$KNIT_K8S_ROOT/kubeconfig

@@ -35,6 +35,8 @@ issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-clie
 issue admin "/O=system:masters/CN=knit-dev-admin" clientAuth
 issue controller-manager /CN=system:kube-controller-manager clientAuth
 issue scheduler /CN=system:kube-scheduler clientAuth
+# The built-in ClusterRoleBinding system:node-proxier names this user.
+issue kube-proxy /CN=system:kube-proxy clientAuth
 # The Node authorizer and NodeRestriction recognise a kubelet only by this exact name and group.
 issue kubelet-client "/O=system:nodes/CN=system:node:$K8S_NODE_NAME" clientAuth
 issue kubelet-server "/CN=$K8S_NODE_NAME" serverAuth "DNS:$K8S_NODE_NAME,DNS:localhost,IP:127.0.0.1,IP:$K8S_NODE_IP"
@@ -69,4 +71,5 @@ YAML
 kubeconfig admin knit-dev-admin admin
 kubeconfig controller-manager system:kube-controller-manager controller-manager
 kubeconfig scheduler system:kube-scheduler scheduler
+kubeconfig kube-proxy system:kube-proxy kube-proxy
 kubeconfig kubelet "system:node:$K8S_NODE_NAME" kubelet-client

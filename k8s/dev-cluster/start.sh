@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the single-node dev cluster: etcd, a containerd of its own, kube-apiserver,
-# kube-controller-manager, kube-scheduler and the kubelet, each as a plain background process
+# kube-controller-manager, kube-scheduler, kube-proxy and the kubelet, each as a plain background process
 # (no systemd, no kubeadm). Returns once the node is Ready and the default ServiceAccount exists,
 # i.e. once a Pod can be created. Idempotent: a component whose PID file names a live process is
 # left alone, so running it on a healthy cluster only re-checks it.
@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib/test-image.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (it creates network links, mounts and cgroups)"
-for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl crictl; do
+for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl crictl; do
   [ -x "$K8S_BIN/$b" ] || die "$K8S_BIN/$b is missing; run k8s/dev-cluster/build.sh"
 done
 
@@ -46,7 +46,7 @@ await() {
 
 # Fail early, and say who, when a port we need is held by something that is not ours.
 for entry in etcd:2379 etcd:2380 etcd:2381 kube-apiserver:6443 kube-controller-manager:10257 \
-             kube-scheduler:10259 kubelet:10248 kubelet:10250; do
+             kube-scheduler:10259 kubelet:10248 kubelet:10250 kube-proxy:10249 kube-proxy:10256; do
   name=${entry%%:*} port=${entry##*:}
   if ! alive "$name" && ss -ltnH "sport = :$port" | grep -q .; then
     die "port $port (for $name) is taken: $(ss -ltnpH "sport = :$port")"
@@ -86,11 +86,18 @@ render() { # TEMPLATE OUTPUT
       -e "s#@CONFIG@#$K8S_CONFIG#g" -e "s#@PKI@#$K8S_PKI#g" -e "s#@NODE_IP@#$K8S_NODE_IP#g" \
       -e "s#@PAUSE_IMAGE@#$K8S_PAUSE_IMAGE#g" -e "s#@POD_BRIDGE@#$K8S_POD_BRIDGE#g" \
       -e "s#@POD_SUBNET@#$K8S_POD_SUBNET#g" -e "s#@POD_GATEWAY@#$K8S_POD_GATEWAY#g" \
+      -e "s#@SERVICE_SUBNET@#$K8S_SERVICE_SUBNET#g" -e "s#@NODE_NAME@#$K8S_NODE_NAME#g" \
+      -e "s#@KUBECONFIGS@#$K8S_KUBECONFIGS#g" \
       "$here/templates/$1" >"$2"
 }
 render containerd.toml "$K8S_CONFIG/containerd.toml"
 render kubelet.yaml "$K8S_CONFIG/kubelet.yaml"
 render cni.conflist "$K8S_CONFIG/cni/10-knit-pods.conflist"
+render kube-proxy.yaml "$K8S_CONFIG/kube-proxy.yaml"
+# Docker sets the FORWARD policy to DROP, and br_netfilter sends bridged traffic through it, so
+# Pod-to-Pod packets (a Service's, after kube-proxy's DNAT) need a rule of their own. stop.sh
+# deletes it by the same spec.
+if ! iptables -C FORWARD "${K8S_FORWARD_RULE[@]}" 2>/dev/null; then iptables -I FORWARD 1 "${K8S_FORWARD_RULE[@]}"; fi
 # crictl looks for its config beside itself; stop.sh also passes the endpoint explicitly.
 printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 20\n' \
   "$K8S_CONTAINERD_SOCK" "$K8S_CONTAINERD_SOCK" >"$K8S_CONFIG/crictl.yaml"
@@ -108,7 +115,7 @@ await "etcd healthy" 60 curl -sf http://127.0.0.1:2379/health
 # an eviction cannot move the Pod anywhere: it only kills a Run that would have carried on.
 launch kube-apiserver "$K8S_BIN/kube-apiserver" \
   --etcd-servers=http://127.0.0.1:2379 \
-  --bind-address=127.0.0.1 --secure-port=6443 --advertise-address="$K8S_NODE_IP" \
+  --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="$K8S_NODE_IP" \
   --tls-cert-file="$K8S_PKI/apiserver.crt" --tls-private-key-file="$K8S_PKI/apiserver.key" \
   --client-ca-file="$K8S_PKI/ca.crt" \
   --kubelet-client-certificate="$K8S_PKI/apiserver-kubelet-client.crt" \
@@ -150,6 +157,10 @@ fi
 
 await "kube-apiserver ready" 120 k8s_kubectl get --raw=/readyz
 
+# Services route (ClusterIPs, NodePorts on the node address), so a Pod reaches the apiserver
+# through its in-cluster config and other Pods through their Service, as on any cluster.
+launch kube-proxy "$K8S_BIN/kube-proxy" --config="$K8S_CONFIG/kube-proxy.yaml" --v=1
+
 launch kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$K8S_KUBECONFIGS/controller-manager.conf" \
   --authentication-kubeconfig="$K8S_KUBECONFIGS/controller-manager.conf" \
@@ -170,4 +181,5 @@ launch kubelet "$K8S_BIN/kubelet" \
 await "node $K8S_NODE_NAME registered" 120 k8s_kubectl get node "$K8S_NODE_NAME"
 await "node $K8S_NODE_NAME Ready" 180 k8s_kubectl wait --for=condition=Ready "node/$K8S_NODE_NAME" --timeout=2s
 await "default ServiceAccount present" 120 k8s_kubectl get serviceaccount default --namespace default
+await "kube-proxy synced" 60 curl -sf http://127.0.0.1:10256/healthz
 step "cluster up; KUBECONFIG=$KUBECONFIG_ADMIN"

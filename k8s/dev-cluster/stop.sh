@@ -32,7 +32,7 @@ stop_all() {
 }
 
 # The control loops first, so nothing recreates what is removed next.
-stop_all kube-scheduler kube-controller-manager kubelet
+stop_all kube-scheduler kube-controller-manager kubelet kube-proxy
 
 if alive containerd && [ -S "$K8S_CONTAINERD_SOCK" ]; then
   crictl=("$K8S_BIN/crictl" --runtime-endpoint "unix://$K8S_CONTAINERD_SOCK" --image-endpoint "unix://$K8S_CONTAINERD_SOCK" --timeout 20s)
@@ -63,6 +63,9 @@ done
 # Mounts below our folders, deepest first: pod volumes, netns bind mounts, overlay rootfs, shm.
 awk '{ print $2 }' /proc/mounts | grep -E "^($KNIT_K8S_ROOT|$K8S_CONTAINERD_STATE)(/|$)" | sort -r |
   while read -r m; do umount -l "$m" 2>/dev/null || say "could not unmount $m"; done
+# kube-proxy's chains and rules, and our FORWARD rule for the Pods.
+if [ -x "$K8S_BIN/kube-proxy" ]; then "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || say "kube-proxy --cleanup failed"; fi
+while iptables -C FORWARD "${K8S_FORWARD_RULE[@]}" 2>/dev/null; do iptables -D FORWARD "${K8S_FORWARD_RULE[@]}"; done
 ip link delete "$K8S_POD_BRIDGE" 2>/dev/null
 ip link delete "$K8S_NODE_LINK" 2>/dev/null
 # Leases of addresses whose Pods are gone; CNI would otherwise hand out fresh ones forever.

@@ -10,6 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 die() { echo "agent-image/build.sh: $*" >&2; exit 1; }
+. "$repo/scripts/lib/node-rootfs.sh"
 
 [ $# -eq 1 ] || die "usage: build.sh OUT_DIR"
 out=$1
@@ -30,19 +31,7 @@ out=$(cd "$out" && pwd)
 version=$("$node_bin" -p "require('$repo/package.json').version")
 printf '{%s,"version":"%s","private":true,"type":"module"}\n' "$stamp" "$version" >"$out/knit/package.json"
 
-# node, stripped of its symbols (about a third of its size), and what the dynamic loader needs.
-mkdir -p "$out/usr/local/bin"
-cp -L "$node_bin" "$out/usr/local/bin/node"
-if command -v strip >/dev/null; then strip --strip-all "$out/usr/local/bin/node"; fi
-ldd "$node_bin" | awk '/=> \// { print $3 } /^[ \t]*\// { print $1 }' | sort -u | while read -r lib; do
-  mkdir -p "$out$(dirname "$lib")"
-  cp -L "$lib" "$out$lib"
-done
-
-mkdir -p "$out/etc" "$out/tmp"
-chmod 1777 "$out/tmp"
-printf 'root:x:0:0:root:/:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n' >"$out/etc/passwd"
-printf 'root:x:0:\nnobody:x:65534:\n' >"$out/etc/group"
+make_node_rootfs "$out" "$node_bin"
 
 # The agent: dist/<x> becomes /knit/<x>, node_modules/<x> becomes /knit/node_modules/<x>, so the
 # relative imports between agent/ and core/ and the package lookups resolve as they do in the repo.
