@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { KnitError } from '../core/errors/knit-error.js';
 import { fetchInputs } from './fetch.js';
 import { keep } from './keep.js';
@@ -49,5 +51,16 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   setImmediate(() => process.exit(code));
 }
 
+/** Whether this module is the program node was started with; through a symlink too (knit's image links /knit/agent to dist/agent). */
+function isEntryPoint(): boolean {
+  const started = process.argv[1];
+  if (!started) return false;
+  try {
+    return fileURLToPath(import.meta.url) === realpathSync(started);
+  } catch {
+    return false;
+  }
+}
+
 // Run when executed, not when imported (tests import the pieces).
-if (import.meta.url === `file://${process.argv[1]}`) void main();
+if (isEntryPoint()) void main();

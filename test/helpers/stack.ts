@@ -20,6 +20,7 @@ import { createTestDatabase, type TestDatabase } from './db.js';
 import { spawnKnitd, type KnitdProcess } from './knitd.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
+import { POD_GATEWAY } from './cluster.js';
 
 export const TEST_IMAGE = 'knit-test/busybox:1';
 
@@ -54,8 +55,7 @@ export interface StackOptions {
   gcs?: { endpoint: string; bucket: string; prefix: string };
 }
 
-/** The dev cluster's pod bridge gateway (k8s/dev-cluster/lib.sh): the host as Pods reach it. */
-export const POD_GATEWAY = '10.88.0.1';
+export { POD_GATEWAY };
 
 /**
  * A whole knit for one test: its own database, storage, Temporal task queues and matcher (a
