@@ -1,9 +1,10 @@
 import test from 'ava';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lineage } from '../../core/lineage/graph.js';
 import { parseJson, repoRoot, runKnit, type CliResult } from '../helpers/cli.js';
+import { kubectl } from '../helpers/cluster.js';
 import { deployKnit } from '../helpers/deployment.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -71,4 +72,38 @@ test('knit deployed by its own manifests runs the sample pipeline on GCS, driven
   }
   // Run Pods go once their runs have ended; knit's own Pods stay.
   await waitFor('the Runs\' Pods to be removed', async () => (await d.kubectl(['get', 'pods', '-l', `knit.instance=${d.instance}`, '-o', 'name'])).trim() === '', 60_000);
+});
+
+// Every overlay must be accepted by a real API server as it stands (schemas, admission, RBAC
+// objects), not only render: a server-side dry run of each, into its own namespace.
+test('kubectl apply --dry-run=server accepts every overlay in k8s/overlays', async (t) => {
+  const overlays = (await readdir(join(repoRoot, 'k8s', 'overlays'), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  t.true(overlays.includes('ci') && overlays.includes('gke'), overlays.join(', '));
+  const version = (JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  const phase = async (ns: string) => (await kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'jsonpath={.status.phase}'])).trim();
+  const created: string[] = [];
+  try {
+    for (const overlay of overlays) {
+      const dir = join(repoRoot, 'k8s', 'overlays', overlay);
+      const rendered = await kubectl(['kustomize', dir]);
+      const namespaces = [...new Set([...rendered.matchAll(/^ {2}namespace: (\S+)$/gm)].map((m) => m[1]!))];
+      t.is(namespaces.length, 1, `${overlay}: everything in one namespace (${namespaces.join(', ')})`);
+      // The image tags follow the package version, which names the image the scripts build.
+      for (const m of rendered.matchAll(/image: \S+\/knit:(\S+)$/gm)) t.is(m[1], version, `${overlay}: ${m[0]}`);
+      // Namespaced objects can be dry-run only into a namespace that exists (and is not being
+      // deleted): make it for real when needed, and delete it at the end.
+      const ns = namespaces[0]!;
+      await waitFor(`namespace ${ns} to finish terminating`, async () => (await phase(ns)) !== 'Terminating', 120_000);
+      if ((await phase(ns)) === '') {
+        await kubectl(['create', 'namespace', ns, '--save-config']);
+        created.push(ns);
+      }
+      const out = await kubectl(['apply', '-k', dir, '--dry-run=server']);
+      for (const kind of ['deployment.apps/knitd', 'deployment.apps/knit-worker', 'service/knitd', 'role.rbac.authorization.k8s.io/knit-worker']) {
+        t.regex(out, new RegExp(`${kind.replace(/\./g, '\\.')} (created|configured|unchanged) \\(server dry run\\)`), `${overlay}: ${kind}`);
+      }
+    }
+  } finally {
+    for (const ns of created) await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  }
 });
