@@ -46,5 +46,7 @@ if [ "${KNIT_TEST_KUBECONFIG:-}" = "$DEV_KUBECONFIG" ]; then
   # The Pod executor's tests need knit's agent image in the cluster, built from this checkout
   # (deterministic: an unchanged agent re-imports the same image).
   bash scripts/build-agent-image.sh
+  # knit's own image, which test/k8s/deployment.test.ts and scale-out.test.ts deploy with k8s/overlays/ci.
+  bash scripts/build-knit-image.sh
 fi
 npx ava "$@"

@@ -38,6 +38,7 @@ test('two knitd and three workers: 100 pushes over both APIs while a worker is d
   t.teardown(() => rm(work, { recursive: true, force: true }));
   const pushed = new Map<string, number>();
   let deleted: string | undefined;
+  let inFlight = 0;
   for (let i = 0; i < PUSHES; i++) {
     const dir = join(work, String(i));
     await mkdir(dir);
@@ -47,10 +48,12 @@ test('two knitd and three workers: 100 pushes over both APIs while a worker is d
     if (i === DELETE_WORKER_AFTER) {
       // Graceful, as a rollout or a scale-down does it: SIGTERM, then the Pod goes.
       deleted = workersBefore[1]!;
+      inFlight = (await clients[1]!.findRuns({ plans: [plan] })).filter((r) => !['done', 'failed', 'invalidated'].includes(r.status)).length;
       await d.kubectl(['delete', 'pod', deleted, '--wait=false']);
     }
   }
   t.is(pushed.size, PUSHES);
+  t.true(inFlight > 0, 'runs were in flight when the worker was deleted');
 
   let runs: RunDetail[] = [];
   try {
