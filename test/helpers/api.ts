@@ -21,9 +21,9 @@ export interface TestApi {
 
 /** A live API server on a free port, with its own database and storage folder. */
 export async function startTestApi(
-  opts: { token?: string; maxDataBytes?: number; resourceBounds?: ResourceBounds; allowNetwork?: boolean; agentSecret?: string; host?: string } = {},
+  opts: { token?: string; maxDataBytes?: number; resourceBounds?: ResourceBounds; allowNetwork?: boolean; agentSecret?: string; host?: string; databaseServer?: string } = {},
 ): Promise<TestApi> {
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(opts.databaseServer ? { serverUrl: opts.databaseServer } : {});
   const home = await tempDir('knit-home-');
   const store = new LocalBlobStore(join(home.path, 'storage'));
   const changes: TestApi['changes'] = [];
