@@ -31,6 +31,8 @@ async function freePort(): Promise<number> {
 
 export interface FakeGcs {
   endpoint: string;
+  /** The server's process id (benches sample its memory). */
+  pid: number;
   storage: Storage;
   stop(): Promise<void>;
 }
@@ -38,7 +40,9 @@ export interface FakeGcs {
 export async function startFakeGcs(buckets: string[]): Promise<FakeGcs> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(fakeGcsBinary(), ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-backend', 'memory', '-external-url', endpoint, '-log-level', 'error'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // -public-host is the Host the server answers path-style object URLs on (`/<bucket>/<object>`,
+  // what a signed URL for this endpoint is): its default, storage.googleapis.com, would 404 them.
+  const child: ChildProcess = spawn(fakeGcsBinary(), ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-backend', 'memory', '-external-url', endpoint, '-public-host', `127.0.0.1:${port}`, '-log-level', 'error'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   const storage = new Storage({ apiEndpoint: endpoint, projectId: 'knit-test' });
@@ -57,6 +61,7 @@ export async function startFakeGcs(buckets: string[]): Promise<FakeGcs> {
   }
   return {
     endpoint,
+    pid: child.pid!,
     storage,
     async stop() {
       if (child.exitCode !== null) return;
