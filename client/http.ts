@@ -7,6 +7,11 @@ export interface Connection {
   /** Base URL of the knit API, e.g. http://127.0.0.1:7420 */
   readonly server: string;
   readonly token?: string | undefined;
+  /**
+   * Whether Data downloads may come straight from the blob store by a signed URL, when knitd
+   * offers one (default true). False for a client that reaches knitd but not the bucket.
+   */
+  readonly signedUrls?: boolean | undefined;
 }
 
 export type Query = Record<string, string | readonly string[] | undefined>;

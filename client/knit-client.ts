@@ -199,7 +199,7 @@ export class KnitClient {
     const res = await send(this.conn, {
       method: 'GET',
       path: `/api/data/${encodeURIComponent(id)}/content`,
-      headers: { accept: 'application/x-tar', [ACCEPT_REDIRECT]: SIGNED_URL },
+      headers: { accept: 'application/x-tar', ...(this.conn.signedUrls === false ? {} : { [ACCEPT_REDIRECT]: SIGNED_URL }) },
       takeRedirect: true,
     });
     if (res.statusCode !== undefined && res.statusCode >= 300) {

@@ -1,12 +1,13 @@
 import test from 'ava';
-import { createHash, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { createHash, verify, type KeyObject } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
 import http, { request } from 'node:http';
 import { join } from 'node:path';
 import { KnitClient } from '../../client/knit-client.js';
 import { startFakeGcs, type FakeGcs } from '../helpers/fake-gcs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { spawnKnitd, type KnitdProcess } from '../helpers/knitd.js';
+import { writeServiceAccountKey } from '../helpers/service-account.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -90,7 +91,7 @@ let publicKey: KeyObject;
 let credentialsFile: string;
 let signing: KnitdProcess;
 let plain: KnitdProcess;
-const CLIENT_EMAIL = 'knit-signer@knit-test.iam.gserviceaccount.com';
+let clientEmail: string;
 
 /** Both knitds share the database, bucket and prefix: the same Data, with and without signing. */
 function knitdEnv(extra: Record<string, string>): Record<string, string> {
@@ -114,22 +115,8 @@ test.before(async () => {
   proxy = await recordingProxy(gcs.endpoint);
   db = await createTestDatabase();
   home = await tempDir('knit-signed-');
-  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  publicKey = keys.publicKey;
-  credentialsFile = join(home.path, 'service-account.json');
-  // The shape of a service-account key file as Google's console writes it.
-  await writeFile(
-    credentialsFile,
-    JSON.stringify({
-      type: 'service_account',
-      project_id: 'knit-test',
-      private_key_id: 'test-key',
-      private_key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }),
-      client_email: CLIENT_EMAIL,
-      client_id: '1',
-      token_uri: 'https://oauth2.googleapis.com/token',
-    }),
-  );
+  const key = await writeServiceAccountKey(home.path);
+  ({ publicKey, clientEmail, file: credentialsFile } = key);
   signing = await spawnKnitd(knitdEnv({ KNIT_GCS_SIGNED_URLS: 'true' }));
   plain = await spawnKnitd(knitdEnv({}));
 });
@@ -167,7 +154,7 @@ test('asked, knitd redirects to a V4 URL signed with the key, at the configured 
   t.true(url.pathname.includes(d.id), url.pathname);
   t.is(url.searchParams.get('X-Goog-Algorithm'), 'GOOG4-RSA-SHA256');
   t.is(url.searchParams.get('X-Goog-Expires'), '300');
-  t.true(url.searchParams.get('X-Goog-Credential')!.startsWith(`${CLIENT_EMAIL}/`));
+  t.true(url.searchParams.get('X-Goog-Credential')!.startsWith(`${clientEmail}/`));
   t.true(verifyV4(url, publicKey), 'the signature verifies with the public key');
   const tampered = new URL(url);
   tampered.pathname = tampered.pathname.replace(d.id, '00000000-0000-0000-0000-000000000000');
@@ -229,6 +216,15 @@ test("knit's client pulls through the signed URL, from the store, and verifies t
   const parts: Buffer[] = [];
   for await (const c of stream) parts.push(c as Buffer);
   t.is(sha(Buffer.concat(parts)), digest);
+
+  // A client told not to (it reaches knitd but not the bucket) gets the bytes from knitd.
+  const through = proxy.seen.length;
+  const direct = await new KnitClient({ server: signing.url, signedUrls: false }).pullData(d.id, join(dest.path, 'via-knitd'));
+  t.is(direct.digest, d.digest!);
+  // (Other tests run alongside and fetch their own Data by signed URL: only this Data's count.)
+  const mine = proxy.seen.slice(through).filter((u) => u.includes(d.id));
+  t.true(mine.some((u) => u.includes('alt=media')), `knitd read the object by the JSON API: ${mine.join(' ')}`);
+  t.false(mine.some((u) => u.includes('X-Goog-Signature=')), mine.join(' '));
 });
 
 test('a corrupted or replaced object fails the pull by signed URL, and leaves nothing behind', async (t) => {
@@ -266,10 +262,8 @@ test('a corrupted or replaced object fails the pull by signed URL, and leaves no
 test('knitd refuses to start with signed URLs on and credentials that cannot sign, naming the setting', async (t) => {
   const dir = await tempDir();
   t.teardown(() => dir.cleanup());
-  const bad = join(dir.path, 'no-key.json');
-  await mkdir(dir.path, { recursive: true });
-  await writeFile(bad, JSON.stringify({ type: 'service_account', project_id: 'knit-test', private_key_id: 'x', private_key: 'not a key', client_email: CLIENT_EMAIL, client_id: '1', token_uri: 'https://oauth2.googleapis.com/token' }));
-  const err = await t.throwsAsync(spawnKnitd(knitdEnv({ KNIT_GCS_SIGNED_URLS: 'true', GOOGLE_APPLICATION_CREDENTIALS: bad })));
+  const bad = await writeServiceAccountKey(dir.path, { privateKey: 'not a key' });
+  const err = await t.throwsAsync(spawnKnitd(knitdEnv({ KNIT_GCS_SIGNED_URLS: 'true', GOOGLE_APPLICATION_CREDENTIALS: bad.file })));
   t.regex(err!.message, /env\.KNIT_GCS_SIGNED_URLS: these credentials cannot sign URLs/);
   const flag = await t.throwsAsync(spawnKnitd(knitdEnv({ KNIT_GCS_SIGNED_URLS: 'yes' })));
   t.regex(flag!.message, /KNIT_GCS_SIGNED_URLS.*must be true or false/);
