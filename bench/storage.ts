@@ -6,7 +6,8 @@
  *
  * The pull drains the verified stream (size and digest checked) without writing it to disk, so
  * it measures knitd and the store rather than this disk. Everything is streamed: knitd holds no
- * more than its buffers, which the peak RSS shows.
+ * more than its buffers, which the peak RSS shows. On GCS each round also pulls by signed URL
+ * (KNIT_GCS_SIGNED_URLS, a key of the bench's own), which takes knitd out of the bytes' path.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { KnitClient } from '../client/knit-client.js';
 import { startFakeGcs, type FakeGcs } from '../test/helpers/fake-gcs.js';
+import { writeServiceAccountKey } from '../test/helpers/service-account.js';
 import { freshDatabase } from './lib/database.js';
 import { peakRss } from './lib/proc.js';
 import { endWorkflows } from './lib/stack.js';
@@ -80,13 +82,26 @@ interface StoreResult {
   store: string;
   pushS: number;
   pullS: number;
+  /** Pulls by signed URL, where the store signs. */
+  signedPullS?: number;
   knitdPeakRss: number;
   /** fake-gcs-server's own peak, for GCS: it keeps the objects in memory. */
   serverPeakRss?: number;
 }
 
+/** Drains Data `id` through the client's verifying stream; seconds taken. */
+async function pullOnce(client: KnitClient, id: string, what: string): Promise<number> {
+  const t = process.hrtime.bigint();
+  const { stream, size } = await client.openData(id);
+  let got = 0;
+  await pipeline(stream, new Writable({ write: (c: Buffer, _e, cb) => ((got += c.length), cb()) }));
+  if (got !== size) throw new Error(`${what}: pulled ${got} bytes, expected ${size}`);
+  return seconds(t);
+}
+
 /** ROUNDS pushes and pulls of `src` through one knitd on the store `storeEnv` describes. */
 async function measure(store: string, src: string, bytes: number, work: string, storeEnv: Record<string, string>, afterRound: (dataId: string) => Promise<void>): Promise<StoreResult> {
+  const signs = storeEnv['KNIT_GCS_SIGNED_URLS'] === 'true';
   const database = await freshDatabase();
   const instance = `benchstorage${process.pid}`;
   const env: NodeJS.ProcessEnv = {
@@ -102,24 +117,25 @@ async function measure(store: string, src: string, bytes: number, work: string, 
   };
   const knitd = await startKnitd(env);
   try {
-    const client = new KnitClient({ server: knitd.url });
+    // Through knitd, even where the store signs; then, where it does, by signed URL.
+    const viaKnitd = new KnitClient({ server: knitd.url, signedUrls: false });
+    const viaStore = new KnitClient({ server: knitd.url });
     const push: number[] = [];
     const pull: number[] = [];
+    const signedPull: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      let t = process.hrtime.bigint();
-      const data = await client.pushDirectory(src, ['bench:storage']);
+      const t = process.hrtime.bigint();
+      const data = await viaKnitd.pushDirectory(src, ['bench:storage']);
       push.push(seconds(t));
       if (data.size === null || data.size < bytes) throw new Error(`${store}: pushed ${data.size} bytes, expected at least ${bytes}`);
-      t = process.hrtime.bigint();
-      const { stream, size } = await client.openData(data.id);
-      let got = 0;
-      await pipeline(stream, new Writable({ write: (c: Buffer, _e, cb) => ((got += c.length), cb()) }));
-      pull.push(seconds(t));
-      if (got !== size) throw new Error(`${store}: pulled ${got} bytes, expected ${size}`);
-      process.stderr.write(`  ${store} round ${round + 1}: push ${push.at(-1)!.toFixed(2)} s, pull ${pull.at(-1)!.toFixed(2)} s\n`);
+      pull.push(await pullOnce(viaKnitd, data.id, store));
+      if (signs) signedPull.push(await pullOnce(viaStore, data.id, `${store} by signed URL`));
+      process.stderr.write(
+        `  ${store} round ${round + 1}: push ${push.at(-1)!.toFixed(2)} s, pull ${pull.at(-1)!.toFixed(2)} s${signs ? `, pull by signed URL ${signedPull.at(-1)!.toFixed(2)} s` : ''}\n`,
+      );
       await afterRound(data.id);
     }
-    return { store, pushS: median(push), pullS: median(pull), knitdPeakRss: peakRss(knitd.proc.pid!) ?? 0 };
+    return { store, pushS: median(push), pullS: median(pull), ...(signs ? { signedPullS: median(signedPull) } : {}), knitdPeakRss: peakRss(knitd.proc.pid!) ?? 0 };
   } finally {
     await stopKnitd(knitd.proc);
     await endWorkflows(process.env['TEMPORAL_ADDRESS'] ?? '127.0.0.1:7233', instance);
@@ -146,7 +162,10 @@ async function main(): Promise<void> {
 
     gcs = await startFakeGcs([BUCKET]);
     const fake = gcs;
-    const gcsResult = await measure('gcs', src, bytes, work, { KNIT_STORAGE: 'gcs', KNIT_GCS_BUCKET: BUCKET, KNIT_GCS_ENDPOINT: fake.endpoint, KNIT_GCS_PROJECT: 'knit-bench' }, async () => {
+    mkdirSync(work, { recursive: true });
+    const key = await writeServiceAccountKey(work);
+    const gcsEnv = { KNIT_STORAGE: 'gcs', KNIT_GCS_BUCKET: BUCKET, KNIT_GCS_ENDPOINT: fake.endpoint, KNIT_GCS_PROJECT: 'knit-bench', KNIT_GCS_SIGNED_URLS: 'true', GOOGLE_APPLICATION_CREDENTIALS: key.file };
+    const gcsResult = await measure('gcs', src, bytes, work, gcsEnv, async () => {
       // fake-gcs-server keeps objects in memory: once pulled, a round's object goes, so it holds one at a time.
       const [files] = await fake.storage.bucket(BUCKET).getFiles();
       for (const f of files) await f.delete();
@@ -160,18 +179,23 @@ async function main(): Promise<void> {
       pullMBps: rate(r.pullS),
       pushS: r.pushS,
       pullS: r.pullS,
+      ...(r.signedPullS !== undefined ? { signedPullMBps: rate(r.signedPullS), signedPullS: r.signedPullS } : {}),
       knitdPeakRssMB: r.knitdPeakRss / 1e6,
       ...(r.serverPeakRss !== undefined ? { fakeGcsPeakRssMB: r.serverPeakRss / 1e6 } : {}),
     }));
     const result = { bench: 'storage', bytes, files: FILES, rounds: ROUNDS, database: process.env['DATABASE_URL'] ? 'PostgreSQL' : 'embedded PGlite', stores: rows };
+    const num = (n: number, w: number) => n.toFixed(0).padStart(w);
+    const secs = (n: number) => `(${n.toFixed(2).padStart(6)})`;
     const lines = [
       `storage bench: ${(bytes / 1e6).toFixed(0)} MB in ${FILES} files through knitd's API, medians of ${ROUNDS} rounds (database: ${result.database})`,
-      `  store   push MB/s  (s)        pull MB/s  (s)        knitd peak RSS`,
-      ...rows.map(
-        (r) =>
-          `  ${r.store.padEnd(6)}  ${r.pushMBps.toFixed(0).padStart(9)}  (${r.pushS.toFixed(2).padStart(6)})  ${r.pullMBps.toFixed(0).padStart(9)}  (${r.pullS.toFixed(2).padStart(6)})  ${r.knitdPeakRssMB.toFixed(0).padStart(8)} MB` +
-          (r.fakeGcsPeakRssMB !== undefined ? `   (fake-gcs-server: ${r.fakeGcsPeakRssMB.toFixed(0)} MB, objects in memory)` : ''),
-      ),
+      `  store                  push MB/s  (s)       pull MB/s  (s)       knitd peak RSS`,
+      ...rows.flatMap((r) => [
+        `  ${r.store.padEnd(21)}  ${num(r.pushMBps, 9)}  ${secs(r.pushS)}  ${num(r.pullMBps, 9)}  ${secs(r.pullS)}  ${num(r.knitdPeakRssMB, 8)} MB` +
+          (r.fakeGcsPeakRssMB !== undefined ? `  (fake-gcs-server: ${r.fakeGcsPeakRssMB.toFixed(0)} MB, objects in memory)` : ''),
+        ...(r.signedPullMBps !== undefined
+          ? [`  ${`${r.store}, by signed URL`.padEnd(21)}  ${'-'.padStart(9)}  ${' '.repeat(8)}  ${num(r.signedPullMBps, 9)}  ${secs(r.signedPullS!)}  (bytes from the store, not knitd)`]
+          : []),
+      ]),
     ];
     process.stdout.write(`${lines.join('\n')}\n${JSON.stringify(result)}\n`);
     writeFileSync(join(root, 'bench', 'last-storage.json'), `${JSON.stringify(result, null, 2)}\n`);
