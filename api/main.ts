@@ -5,6 +5,7 @@ import { migrate } from '../core/db/migrate.js';
 import { openDatabase } from '../core/db/open.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { createLogger } from '../core/log/logger.js';
+import type { BlobStore } from '../core/storage/blob-store.js';
 import { openBlobStore } from '../core/storage/factory.js';
 import { temporalOrchestrator } from './orchestrator.js';
 import { buildApi } from './server.js';
@@ -25,6 +26,7 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
   }
   const db = await openDatabase({ databaseUrl: env.DATABASE_URL, knitHome: env.KNIT_HOME, applicationName: 'knitd', statementTimeoutMs: env.KNIT_STATEMENT_TIMEOUT });
   const store = openBlobStore(env);
+  await checkSigning(store);
   // The grace period is what keeps another replica's upload in progress safe, start-up or not.
   const sweepUploads = async () => {
     const gc = await collectGarbage(db.pool, store, env.KNIT_GC_GRACE_SECONDS * 1000);
@@ -68,6 +70,24 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
       await db.close();
     },
   };
+}
+
+/**
+ * Signs one URL at start-up when signed URLs are on: credentials that cannot sign (no private key,
+ * no signBlob permission) stop knitd here, named, instead of failing every pull later. Signing a
+ * key needs no object under it.
+ */
+async function checkSigning(store: BlobStore): Promise<void> {
+  if (!store.signedUrl) return;
+  try {
+    await store.signedUrl('knit-signing-check', 60);
+  } catch (err) {
+    throw new KnitError(
+      'bad_request',
+      `env.KNIT_GCS_SIGNED_URLS: these credentials cannot sign URLs (${(err as Error).message}); use a service-account key (GOOGLE_APPLICATION_CREDENTIALS) or one allowed iam.serviceAccounts.signBlob, or set KNIT_GCS_SIGNED_URLS=false`,
+      { field: 'env.KNIT_GCS_SIGNED_URLS', cause: err },
+    );
+  }
 }
 
 /** The `knitd` executable. */

@@ -7,6 +7,11 @@ export interface Connection {
   /** Base URL of the knit API, e.g. http://127.0.0.1:7420 */
   readonly server: string;
   readonly token?: string | undefined;
+  /**
+   * Whether Data downloads may come straight from the blob store by a signed URL, when knitd
+   * offers one (default true). False for a client that reaches knitd but not the bucket.
+   */
+  readonly signedUrls?: boolean | undefined;
 }
 
 export type Query = Record<string, string | readonly string[] | undefined>;
@@ -21,6 +26,8 @@ export interface RequestOptions {
   /** A body of unknown length sent with chunked encoding: a stream, or a function writing into the request. */
   upload?: Readable | ((sink: Writable) => Promise<void>);
   signal?: AbortSignal;
+  /** Resolve with a 3xx response (the caller follows it) instead of failing on it. */
+  takeRedirect?: boolean;
 }
 
 const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
@@ -64,7 +71,8 @@ export function send(conn: Connection, opts: RequestOptions): Promise<IncomingMe
     const upload = opts.upload;
     const req = mod.request(url, { method: opts.method, headers, agent, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
       answered = true;
-      if ((res.statusCode ?? 500) < 300) {
+      const status = res.statusCode ?? 500;
+      if (status < 300 || (opts.takeRedirect && status < 400)) {
         resolve(res);
         return;
       }
@@ -105,6 +113,27 @@ export function send(conn: Connection, opts: RequestOptions): Promise<IncomingMe
       upload.on('error', (err) => req.destroy(err));
       upload.pipe(req);
     }
+  });
+}
+
+/**
+ * GETs a URL that is not knit's (a blob store's signed URL) and resolves with a 2xx response.
+ * It carries no Authorization header: knit's token is for knitd, never for a third party.
+ */
+export function getForeign(url: URL, what: string, signal?: AbortSignal): Promise<IncomingMessage> {
+  const mod = url.protocol === 'https:' ? https : http;
+  const agent = url.protocol === 'https:' ? agents.https : agents.http;
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const req = mod.get(url, { agent, ...(signal ? { signal } : {}) }, (res) => {
+      const status = res.statusCode ?? 500;
+      if (status >= 200 && status < 300) return resolve(res);
+      res.resume();
+      // The URL's query is its signature: it stays out of the message.
+      const err = new KnitError('unavailable', `${what}: ${url.origin}${url.pathname} answered HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd());
+      err.httpStatus = status;
+      reject(err);
+    });
+    req.on('error', (err) => reject(new KnitError('unavailable', `${what}: cannot reach ${url.origin} (${(err as NodeJS.ErrnoException).code ?? err.message})`, { cause: err })));
   });
 }
 

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { extractArchive } from '../core/archive/extract.js';
 import { planPack, writeArchive } from '../core/archive/pack.js';
+import { ACCEPT_REDIRECT, DIGEST_HEADER, SIGNED_URL, SignedRedirect, SIZE_HEADER } from '../core/data/content-redirect.js';
 import { DataDetail } from '../core/data/model.js';
 import { Lineage } from '../core/lineage/graph.js';
 import { ApplyResult, PlanDetail } from '../core/plan/model.js';
@@ -17,7 +18,7 @@ import { KnitError } from '../core/errors/knit-error.js';
 import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
 import { memoryRelief } from '../core/streams/memory-relief.js';
-import { readJson, send, type Connection, type Query } from './http.js';
+import { getForeign, readJson, send, type Connection, type Query } from './http.js';
 
 export interface DataFindQuery {
   tags?: readonly string[];
@@ -189,9 +190,35 @@ export class KnitClient {
     });
   }
 
+  /**
+   * The archive's bytes with the size and digest knit recorded for them: from knitd, or, when
+   * knitd's store signs URLs, straight from the store by the signed URL knitd redirects to.
+   * Either way the caller verifies the bytes against knit's size and digest.
+   */
   private async download(id: string): Promise<{ res: IncomingMessage; size: number; digest: string }> {
-    const res = await send(this.conn, { method: 'GET', path: `/api/data/${encodeURIComponent(id)}/content`, headers: { accept: 'application/x-tar' } });
-    const digest = String(res.headers['x-knit-digest'] ?? '');
+    const res = await send(this.conn, {
+      method: 'GET',
+      path: `/api/data/${encodeURIComponent(id)}/content`,
+      headers: { accept: 'application/x-tar', ...(this.conn.signedUrls === false ? {} : { [ACCEPT_REDIRECT]: SIGNED_URL }) },
+      takeRedirect: true,
+    });
+    if (res.statusCode !== undefined && res.statusCode >= 300) {
+      res.resume();
+      const parsed = SignedRedirect.safeParse({ location: res.headers.location, [DIGEST_HEADER]: res.headers[DIGEST_HEADER], [SIZE_HEADER]: res.headers[SIZE_HEADER] });
+      if (res.statusCode !== 307 || !parsed.success) {
+        const issue = parsed.success ? undefined : parsed.error.issues[0];
+        throw new KnitError('internal', `the server answered HTTP ${res.statusCode} for data ${id} without a usable signed URL${issue ? ` (${String(issue.path[0])}: ${issue.message})` : ''}; refusing unverifiable content`);
+      }
+      const redirect = parsed.data;
+      const blob = await getForeign(new URL(redirect.location), `the signed URL of data ${id}`);
+      const sent = Number(blob.headers['content-length'] ?? NaN);
+      if (Number.isFinite(sent) && sent !== redirect[SIZE_HEADER]) {
+        blob.destroy();
+        throw new KnitError('unavailable', `the blob store holds ${sent} bytes for data ${id}, knit recorded ${redirect[SIZE_HEADER]}; the stored object is corrupt or was replaced`);
+      }
+      return { res: blob, size: redirect[SIZE_HEADER], digest: redirect[DIGEST_HEADER] };
+    }
+    const digest = String(res.headers[DIGEST_HEADER] ?? '');
     const size = Number(res.headers['content-length'] ?? NaN);
     if (!digest.startsWith('sha256:')) {
       res.destroy();

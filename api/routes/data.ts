@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ArchiveValidator } from '../../core/archive/validate.js';
+import { ACCEPT_REDIRECT, ContentRequestHeaders, DIGEST_HEADER, SIZE_HEADER } from '../../core/data/content-redirect.js';
 import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
 import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
 import { abortableQueries } from '../../core/db/abortable.js';
@@ -18,6 +19,12 @@ import type { ApiDeps } from '../server.js';
 const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
 
 const dataId = (params: unknown) => idParam(params, 'Data');
+
+/**
+ * How long a signed URL stays valid. The store checks it when the client's GET starts, not while
+ * the bytes flow, so it need only outlast the redirect; short, so a leaked URL soon opens nothing.
+ */
+const SIGNED_URL_TTL_SECONDS = 300;
 
 /** Turns what can go wrong while receiving an archive into the right 4xx. */
 export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -63,10 +70,23 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/data/:id/content', async (req, reply) => {
     const id = dataId(req.params);
+    const wants = parseOrThrow(ContentRequestHeaders, { [ACCEPT_REDIRECT]: req.headers[ACCEPT_REDIRECT] })[ACCEPT_REDIRECT];
     const d = await getData(deps.pool, id);
     if (!d) throw notFound('data', id);
     if (d.blobKey === null || d.digest === null || d.size === null) {
       throw conflict(`data ${id} is still being written by run ${d.producerRunId ?? '?'}; pull it once the run has finished`, { runId: d.producerRunId });
+    }
+    // Only a client that asked gets a redirect, and only from a store that signs; the digest and
+    // size come from knit's own record, so the client verifies the store's bytes against them.
+    if (wants !== undefined && deps.store.signedUrl) {
+      const url = await deps.store.signedUrl(d.blobKey, SIGNED_URL_TTL_SECONDS);
+      return reply
+        .code(307)
+        .header('location', url)
+        .header(DIGEST_HEADER, d.digest)
+        .header(SIZE_HEADER, String(d.size))
+        .header('cache-control', 'no-store')
+        .send();
     }
     const source = pipeline(await deps.store.get(d.blobKey), new MemoryRelief(), () => {});
     // The digest travels in a header and the reader verifies the bytes end to end, which covers
@@ -74,7 +94,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply
       .header('content-type', 'application/x-tar')
       .header('content-length', String(d.size))
-      .header('x-knit-digest', d.digest)
+      .header(DIGEST_HEADER, d.digest)
       .header('content-disposition', `attachment; filename="${id}.tar"`)
       .send(source);
   });

@@ -68,7 +68,7 @@ async function stopProcess(p: ChildProcess, name: string): Promise<void> {
  * Ends what the instance left running on a shared Temporal server: its matcher always, and the
  * workflows of runs that a failed bench left behind. Best effort, bounded: it never hides the result.
  */
-async function endWorkflows(address: string, instance: string): Promise<void> {
+export async function endWorkflows(address: string, instance: string): Promise<void> {
   let connection: Connection | undefined;
   const work = (async () => {
     connection = await Connection.connect({ address });

@@ -82,6 +82,12 @@ export const ServerEnv = TemporalEnv.extend({
   /** Another endpoint than Google's, such as an emulator (fake-gcs-server). */
   KNIT_GCS_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   KNIT_GCS_PROJECT: z.string().min(1).optional(),
+  /**
+   * Whether knit's own client may download a Data archive straight from the bucket by a signed
+   * URL (knitd answers a redirect) instead of through knitd. Signing needs credentials that can
+   * sign: a service-account key, or the iam.serviceAccounts.signBlob permission.
+   */
+  KNIT_GCS_SIGNED_URLS: flag(false),
   /** apply refuses to create more runs than this at once, unless asked to with `yes`. */
   KNIT_MAX_RUNS_PER_APPLY: int(100),
   /** The longest one API query may run on the database; longer ones are cancelled and answered 503. */

@@ -37,6 +37,12 @@ export interface BlobStore {
   emptyFolders(prefix: string): AsyncIterable<string>;
   /** Removes `folder` (a key ending in '/') and then its parents up to `prefix`, while they are empty. */
   removeEmptyFolder(folder: string, prefix: string): Promise<void>;
+  /**
+   * An optional capability, present only on stores that can sign and are configured to: a URL
+   * from which anyone holding it may GET the object's bytes for `ttlSeconds`, without knitd in
+   * the path. It says nothing of the object's content; whoever reads it still checks the digest.
+   */
+  readonly signedUrl?: (key: string, ttlSeconds: number) => Promise<string>;
 }
 
 export class BlobNotFoundError extends Error {

@@ -13,13 +13,23 @@ const notFound = (err: unknown) => err instanceof ApiError && err.code === 404;
  */
 export class GcsBlobStore implements BlobStore {
   readonly kind = 'gcs';
+  readonly signedUrl?: (key: string, ttlSeconds: number) => Promise<string>;
 
   constructor(
     private readonly bucket: Bucket,
     /** '' or a folder-like prefix ending in '/'. */
     private readonly prefix: string,
+    opts: { signedUrls?: boolean } = {},
   ) {
     if (prefix !== '' && !prefix.endsWith('/')) throw new Error(`KNIT_GCS_PREFIX: must be empty or end with '/', got ${JSON.stringify(prefix)}`);
+    // V4 signing, done by the SDK with the credentials' private key (or IAM signBlob without
+    // one). The URL points at the Storage's endpoint, so at an emulator when one is configured.
+    if (opts.signedUrls) {
+      this.signedUrl = async (key, ttlSeconds) => {
+        const [url] = await this.object(key).getSignedUrl({ version: 'v4', action: 'read', expires: Date.now() + ttlSeconds * 1000 });
+        return url;
+      };
+    }
   }
 
   private object(key: string) {

@@ -31,6 +31,8 @@ async function freePort(host: string): Promise<number> {
 
 export interface FakeGcs {
   endpoint: string;
+  /** The server's process id (benches sample its memory). */
+  pid: number;
   storage: Storage;
   stop(): Promise<void>;
 }
@@ -40,7 +42,9 @@ export async function startFakeGcs(buckets: string[], opts: { host?: string } = 
   const host = opts.host ?? '127.0.0.1';
   const port = await freePort(host);
   const endpoint = `http://${host}:${port}`;
-  const child: ChildProcess = spawn(fakeGcsBinary(), ['-scheme', 'http', '-host', host, '-port', String(port), '-backend', 'memory', '-external-url', endpoint, '-log-level', 'error'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // -public-host is the Host the server answers path-style object URLs on (`/<bucket>/<object>`,
+  // what a signed URL for this endpoint is): its default, storage.googleapis.com, would 404 them.
+  const child: ChildProcess = spawn(fakeGcsBinary(), ['-scheme', 'http', '-host', host, '-port', String(port), '-backend', 'memory', '-external-url', endpoint, '-public-host', `${host}:${port}`, '-log-level', 'error'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   const storage = new Storage({ apiEndpoint: endpoint, projectId: 'knit-test' });
@@ -59,6 +63,7 @@ export async function startFakeGcs(buckets: string[], opts: { host?: string } = 
   }
   return {
     endpoint,
+    pid: child.pid!,
     storage,
     async stop() {
       if (child.exitCode !== null) return;
