@@ -1,5 +1,7 @@
-// A fake Knitfab API: logs every request (method, url, headers, body, trailers) to log.jsonl
-// and answers with canned Knitfab-shaped JSON, to observe what the real CLI sends and accepts.
+// A fake Knitfab API, a research tool for docs/knitfab-compat.md (not part of knit): logs every
+// request (method, url, headers, body, trailers) to $KFPROBE_DIR/log.jsonl and answers with
+// hand-written Knitfab-shaped JSON, to observe what Knitfab's real CLI sends and accepts.
+// $KFPROBE_DIR/mode (one word) switches the answers; see the appendix of the document.
 import http from 'node:http';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
@@ -7,8 +9,10 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 
 const PORT = Number(process.env.PORT ?? 7999);
-const MODE = () => (fs.existsSync('/tmp/kfprobe/mode') ? fs.readFileSync('/tmp/kfprobe/mode', 'utf8').trim() : '');
-const log = (o) => fs.appendFileSync('/tmp/kfprobe/log.jsonl', JSON.stringify(o) + '\n');
+const DIR = process.env.KFPROBE_DIR ?? '/tmp/kfprobe';
+fs.mkdirSync(DIR, { recursive: true });
+const MODE = () => (fs.existsSync(`${DIR}/mode`) ? fs.readFileSync(`${DIR}/mode`, 'utf8').trim() : '');
+const log = (o) => fs.appendFileSync(`${DIR}/log.jsonl`, JSON.stringify(o) + '\n');
 
 const ts = '2026-12-03T17:00:00.123+00:00';
 const planSummary = { planId: 'p-1', image: 'repo.example/train:1.0' };
@@ -45,7 +49,7 @@ function json(res, status, body) {
 
 function tarGz(withDirs) {
   // A small tree; GNU tar for the directory-entry variant, a file-only list otherwise.
-  const dir = '/tmp/kfprobe/serve-src';
+  const dir = `${DIR}/serve-src`;
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(`${dir}/sub`, { recursive: true });
   fs.writeFileSync(`${dir}/a.txt`, 'hello\n');
@@ -63,7 +67,7 @@ const server = http.createServer((req, res) => {
     const ct = String(req.headers['content-type'] ?? '');
     if (ct.includes('json')) entry.body = body.toString('utf8');
     else if (body.length) {
-      const f = `/tmp/kfprobe/body-${Date.now()}.bin`;
+      const f = `${DIR}/body-${Date.now()}.bin`;
       fs.writeFileSync(f, body);
       entry.bodyFile = f;
       entry.bodyMd5 = crypto.createHash('md5').update(body).digest('hex');
