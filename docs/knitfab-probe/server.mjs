@@ -91,7 +91,8 @@ const server = http.createServer((req, res) => {
       return json(res, 200, [dataDetail(id)]);
     }
     if (req.method === 'GET' && p.startsWith('/api/data/')) {
-      const gz = tarGz(mode === 'dirs');
+      // mode "file": serve $KFPROBE_DIR/serve.tar.gz as it is, to try any archive on kf.
+      const gz = mode === 'file' ? fs.readFileSync(`${DIR}/serve.tar.gz`) : tarGz(mode === 'dirs');
       const md5 = crypto.createHash('md5').update(gz).digest('hex');
       const headers = { 'content-type': 'application/tar+gzip' };
       if (mode !== 'no-trailer') headers.trailer = 'x-checksum-md5';
