@@ -66,6 +66,18 @@ awk '{ print $2 }' /proc/mounts | grep -E "^($KNIT_K8S_ROOT|$K8S_CONTAINERD_STAT
 # kube-proxy's chains and rules, and our FORWARD rule for the Pods.
 if [ -x "$K8S_BIN/kube-proxy" ]; then "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || say "kube-proxy --cleanup failed"; fi
 while iptables -C FORWARD "${K8S_FORWARD_RULE[@]}" 2>/dev/null; do iptables -D FORWARD "${K8S_FORWARD_RULE[@]}"; done
+# The kubelet's own chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT): the jumps to
+# them from the built-in chains first, then the chains. Nothing else here names a chain KUBE-*.
+for cmd in iptables ip6tables; do
+  command -v "$cmd" >/dev/null || continue
+  for table in mangle nat filter; do
+    "$cmd" -t "$table" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' | sed 's/^-A/-D/' |
+      while read -r rule; do eval "\"$cmd\" -t $table $rule" || say "could not delete $cmd -t $table $rule"; done
+    chains=$("$cmd" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ { print $2 }')
+    for chain in $chains; do "$cmd" -t "$table" -F "$chain"; done
+    for chain in $chains; do "$cmd" -t "$table" -X "$chain" || say "could not delete chain $chain ($cmd -t $table)"; done
+  done
+done
 ip link delete "$K8S_POD_BRIDGE" 2>/dev/null
 ip link delete "$K8S_NODE_LINK" 2>/dev/null
 # Leases of addresses whose Pods are gone; CNI would otherwise hand out fresh ones forever.
