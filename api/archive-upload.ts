@@ -11,6 +11,8 @@ function uploadError(err: unknown): unknown {
   if (err instanceof KnitError) return err;
   if (err instanceof UnsafeEntryError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body', details: { entry: err.entryPath } });
   if (err instanceof MalformedArchiveError) return new KnitError('bad_request', `body: ${err.message}`, { field: 'body' });
+  // zlib's errors, for a compressed body (Knitfab's tar+gzip upload) that is not gzip or is cut short.
+  if (typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('Z_')) return new KnitError('bad_request', `body: is not a whole gzip stream: ${(err as Error).message}`, { field: 'body' });
   return err;
 }
 

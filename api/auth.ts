@@ -19,7 +19,22 @@ function digest(s: string): Buffer {
 }
 
 /**
- * With a token configured, every request must carry `Authorization: Bearer <token>`.
+ * The token a request presents: `Bearer <token>`, or `Basic` credentials whose password is the
+ * token (the user name is ignored). Knitfab's CLI has no token setting; the only way it sends one
+ * is a profile URL with user info (`http://kf:TOKEN@host/knitfab/api`), which Go turns into Basic.
+ */
+function presentedToken(header: string): string | undefined {
+  const bearer = /^Bearer\s+(.+)$/i.exec(header);
+  if (bearer) return bearer[1]!.trim();
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(colon + 1);
+}
+
+/**
+ * With a token configured, every request must carry it: `Authorization: Bearer <token>` (or Basic, above).
  * Compared in constant time over digests, so neither content nor length leaks.
  */
 export function registerBearerAuth(app: FastifyInstance, token: string | undefined): void {
@@ -27,12 +42,11 @@ export function registerBearerAuth(app: FastifyInstance, token: string | undefin
   const expected = digest(token);
   app.addHook('onRequest', async (req) => {
     if (!req.is404 && (req.routeOptions.config?.agentAuth === true || req.routeOptions.config?.open === true)) return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m) {
+    const given = presentedToken(req.headers.authorization ?? '');
+    if (given === undefined) {
       throw new KnitError('unauthorized', 'missing bearer token: pass --token or set KNIT_TOKEN', { field: 'authorization' });
     }
-    if (!timingSafeEqual(digest(m[1]!.trim()), expected)) {
+    if (!timingSafeEqual(digest(given), expected)) {
       throw new KnitError('unauthorized', 'wrong bearer token: check --token or KNIT_TOKEN', { field: 'authorization' });
     }
   });

@@ -80,7 +80,7 @@ const DISCARD_GRACE_MS = 10_000;
  * the client gets a broken pipe instead of our answer. Node discards the rest of the body after
  * the response; a client that keeps sending long after is cut off.
  */
-function discardRestOfBody(raw: import('node:http').IncomingMessage): void {
+export function discardRestOfBody(raw: import('node:http').IncomingMessage): void {
   raw.resume();
   const timer = setTimeout(() => raw.socket?.destroy(), DISCARD_GRACE_MS);
   timer.unref();
@@ -88,7 +88,7 @@ function discardRestOfBody(raw: import('node:http').IncomingMessage): void {
   raw.once('close', () => clearTimeout(timer));
 }
 
-function toKnitError(error: unknown): KnitError {
+export function toKnitError(error: unknown): KnitError {
   if (error instanceof KnitError) return error;
   const e = error as FastifyError;
   switch (e.code) {

@@ -11,6 +11,7 @@ import { registerJsonBody } from './json-body.js';
 import { registerQueryChecks } from './query-check.js';
 import type { Orchestrator } from './orchestrator.js';
 import { registerAgentRoutes } from './routes/agent.js';
+import { registerKnitfabApi } from './knitfab/index.js';
 import { registerDataRoutes } from './routes/data.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerLineageRoutes } from './routes/lineage.js';
@@ -64,6 +65,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerRunRoutes(app, deps);
   registerLineageRoutes(app, deps);
   registerAgentRoutes(app, deps);
+  await registerKnitfabApi(app, deps);
   await app.ready();
   return app;
 }

@@ -1,0 +1,169 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ArchiveValidator } from '../../core/archive/validate.js';
+import { blobKeyOf, changeTags, findData, insertData } from '../../core/data/db.js';
+import { DataQuery, TagChange, type DataRecord } from '../../core/data/model.js';
+import { abortableQueries } from '../../core/db/abortable.js';
+import { withTx, type Queryable } from '../../core/db/pool.js';
+import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { findRuns, getRun } from '../../core/run/store.js';
+import type { RunDetail } from '../../core/run/model.js';
+import { formatTag } from '../../core/tags/tag.js';
+import { systemTags } from '../../core/data/model.js';
+import { parseOrThrow } from '../../core/validation/parse.js';
+import { storeArchiveBody } from '../archive-upload.js';
+import { ByteLimit, tooLarge } from '../byte-limit.js';
+import { clientGone } from '../client-gone.js';
+import { idParam } from '../ids.js';
+import type { ApiDeps } from '../server.js';
+import { parseGoDuration } from './go-duration.js';
+import { KfTagChange, type KfDataDetail } from './shapes.js';
+
+/** What Knitfab's CLI uploads: a gzip'd tar, checked by an MD5 of the gzip bytes in a trailer. */
+const TAR_GZIP = 'application/tar+gzip';
+const MD5_TRAILER = 'x-checksum-md5';
+/** The plan Knitfab names the pseudo run of an upload after. */
+const UPLOADED = 'knit#uploaded';
+
+/** The MD5 of the bytes passing through, known once they have all passed. */
+class Md5Tap extends Transform {
+  private readonly hash = createHash('md5');
+  hex: string | undefined;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    this.hex = this.hash.digest('hex');
+    done();
+  }
+}
+
+/** Passes everything through, then, before the store commits, compares the MD5 with the trailer. */
+class TrailerCheck extends Transform {
+  constructor(private readonly check: () => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    try {
+      this.check();
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+}
+
+const KfDataQuery = z
+  .object({
+    tag: z.union([z.string(), z.array(z.string())]).optional(),
+    since: z.string().optional(),
+    duration: z.string().optional(),
+  })
+  .strict();
+
+/**
+ * Knitfab's Data routes (docs/knitfab-compat.md, 4.1 to 4.3) over knit's Data: the same rows,
+ * tags and blobs as /api/data, in Knitfab's shapes. Downloads (4.4) come with the archive
+ * converter.
+ */
+export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.addContentTypeParser(TAR_GZIP, (_req, _payload, done) => done(null));
+
+  app.post('/data', async (req, reply) => {
+    if (String(req.headers['content-type'] ?? '').split(';')[0]!.trim() !== TAR_GZIP) {
+      throw badRequest('content-type', `must be ${TAR_GZIP}: the body is a gzip'd tar of the directory`);
+    }
+    const limit = deps.config.maxDataBytes;
+    if (Number(req.headers['content-length'] ?? NaN) > limit) throw tooLarge(limit);
+    const id = randomUUID();
+    const key = blobKeyOf(id);
+    const md5 = new Md5Tap();
+    const validator = new ArchiveValidator();
+    const trailer = new TrailerCheck(() => {
+      const sent = req.raw.trailers[MD5_TRAILER];
+      // Knitfab ignores a missing trailer; a wrong one is refused before anything is kept.
+      if (sent !== undefined && sent.trim().toLowerCase() !== md5.hex) {
+        throw badRequest(MD5_TRAILER, `hash is not match: the body's MD5 is ${md5.hex}, the trailer says ${sent}`);
+      }
+    });
+    // The limit holds for the archive as stored (after gunzip) too, so a small gzip bomb cannot fill the store.
+    const stored = await storeArchiveBody(req, deps.store, key, { limit, checks: [md5, createGunzip(), new ByteLimit(limit), validator, trailer], sender: 'client' });
+    let record: DataRecord;
+    try {
+      record = await withTx(deps.pool, (tx) => insertData(tx, { id, size: stored.size, digest: stored.digest, blobKey: key, tags: [] }));
+    } catch (err) {
+      await deps.store.delete(key).catch(() => {});
+      throw err;
+    }
+    req.log.info({ dataId: id, size: stored.size, entries: validator.stats, via: 'knitfab' }, 'data registered');
+    deps.onChange('data.created', id);
+    return reply.code(200).send(await kfData(deps.pool, record, new Map()));
+  });
+
+  app.put('/data/:knitId', async (req) => {
+    const id = idParam({ id: (req.params as { knitId?: string }).knitId }, 'Data');
+    const body = parseOrThrow(KfTagChange, req.body ?? {});
+    const change = parseOrThrow(TagChange, { add: body.add ?? [], remove: body.remove ?? [], removeKey: body.remove_key ?? [] });
+    const d = await withTx(deps.pool, (tx) => changeTags(tx, id, change));
+    if (!d) throw notFound('data', id);
+    deps.onChange('data.tagged', id);
+    return kfData(deps.pool, d, new Map());
+  });
+
+  app.get('/data', { config: { takesQuery: true } }, async (req, reply) => {
+    const q = parseOrThrow(KfDataQuery, req.query);
+    const tags = q.tag === undefined ? [] : Array.isArray(q.tag) ? q.tag : [q.tag];
+    let durationMs: number | undefined;
+    if (q.duration !== undefined) {
+      durationMs = parseGoDuration(q.duration);
+      if (durationMs === undefined) throw badRequest('duration', `must be a Go duration such as 24h0m0s or 90m, got ${JSON.stringify(q.duration)}`);
+    }
+    const query = parseOrThrow(DataQuery, { tag: tags, ...(q.since !== undefined ? { since: q.since } : {}) });
+    if (durationMs !== undefined) {
+      if (query.since === undefined) throw badRequest('duration', 'needs since: the window is [since, since + duration)');
+      query.duration = durationMs;
+    }
+    const db = abortableQueries(deps.pool, clientGone(reply));
+    const runs = new Map<string, RunDetail | undefined>();
+    const found = await findData(db, query);
+    const out: KfDataDetail[] = [];
+    for (const d of found) out.push(await kfData(db, d, runs));
+    return out;
+  });
+}
+
+async function runOf(q: Queryable, id: string, cache: Map<string, RunDetail | undefined>): Promise<RunDetail | undefined> {
+  if (!cache.has(id)) cache.set(id, await getRun(q, id));
+  return cache.get(id);
+}
+
+function kfRun(r: RunDetail) {
+  return { runId: r.id, status: r.status, updatedAt: r.updatedAt, plan: { planId: r.plan.id, image: r.plan.image } };
+}
+
+/** A Data in Knitfab's shape: its tags, the run it came from (an upload's pseudo run), and the runs that read it. */
+async function kfData(q: Queryable, d: DataRecord, runs: Map<string, RunDetail | undefined>): Promise<KfDataDetail> {
+  const tags = [...systemTags(d), ...d.tags].map(formatTag);
+  const createdAt = d.createdAt.toISOString();
+  let upstream: KfDataDetail['upstream'];
+  const producer = d.producerRunId === null ? undefined : await runOf(q, d.producerRunId, runs);
+  if (producer === undefined) {
+    upstream = { run: { runId: `upload-${d.id}`, status: 'done', updatedAt: createdAt, plan: { planId: UPLOADED, name: UPLOADED } }, mountpoint: { path: '/upload', tags: [] } };
+  } else if (d.producerOutput === 'log') {
+    upstream = { run: kfRun(producer), log: { tags: [] } };
+  } else {
+    upstream = { run: kfRun(producer), mountpoint: { path: d.producerOutput ?? '', tags: [] } };
+  }
+  const readers = await findRuns(q, { plan: [], in: [d.id], out: [], status: [] });
+  const downstreams = readers
+    .filter((r) => r.status !== 'invalidated')
+    .flatMap((r) => r.inputs.filter((i) => i.dataId === d.id).map((i) => ({ mountpoint: { path: i.path, tags: [] }, run: kfRun(r) })));
+  return { knitId: d.id, tags, upstream, downstreams, nomination: [] };
+}

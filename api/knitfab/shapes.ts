@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+/**
+ * Knitfab v1.6.1's JSON, as its CLI reads it (docs/knitfab-compat.md, section 3). One source for
+ * the TypeScript types of the compatibility routes and for their tests' checks.
+ */
+export const KfPlanSummary = z.object({
+  planId: z.string(),
+  image: z.string().optional(),
+  name: z.string().optional(),
+});
+
+export const KfRunSummary = z.object({
+  runId: z.string(),
+  status: z.string(),
+  updatedAt: z.string(),
+  plan: KfPlanSummary,
+});
+
+export const KfMountpoint = z.object({ path: z.string(), tags: z.array(z.string()) });
+
+export const KfDataDetail = z.object({
+  knitId: z.string(),
+  tags: z.array(z.string()),
+  upstream: z.object({
+    run: KfRunSummary,
+    mountpoint: KfMountpoint.optional(),
+    log: z.object({ tags: z.array(z.string()) }).optional(),
+  }),
+  downstreams: z.array(z.object({ mountpoint: KfMountpoint, run: KfRunSummary })),
+  nomination: z.array(z.object({ path: z.string(), tags: z.array(z.string()), plan: KfPlanSummary })),
+});
+export type KfDataDetail = z.infer<typeof KfDataDetail>;
+
+/**
+ * A tag in a request body: `{key, value}` as the CLI sends it, or the `key:value` string; read as
+ * the `key:value` string knit's own tag change takes (which then checks it as a user tag).
+ */
+const KfTagIn = z.union([
+  z
+    .object({ key: z.string(), value: z.string() })
+    .strict()
+    .transform((t) => `${t.key.trim()}:${t.value.trim()}`),
+  z.string(),
+]);
+
+/** `PUT /data/{knitId}`: Knitfab's tag change, with `null` for an empty list. */
+export const KfTagChange = z
+  .object({
+    add: z.array(KfTagIn).nullish(),
+    remove: z.array(KfTagIn).nullish(),
+    remove_key: z.array(z.string()).nullish(),
+  })
+  .strict();
