@@ -1,14 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { PassThrough, pipeline, Transform, type TransformCallback } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ArchiveValidator } from '../../core/archive/validate.js';
-import { blobKeyOf, changeTags, findData, insertData } from '../../core/data/db.js';
+import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
 import { DataQuery, TagChange, type DataRecord } from '../../core/data/model.js';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { withTx, type Queryable } from '../../core/db/pool.js';
-import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
 import { findRuns, getRun } from '../../core/run/store.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { formatTag } from '../../core/tags/tag.js';
@@ -19,6 +19,7 @@ import { ByteLimit, tooLarge } from '../byte-limit.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
+import { writeKnitfabTar } from './archive.js';
 import { parseGoDuration } from './go-duration.js';
 import { KfTagChange, type KfDataDetail } from './shapes.js';
 
@@ -69,9 +70,8 @@ const KfDataQuery = z
   .strict();
 
 /**
- * Knitfab's Data routes (docs/knitfab-compat.md, 4.1 to 4.3) over knit's Data: the same rows,
- * tags and blobs as /api/data, in Knitfab's shapes. Downloads (4.4) come with the archive
- * converter.
+ * Knitfab's Data routes (docs/knitfab-compat.md, 4.1 to 4.4) over knit's Data: the same rows,
+ * tags and blobs as /api/data, in Knitfab's shapes and archive form.
  */
 export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.addContentTypeParser(TAR_GZIP, (_req, _payload, done) => done(null));
@@ -115,6 +115,31 @@ export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): 
     if (!d) throw notFound('data', id);
     deps.onChange('data.tagged', id);
     return kfData(deps.pool, d, new Map());
+  });
+
+  app.get('/data/:knitId', async (req, reply) => {
+    const id = idParam({ id: (req.params as { knitId?: string }).knitId }, 'Data');
+    const d = await getData(deps.pool, id);
+    if (!d) throw notFound('data', id);
+    if (d.blobKey === null || d.digest === null || d.size === null) {
+      throw conflict(`data ${id} is still being written by run ${d.producerRunId ?? '?'}; pull it once the run has finished`, { runId: d.producerRunId });
+    }
+    const { blobKey, digest, size } = d;
+    const tar = new PassThrough();
+    const md5 = new Md5Tap();
+    // Gzip in the body, not as Content-Encoding: Go would undo that and hand the CLI a bare tar.
+    const body = pipeline(tar, createGzip(), md5, () => {});
+    writeKnitfabTar(() => deps.store.get(blobKey), { digest, size }, tar).then(
+      () => tar.end(),
+      (err: Error) => {
+        req.log.warn({ err, dataId: id }, 'download for the Knitfab API failed; the connection is cut so the client sees it');
+        tar.destroy(err);
+      },
+    );
+    return reply
+      .header('content-type', TAR_GZIP)
+      .trailer(MD5_TRAILER, async () => md5.hex ?? '')
+      .send(body);
   });
 
   app.get('/data', { config: { takesQuery: true } }, async (req, reply) => {

@@ -1,8 +1,10 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { KfDataDetail } from '../../api/knitfab/shapes.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
@@ -110,4 +112,63 @@ test('unknown routes and bad queries under the Knitfab prefix answer in its erro
   t.regex(badDuration.body.message, /duration: must be a Go duration/);
   const goDuration = await get('/knitfab/api/data?since=2026-01-01T00:00:00Z&duration=24h0m0s');
   t.is(goDuration.status, 200);
+});
+
+async function pushKnitTar(tar: Buffer): Promise<string> {
+  const res = await fetch(new URL('/api/data', api.url), { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-tar' }, body: tar });
+  if (res.status !== 201) throw new Error(`push: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+// Knitfab's extractor makes a file of every directory entry and an empty file of a hard link:
+// the download leaves the first out and writes the second as a copy.
+test('Knitfab\'s CLI pulls and extracts Data, hard links as copies, directories implied', async (t) => {
+  const id = await pushKnitTar(
+    await craftTar([
+      { name: 'dir/', type: 'directory' },
+      { name: 'dir/a.txt', type: 'file', content: 'alpha\n' },
+      { name: 'dir/same.txt', type: 'link', linkname: 'dir/a.txt' },
+      { name: 'again.txt', type: 'link', linkname: 'dir/a.txt' },
+      { name: 'to-a', type: 'symlink', linkname: 'dir/a.txt' },
+    ]),
+  );
+  const pulled = await kf.run(['data', 'pull', '-x', id, 'out']);
+  t.is(pulled.code, 0, pulled.stderr);
+  const root = join(kf.dir, 'out', id);
+  t.is(await readFile(join(root, 'dir', 'a.txt'), 'utf8'), 'alpha\n');
+  t.is(await readFile(join(root, 'dir', 'same.txt'), 'utf8'), 'alpha\n');
+  t.is(await readFile(join(root, 'again.txt'), 'utf8'), 'alpha\n');
+  t.is(await readlink(join(root, 'to-a')), 'dir/a.txt');
+
+  const archive = await kf.run(['data', 'pull', id, 'gz']);
+  t.is(archive.code, 0, archive.stderr);
+  const listed = execFileSync('tar', ['-tzvf', join(kf.dir, 'gz', `${id}.tar.gz`)], { encoding: 'utf8' }).trim().split('\n');
+  t.false(listed.some((l) => l.startsWith('d')), listed.join('\n'));
+  t.is(listed.length, 4);
+});
+
+test('a Data pushed by Knitfab\'s CLI pulls back the same through it and through knit\'s own client', async (t) => {
+  const dir = join(kf.dir, 'round');
+  await mkdir(join(dir, 'x', 'y'), { recursive: true });
+  await writeFile(join(dir, 'x', 'y', 'deep.bin'), Buffer.from([0, 1, 2, 255]));
+  await writeFile(join(dir, 'top.txt'), 'top\n');
+  const pushed = KfDataDetail.parse(parseJson(await kf.run(['data', 'push', '-t', 'round:trip', 'round'])));
+  const viaKf = await kf.run(['data', 'pull', '-x', pushed.knitId, 'back']);
+  t.is(viaKf.code, 0, viaKf.stderr);
+  t.deepEqual(await readFile(join(kf.dir, 'back', pushed.knitId, 'x', 'y', 'deep.bin')), Buffer.from([0, 1, 2, 255]));
+  const mine = await api.client.pullData(pushed.knitId, join(kf.dir, 'mine'), { extract: true });
+  t.is(await readFile(join(mine.path, 'top.txt'), 'utf8'), 'top\n');
+});
+
+test.serial('a corrupted stored archive fails Knitfab\'s pull instead of handing over wrong bytes', async (t) => {
+  const id = await pushKnitTar(await craftTar([{ name: 'f.txt', type: 'file', content: 'original content\n' }]));
+  const { rows } = await api.db.pool.query<{ blob_key: string }>('SELECT blob_key FROM data WHERE id = $1', [id]);
+  const key = rows[0]!.blob_key;
+  const chunks: Buffer[] = [];
+  for await (const c of await api.store.get(key)) chunks.push(c as Buffer);
+  const bytes = Buffer.concat(chunks);
+  bytes.write('ORIGINAL', bytes.indexOf('original'));
+  await api.store.put(key, Readable.from([bytes]));
+  const r = await kf.run(['data', 'pull', '-x', id, 'corrupt']);
+  t.not(r.code, 0, r.stdout);
 });
