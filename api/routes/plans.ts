@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { withTx } from '../../core/db/pool.js';
-import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
-import { changeAnnotations, changeResources, checkApplicable, findPlans, getPlan, insertPlan, previewPlan, setPlanActive, shapeOf } from '../../core/plan/db.js';
+import { notFound } from '../../core/errors/knit-error.js';
+import { changeAnnotations, changeResources, findPlans, getPlan, shapeOf } from '../../core/plan/db.js';
 import { feedEdges } from '../../core/plan/graph.js';
-import { ActiveChange, AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult } from '../../core/plan/model.js';
-import { resourceBoundProblem, resourceValueProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
+import { ActiveChange, AnnotationChange, ResourceChange, toPlanDetail } from '../../core/plan/model.js';
+import { resourceValueProblem } from '../../core/plan/resource-bounds.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { LIMITS } from '../../core/limits/limits.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
@@ -15,6 +15,7 @@ import { repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
+import { applyPlan, checkBounds, setActive } from '../services/plans.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
 
@@ -29,35 +30,12 @@ const PlanQuery = z
   .strict();
 
 export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  /**
-   * Applies a plan. `dryRun` reports the runs it would create, from which Data, and whether it
-   * would be accepted; over the configured cap of runs at once it needs `yes`.
-   */
+  /** Applies a plan (api/services/plans.ts); a new plan answers 201. */
   app.post('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
     const query = parseOrThrow(ApplyQuery, req.query);
     const spec = parseOrThrow(PlanSpec, req.body ?? {});
-    checkBounds(spec.resources, deps.config.resourceBounds, 'resources');
-    if (spec.network && !deps.config.allowNetwork) throw badRequest('network', 'this deployment gives runs no network (KNIT_ALLOW_NETWORK=false); remove network: true');
-    const preview = await previewPlan(abortableQueries(deps.pool, clientGone(reply)), spec.inputs);
-    if (query.dryRun) {
-      await withTx(deps.pool, async (tx) => {
-        await checkApplicable(tx, spec, 'dry-run');
-        // Read-only: nothing to commit.
-      });
-      const result: ApplyResult = { plan: null, preview, dryRun: true };
-      return result;
-    }
-    const cap = deps.config.maxRunsPerApply;
-    if (preview.runs > cap && !query.yes) {
-      throw conflict(`this plan would start ${preview.runs} runs at once, more than the cap of ${cap} (KNIT_MAX_RUNS_PER_APPLY); look at them with --dry-run, then apply with --yes`, {
-        runs: preview.runs,
-        cap,
-      });
-    }
-    const plan = await withTx(deps.pool, (tx) => insertPlan(tx, spec));
-    deps.onChange('plan.applied', plan.id);
-    const result: ApplyResult = { plan: toPlanDetail(plan), preview, dryRun: false };
-    return reply.code(201).send(result);
+    const result = await applyPlan(deps, spec, { dryRun: query.dryRun, yes: query.yes, queries: abortableQueries(deps.pool, clientGone(reply)) });
+    return result.dryRun ? result : reply.code(201).send(result);
   });
 
   app.get('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
@@ -81,10 +59,7 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.put('/api/plans/:id/active', async (req) => {
     const id = idParam(req.params, 'plan');
     const { active } = parseOrThrow(ActiveChange, req.body ?? {});
-    const plan = await withTx(deps.pool, (tx) => setPlanActive(tx, id, active));
-    if (!plan) throw notFound('plan', id);
-    deps.onChange(active ? 'plan.activated' : 'plan.deactivated', id);
-    return toPlanDetail(plan);
+    return toPlanDetail(await setActive(deps, id, active));
   });
 
   app.put('/api/plans/:id/resources', async (req) => {
@@ -112,12 +87,4 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (!plan) throw notFound('plan', id);
     return toPlanDetail(plan);
   });
-}
-
-/** Refuses, with 400 naming `<root>.<name>`, a resource above what this deployment gives one run. */
-function checkBounds(resources: Record<string, string>, bounds: ResourceBounds, root: string): void {
-  for (const [name, value] of Object.entries(resources)) {
-    const problem = resourceBoundProblem(name, value, bounds);
-    if (problem) throw badRequest(`${root}.${name}`, problem);
-  }
 }

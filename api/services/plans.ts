@@ -1,0 +1,55 @@
+import type { Queryable } from '../../core/db/pool.js';
+import { withTx } from '../../core/db/pool.js';
+import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
+import { checkApplicable, insertPlan, previewPlan, setPlanActive } from '../../core/plan/db.js';
+import { toPlanDetail, type ApplyResult, type PlanRecord } from '../../core/plan/model.js';
+import { resourceBoundProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
+import type { PlanSpec } from '../../core/plan/spec.js';
+import type { ApiDeps } from '../server.js';
+
+/**
+ * What applying and switching plans means, whichever API is asked (knit's own routes and the
+ * Knitfab-compatible ones): the deployment's bounds, the run cap, the change events.
+ */
+
+/** Refuses, with 400 naming `<root>.<name>`, a resource above what this deployment gives one run. */
+export function checkBounds(resources: Record<string, string>, bounds: ResourceBounds, root: string): void {
+  for (const [name, value] of Object.entries(resources)) {
+    const problem = resourceBoundProblem(name, value, bounds);
+    if (problem) throw badRequest(`${root}.${name}`, problem);
+  }
+}
+
+/**
+ * Applies a plan. `dryRun` reports the runs it would create, from which Data, and whether it
+ * would be accepted; over the configured cap of runs at once it needs `yes`.
+ */
+export async function applyPlan(deps: ApiDeps, spec: PlanSpec, opts: { dryRun: boolean; yes: boolean; queries: Queryable }): Promise<ApplyResult> {
+  checkBounds(spec.resources, deps.config.resourceBounds, 'resources');
+  if (spec.network && !deps.config.allowNetwork) throw badRequest('network', 'this deployment gives runs no network (KNIT_ALLOW_NETWORK=false); remove network: true');
+  const preview = await previewPlan(opts.queries, spec.inputs);
+  if (opts.dryRun) {
+    await withTx(deps.pool, async (tx) => {
+      await checkApplicable(tx, spec, 'dry-run');
+      // Read-only: nothing to commit.
+    });
+    return { plan: null, preview, dryRun: true };
+  }
+  const cap = deps.config.maxRunsPerApply;
+  if (preview.runs > cap && !opts.yes) {
+    throw conflict(`this plan would start ${preview.runs} runs at once, more than the cap of ${cap} (KNIT_MAX_RUNS_PER_APPLY); look at them with --dry-run, then apply with --yes`, {
+      runs: preview.runs,
+      cap,
+    });
+  }
+  const plan = await withTx(deps.pool, (tx) => insertPlan(tx, spec));
+  deps.onChange('plan.applied', plan.id);
+  return { plan: toPlanDetail(plan), preview, dryRun: false };
+}
+
+export async function setActive(deps: ApiDeps, id: string, active: boolean): Promise<PlanRecord> {
+  const plan = await withTx(deps.pool, (tx) => setPlanActive(tx, id, active));
+  if (!plan) throw notFound('plan', id);
+  deps.onChange(active ? 'plan.activated' : 'plan.deactivated', id);
+  return plan;
+}
