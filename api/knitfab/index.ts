@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../server.js';
 import { registerKnitfabDataRoutes } from './data.js';
 import { registerKnitfabErrors } from './errors.js';
+import { registerKnitfabPlanRoutes } from './plans.js';
 
 /**
  * Where Knitfab v1.6.1's REST API is served (docs/knitfab-compat.md). A prefix of its own,
@@ -15,6 +16,7 @@ export async function registerKnitfabApi(app: FastifyInstance, deps: ApiDeps): P
     async (kf) => {
       registerKnitfabErrors(kf);
       registerKnitfabDataRoutes(kf, deps);
+      registerKnitfabPlanRoutes(kf, deps);
     },
     { prefix: KNITFAB_PREFIX },
   );

@@ -52,3 +52,20 @@ export const KfTagChange = z
     remove_key: z.array(z.string()).nullish(),
   })
   .strict();
+
+const KfUpstream = z.object({ plan: KfPlanSummary, mountpoint: KfMountpoint.optional(), log: z.object({ tags: z.array(z.string()) }).optional() });
+const KfDownstream = z.object({ plan: KfPlanSummary, mountpoint: KfMountpoint });
+
+export const KfPlanDetail = KfPlanSummary.extend({
+  entrypoint: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+  annotations: z.array(z.string()).optional(),
+  inputs: z.array(KfMountpoint.extend({ upstreams: z.array(KfUpstream) })),
+  outputs: z.array(KfMountpoint.extend({ downstreams: z.array(KfDownstream) })),
+  log: z.object({ tags: z.array(z.string()), downstreams: z.array(KfDownstream) }).optional(),
+  active: z.boolean(),
+  on_node: z.object({ may: z.array(z.string()).optional(), prefer: z.array(z.string()).optional(), must: z.array(z.string()).optional() }).optional(),
+  resources: z.record(z.string(), z.string()).optional(),
+  service_account: z.string().optional(),
+});
+export type KfPlanDetail = z.infer<typeof KfPlanDetail>;

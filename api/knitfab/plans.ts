@@ -1,0 +1,147 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { abortableQueries } from '../../core/db/abortable.js';
+import type { Queryable } from '../../core/db/pool.js';
+import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { findPlans, getPlan, shapeOf } from '../../core/plan/db.js';
+import { feedEdges, type FeedEdge } from '../../core/plan/graph.js';
+import type { PlanRecord } from '../../core/plan/model.js';
+import { PlanSpec } from '../../core/plan/spec.js';
+import { formatTag, type Tag } from '../../core/tags/tag.js';
+import { parseOrThrow } from '../../core/validation/parse.js';
+import { clientGone } from '../client-gone.js';
+import { idParam } from '../ids.js';
+import type { ApiDeps } from '../server.js';
+import { applyPlan, setActive } from '../services/plans.js';
+import type { KfPlanDetail } from './shapes.js';
+
+/**
+ * What Knitfab gives a plan that names no CPU or memory: stored and shown, so a plan applied
+ * through Knitfab's CLI asks for what it would on Knitfab (and knit's bounds still apply).
+ */
+const KNITFAB_DEFAULT_RESOURCES = { cpu: '1', memory: '1Gi' };
+
+const list = z.union([z.string(), z.array(z.string())]).optional().transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
+const KfPlanQuery = z
+  .object({
+    active: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+    image: z.string().optional(),
+    in_tag: list,
+    out_tag: list,
+  })
+  .strict();
+
+const planId = (params: unknown) => idParam({ id: (params as { planId?: string }).planId }, 'plan');
+
+/** Knitfab's plan routes (docs/knitfab-compat.md 4.5 to 4.8) over knit's plans. */
+export function registerKnitfabPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.post('/plans', async (req, reply) => {
+    const body = { ...((req.body ?? {}) as Record<string, unknown>) };
+    // Knitfab's CLI sends `active: null` for a plan file without `active`: it means true.
+    if (body['active'] === null) delete body['active'];
+    const resources = { ...KNITFAB_DEFAULT_RESOURCES, ...((body['resources'] as Record<string, string> | undefined) ?? {}) };
+    const spec = parseOrThrow(PlanSpec, { ...body, resources });
+    const queries = abortableQueries(deps.pool, clientGone(reply));
+    // The run cap holds here too: Knitfab's CLI cannot say --yes, and a fan-out of thousands of
+    // runs by accident costs more than applying once more with knit's CLI (or a higher cap).
+    const result = await applyPlan(deps, spec, { dryRun: false, yes: false, queries });
+    return kfPlanDetail(queries, (await getPlan(queries, result.plan!.id))!);
+  });
+
+  app.get('/plans', { config: { takesQuery: true } }, async (req, reply) => {
+    const q = parseOrThrow(KfPlanQuery, req.query);
+    const queries = abortableQueries(deps.pool, clientGone(reply));
+    // `NAME:` (an empty tag), which Knitfab's CLI always sends for --image NAME, means any tag.
+    const image = q.image === undefined || q.image === '' ? undefined : q.image.endsWith(':') ? q.image.slice(0, -1) : q.image;
+    const plans = await findPlans(queries, {
+      ...(q.active !== undefined ? { active: q.active === 'true' } : {}),
+      ...(image !== undefined ? { image } : {}),
+      inTags: q.in_tag.map((t) => parseTagParam(t, 'in_tag')),
+      outTags: q.out_tag.map((t) => parseTagParam(t, 'out_tag')),
+    });
+    const context = await planContext(queries);
+    return plans.sort((a, b) => a.id.localeCompare(b.id)).map((p) => toKf(p, context));
+  });
+
+  app.get('/plans/:planId', async (req, reply) => {
+    const id = planId(req.params);
+    const queries = abortableQueries(deps.pool, clientGone(reply));
+    const plan = await getPlan(queries, id);
+    if (!plan) throw notFound('plan', id);
+    return kfPlanDetail(queries, plan);
+  });
+
+  app.put('/plans/:planId/active', async (req) => {
+    const plan = await setActive(deps, planId(req.params), true);
+    return kfPlanDetail(deps.pool, plan);
+  });
+
+  app.delete('/plans/:planId/active', async (req) => {
+    const plan = await setActive(deps, planId(req.params), false);
+    return kfPlanDetail(deps.pool, plan);
+  });
+}
+
+function parseTagParam(s: string, field: string): Tag {
+  const at = s.indexOf(':');
+  if (at <= 0) throw badRequest(field, `must be KEY:VALUE, got ${JSON.stringify(s)}`);
+  return { key: s.slice(0, at), value: s.slice(at + 1) };
+}
+
+interface PlanContext {
+  plans: Map<string, PlanRecord>;
+  edges: FeedEdge[];
+}
+
+/** Every plan and which feeds which: the up- and downstream links Knitfab shows on each mount. */
+async function planContext(q: Queryable): Promise<PlanContext> {
+  const all = await findPlans(q, {});
+  return { plans: new Map(all.map((p) => [p.id, p])), edges: feedEdges(all.map(shapeOf)) };
+}
+
+async function kfPlanDetail(q: Queryable, p: PlanRecord): Promise<KfPlanDetail> {
+  return toKf(p, await planContext(q));
+}
+
+const tagStrings = (tags: readonly Tag[]) => tags.map(formatTag);
+
+function summary(p: PlanRecord) {
+  return {
+    planId: p.id,
+    image: p.image,
+    ...(p.entrypoint?.length ? { entrypoint: p.entrypoint } : {}),
+    ...(p.args?.length ? { args: p.args } : {}),
+    ...(p.annotations.length ? { annotations: [...p.annotations].sort() } : {}),
+  };
+}
+
+function toKf(p: PlanRecord, ctx: PlanContext): KfPlanDetail {
+  const mountOf = (plan: PlanRecord, path: string, side: 'in' | 'out') => {
+    const m = (side === 'in' ? plan.inputs : plan.outputs).find((x) => x.path === path);
+    return { path, tags: tagStrings(m?.tags ?? []) };
+  };
+  const downstreamsOf = (output: string) =>
+    ctx.edges
+      .filter((e) => e.from === p.id && e.output === output && ctx.plans.has(e.to))
+      .map((e) => ({ plan: summary(ctx.plans.get(e.to)!), mountpoint: mountOf(ctx.plans.get(e.to)!, e.input, 'in') }));
+  const onNode = Object.fromEntries(Object.entries(p.onNode ?? {}).filter(([, v]) => Array.isArray(v) && v.length > 0));
+  return {
+    ...summary(p),
+    inputs: p.inputs.map((i) => ({
+      path: i.path,
+      tags: tagStrings(i.tags),
+      upstreams: ctx.edges
+        .filter((e) => e.to === p.id && e.input === i.path && ctx.plans.has(e.from))
+        .map((e) => {
+          const from = ctx.plans.get(e.from)!;
+          return e.output === 'log' ? { plan: summary(from), log: { tags: tagStrings(from.logTags ?? []) } } : { plan: summary(from), mountpoint: mountOf(from, e.output, 'out') };
+        }),
+    })),
+    outputs: p.outputs.map((o) => ({ path: o.path, tags: tagStrings(o.tags), downstreams: downstreamsOf(o.path) })),
+    ...(p.logTags !== null ? { log: { tags: tagStrings(p.logTags), downstreams: downstreamsOf('log') } } : {}),
+    active: p.active,
+    ...(Object.keys(onNode).length > 0 ? { on_node: onNode } : {}),
+    ...(Object.keys(p.resources).length > 0 ? { resources: p.resources } : {}),
+    ...(p.serviceAccount ? { service_account: p.serviceAccount } : {}),
+  };
+}
