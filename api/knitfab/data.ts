@@ -26,8 +26,9 @@ import { KfTagChange, type KfDataDetail } from './shapes.js';
 /** What Knitfab's CLI uploads: a gzip'd tar, checked by an MD5 of the gzip bytes in a trailer. */
 const TAR_GZIP = 'application/tar+gzip';
 const MD5_TRAILER = 'x-checksum-md5';
-/** The plan Knitfab names the pseudo run of an upload after. */
-const UPLOADED = 'knit#uploaded';
+/** The plan Knitfab names the pseudo run of an upload after, and that run's id prefix. */
+export const UPLOADED = 'knit#uploaded';
+export const UPLOAD_RUN_PREFIX = 'upload-';
 
 /** The MD5 of the bytes passing through, known once they have all passed. */
 class Md5Tap extends Transform {
@@ -180,7 +181,7 @@ async function kfData(q: Queryable, d: DataRecord, runs: Map<string, RunDetail |
   let upstream: KfDataDetail['upstream'];
   const producer = d.producerRunId === null ? undefined : await runOf(q, d.producerRunId, runs);
   if (producer === undefined) {
-    upstream = { run: { runId: `upload-${d.id}`, status: 'done', updatedAt: createdAt, plan: { planId: UPLOADED, name: UPLOADED } }, mountpoint: { path: '/upload', tags: [] } };
+    upstream = { run: { runId: `${UPLOAD_RUN_PREFIX}${d.id}`, status: 'done', updatedAt: createdAt, plan: { planId: UPLOADED, name: UPLOADED } }, mountpoint: { path: '/upload', tags: [] } };
   } else if (d.producerOutput === 'log') {
     upstream = { run: kfRun(producer), log: { tags: [] } };
   } else {

@@ -3,6 +3,7 @@ import type { ApiDeps } from '../server.js';
 import { registerKnitfabDataRoutes } from './data.js';
 import { registerKnitfabErrors } from './errors.js';
 import { registerKnitfabPlanRoutes } from './plans.js';
+import { registerKnitfabRunRoutes } from './runs.js';
 
 /**
  * Where Knitfab v1.6.1's REST API is served (docs/knitfab-compat.md). A prefix of its own,
@@ -17,6 +18,7 @@ export async function registerKnitfabApi(app: FastifyInstance, deps: ApiDeps): P
       registerKnitfabErrors(kf);
       registerKnitfabDataRoutes(kf, deps);
       registerKnitfabPlanRoutes(kf, deps);
+      registerKnitfabRunRoutes(kf, deps);
     },
     { prefix: KNITFAB_PREFIX },
   );

@@ -69,3 +69,12 @@ export const KfPlanDetail = KfPlanSummary.extend({
   service_account: z.string().optional(),
 });
 export type KfPlanDetail = z.infer<typeof KfPlanDetail>;
+
+const KfAssignment = KfMountpoint.extend({ knitId: z.string() });
+export const KfRunDetail = KfRunSummary.extend({
+  exit: z.object({ code: z.number().int().min(0).max(255), message: z.string() }).optional(),
+  inputs: z.array(KfAssignment),
+  outputs: z.array(KfAssignment),
+  log: z.object({ tags: z.array(z.string()), knitId: z.string() }).nullable(),
+});
+export type KfRunDetail = z.infer<typeof KfRunDetail>;

@@ -1,0 +1,114 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { getData } from '../../core/data/db.js';
+import { abortableQueries } from '../../core/db/abortable.js';
+import type { Queryable } from '../../core/db/pool.js';
+import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { getPlan } from '../../core/plan/db.js';
+import type { PlanRecord } from '../../core/plan/model.js';
+import { RunQuery, type RunDetail } from '../../core/run/model.js';
+import { findRuns, getRun } from '../../core/run/store.js';
+import { formatTag } from '../../core/tags/tag.js';
+import { parseOrThrow } from '../../core/validation/parse.js';
+import { clientGone } from '../client-gone.js';
+import { idParam } from '../ids.js';
+import type { ApiDeps } from '../server.js';
+import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
+import { UPLOADED, UPLOAD_RUN_PREFIX } from './data.js';
+import { parseGoDuration } from './go-duration.js';
+import type { KfRunDetail } from './shapes.js';
+
+const KfRunQuery = z
+  .object({
+    plan: z.string().optional(),
+    knitIdInput: z.string().optional(),
+    knitIdOutput: z.string().optional(),
+    status: z.string().optional(),
+    since: z.string().optional(),
+    duration: z.string().optional(),
+  })
+  .strict();
+
+const commaList = (v: string | undefined) => (v === undefined ? [] : v.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+const runIdOf = (params: unknown) => (params as { runId?: string }).runId ?? '';
+
+/** Knitfab's run routes (docs/knitfab-compat.md 4.12, 4.13, 4.15 to 4.18) over knit's runs. */
+export function registerKnitfabRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/runs', { config: { takesQuery: true } }, async (req, reply) => {
+    const q = parseOrThrow(KfRunQuery, req.query);
+    let duration: string | undefined;
+    if (q.duration !== undefined) {
+      const ms = parseGoDuration(q.duration);
+      if (ms === undefined) throw badRequest('duration', `must be a Go duration such as 24h0m0s or 90m, got ${JSON.stringify(q.duration)}`);
+      duration = `${Math.ceil(ms / 1000)}s`;
+    }
+    const query = parseOrThrow(RunQuery, {
+      plan: commaList(q.plan),
+      in: commaList(q.knitIdInput),
+      out: commaList(q.knitIdOutput),
+      status: commaList(q.status),
+      ...(q.since !== undefined ? { since: q.since } : {}),
+      ...(duration !== undefined ? { duration } : {}),
+    });
+    const queries = abortableQueries(deps.pool, clientGone(reply));
+    const plans = new Map<string, PlanRecord | undefined>();
+    const out: KfRunDetail[] = [];
+    for (const r of await findRuns(queries, query)) out.push(await kfRun(queries, r, plans));
+    return out;
+  });
+
+  app.get('/runs/:runId', async (req, reply) => {
+    const raw = runIdOf(req.params);
+    const queries = abortableQueries(deps.pool, clientGone(reply));
+    // An upload is a run of the pseudo plan knit#uploaded, as Knitfab's lineage expects.
+    if (raw.startsWith(UPLOAD_RUN_PREFIX)) {
+      const dataId = idParam({ id: raw.slice(UPLOAD_RUN_PREFIX.length) }, 'run');
+      const d = await getData(queries, dataId);
+      if (!d || d.producerRunId !== null) throw notFound('run', raw);
+      return {
+        runId: raw,
+        status: 'done',
+        updatedAt: d.createdAt.toISOString(),
+        plan: { planId: UPLOADED, name: UPLOADED },
+        inputs: [],
+        outputs: [{ path: '/upload', tags: [], knitId: d.id }],
+        log: null,
+      } satisfies KfRunDetail;
+    }
+    const id = idParam({ id: raw }, 'run');
+    const run = await getRun(queries, id);
+    if (!run) throw notFound('run', id);
+    return kfRun(queries, run, new Map());
+  });
+
+  app.put('/runs/:runId/abort', async (req) => kfRun(deps.pool, (await stopRun(deps, idParam({ id: runIdOf(req.params) }, 'run'), true)).run, new Map()));
+  app.put('/runs/:runId/tearoff', async (req) => kfRun(deps.pool, (await stopRun(deps, idParam({ id: runIdOf(req.params) }, 'run'), false)).run, new Map()));
+  app.put('/runs/:runId/retry', async (req, reply) => {
+    await retry(deps, idParam({ id: runIdOf(req.params) }, 'run'));
+    // Knitfab answers a retry with an empty body.
+    return reply.code(200).send();
+  });
+  app.delete('/runs/:runId', async (req, reply) => {
+    const id = idParam({ id: runIdOf(req.params) }, 'run');
+    await mustGetRun(deps, id);
+    await removeRun(deps, id);
+    return reply.code(204).send();
+  });
+}
+
+/** A run in Knitfab's shape: each mount with its plan's path and tags, exit code and message once it has ended. */
+export async function kfRun(q: Queryable, r: RunDetail, plans: Map<string, PlanRecord | undefined>): Promise<KfRunDetail> {
+  if (!plans.has(r.plan.id)) plans.set(r.plan.id, await getPlan(q, r.plan.id));
+  const plan = plans.get(r.plan.id);
+  const tagsOf = (mounts: PlanRecord['inputs'] | undefined, path: string) => (mounts?.find((m) => m.path === path)?.tags ?? []).map(formatTag);
+  return {
+    runId: r.id,
+    status: r.status,
+    updatedAt: r.updatedAt,
+    ...(r.exitCode !== null ? { exit: { code: r.exitCode & 0xff, message: r.message ?? '' } } : {}),
+    plan: { planId: r.plan.id, image: r.plan.image },
+    inputs: r.inputs.map((i) => ({ path: i.path, tags: tagsOf(plan?.inputs, i.path), knitId: i.dataId })),
+    outputs: r.outputs.filter((o) => o.dataId !== null).map((o) => ({ path: o.path, tags: tagsOf(plan?.outputs, o.path), knitId: o.dataId! })),
+    log: r.log.dataId !== null ? { tags: (plan?.logTags ?? []).map(formatTag), knitId: r.log.dataId } : null,
+  };
+}
