@@ -6,13 +6,13 @@ import { badRequest, notFound } from '../../core/errors/knit-error.js';
 import { findPlans, getPlan, shapeOf } from '../../core/plan/db.js';
 import { feedEdges, type FeedEdge } from '../../core/plan/graph.js';
 import type { PlanRecord } from '../../core/plan/model.js';
-import { PlanSpec } from '../../core/plan/spec.js';
+import { PlanSpec, ServiceAccountName } from '../../core/plan/spec.js';
 import { formatTag, type Tag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
-import { applyPlan, setActive } from '../services/plans.js';
+import { applyPlan, changePlanAnnotations, changePlanResources, setActive, setPlanServiceAccount } from '../services/plans.js';
 import type { KfPlanDetail } from './shapes.js';
 
 /**
@@ -30,6 +30,10 @@ const KfPlanQuery = z
     out_tag: list,
   })
   .strict();
+
+const KfResourceChange = z.object({ set: z.record(z.string(), z.union([z.string(), z.number()])).nullish(), unset: z.array(z.string()).nullish() }).strict();
+const KfAnnotationChange = z.object({ add: z.array(z.string()).nullish(), remove: z.array(z.string()).nullish(), remove_key: z.array(z.string()).nullish() }).strict();
+const KfServiceAccountChange = z.object({ service_account: ServiceAccountName }).strict();
 
 const planId = (params: unknown) => idParam({ id: (params as { planId?: string }).planId }, 'plan');
 
@@ -80,6 +84,29 @@ export function registerKnitfabPlanRoutes(app: FastifyInstance, deps: ApiDeps): 
     const plan = await setActive(deps, planId(req.params), false);
     return kfPlanDetail(deps.pool, plan);
   });
+
+  app.put('/plans/:planId/resources', async (req) => {
+    const body = parseOrThrow(KfResourceChange, req.body ?? {});
+    const set: Record<string, string | number> = { ...(body.set ?? {}) };
+    // Set wins over unset for the same type, and an unset cpu or memory falls back to Knitfab's default.
+    const unset = (body.unset ?? []).filter((k) => !(k in set));
+    for (const [k, v] of Object.entries(KNITFAB_DEFAULT_RESOURCES)) if (unset.includes(k)) set[k] = v;
+    const plan = await changePlanResources(deps, planId(req.params), { set, unset: unset.filter((k) => !(k in KNITFAB_DEFAULT_RESOURCES)) });
+    return kfPlanDetail(deps.pool, plan);
+  });
+
+  app.put('/plans/:planId/annotations', async (req) => {
+    const body = parseOrThrow(KfAnnotationChange, req.body ?? {});
+    const plan = await changePlanAnnotations(deps, planId(req.params), { add: body.add ?? [], remove: body.remove ?? [], removeKey: body.remove_key ?? [] });
+    return kfPlanDetail(deps.pool, plan);
+  });
+
+  app.put('/plans/:planId/serviceaccount', async (req) => {
+    const body = parseOrThrow(KfServiceAccountChange, req.body ?? {});
+    return kfPlanDetail(deps.pool, await setPlanServiceAccount(deps, planId(req.params), body.service_account));
+  });
+
+  app.delete('/plans/:planId/serviceaccount', async (req) => kfPlanDetail(deps.pool, await setPlanServiceAccount(deps, planId(req.params), null)));
 }
 
 function parseTagParam(s: string, field: string): Tag {

@@ -1,12 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
-import { withTx } from '../../core/db/pool.js';
 import { notFound } from '../../core/errors/knit-error.js';
-import { changeAnnotations, changeResources, findPlans, getPlan, shapeOf } from '../../core/plan/db.js';
+import { findPlans, getPlan, shapeOf } from '../../core/plan/db.js';
 import { feedEdges } from '../../core/plan/graph.js';
-import { ActiveChange, AnnotationChange, ResourceChange, toPlanDetail } from '../../core/plan/model.js';
-import { resourceValueProblem } from '../../core/plan/resource-bounds.js';
+import { ActiveChange, ServiceAccountChange, toPlanDetail } from '../../core/plan/model.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { LIMITS } from '../../core/limits/limits.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
@@ -15,7 +13,7 @@ import { repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
-import { applyPlan, checkBounds, setActive } from '../services/plans.js';
+import { applyPlan, changePlanAnnotations, changePlanResources, setActive, setPlanServiceAccount } from '../services/plans.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
 
@@ -62,29 +60,12 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return toPlanDetail(await setActive(deps, id, active));
   });
 
-  app.put('/api/plans/:id/resources', async (req) => {
-    const id = idParam(req.params, 'plan');
-    const change = parseOrThrow(
-      ResourceChange.superRefine((c, ctx) => {
-        for (const [k, v] of Object.entries(c.set)) {
-          const problem = resourceValueProblem(k, String(v).trim());
-          if (problem) ctx.addIssue({ code: 'custom', path: ['set', k], message: problem });
-        }
-      }),
-      req.body ?? {},
-    );
-    const set = Object.fromEntries(Object.entries(change.set).map(([k, v]) => [k, String(v).trim()]));
-    checkBounds(set, deps.config.resourceBounds, 'set');
-    const plan = await withTx(deps.pool, (tx) => changeResources(tx, id, set, change.unset));
-    if (!plan) throw notFound('plan', id);
-    return toPlanDetail(plan);
+  app.put('/api/plans/:id/resources', async (req) => toPlanDetail(await changePlanResources(deps, idParam(req.params, 'plan'), req.body ?? {})));
+
+  app.put('/api/plans/:id/serviceaccount', async (req) => {
+    const { serviceAccount } = parseOrThrow(ServiceAccountChange, req.body ?? {});
+    return toPlanDetail(await setPlanServiceAccount(deps, idParam(req.params, 'plan'), serviceAccount));
   });
 
-  app.put('/api/plans/:id/annotations', async (req) => {
-    const id = idParam(req.params, 'plan');
-    const change = parseOrThrow(AnnotationChange, req.body ?? {});
-    const plan = await withTx(deps.pool, (tx) => changeAnnotations(tx, id, change));
-    if (!plan) throw notFound('plan', id);
-    return toPlanDetail(plan);
-  });
+  app.put('/api/plans/:id/annotations', async (req) => toPlanDetail(await changePlanAnnotations(deps, idParam(req.params, 'plan'), req.body ?? {})));
 }

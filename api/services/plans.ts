@@ -1,9 +1,10 @@
 import type { Queryable } from '../../core/db/pool.js';
 import { withTx } from '../../core/db/pool.js';
 import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
-import { checkApplicable, insertPlan, previewPlan, setPlanActive } from '../../core/plan/db.js';
-import { toPlanDetail, type ApplyResult, type PlanRecord } from '../../core/plan/model.js';
-import { resourceBoundProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
+import { changeAnnotations, changeResources, checkApplicable, insertPlan, previewPlan, setPlanActive, setServiceAccount } from '../../core/plan/db.js';
+import { AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult, type PlanRecord } from '../../core/plan/model.js';
+import { resourceBoundProblem, resourceValueProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
+import { parseOrThrow } from '../../core/validation/parse.js';
 import type { PlanSpec } from '../../core/plan/spec.js';
 import type { ApiDeps } from '../server.js';
 
@@ -51,5 +52,38 @@ export async function setActive(deps: ApiDeps, id: string, active: boolean): Pro
   const plan = await withTx(deps.pool, (tx) => setPlanActive(tx, id, active));
   if (!plan) throw notFound('plan', id);
   deps.onChange(active ? 'plan.activated' : 'plan.deactivated', id);
+  return plan;
+}
+
+/** Sets and unsets resources of a plan (`{set, unset}`), within this deployment's bounds; 400s name `set.<name>`. */
+export async function changePlanResources(deps: ApiDeps, id: string, body: unknown): Promise<PlanRecord> {
+  const change = parseOrThrow(
+    ResourceChange.superRefine((c, ctx) => {
+      for (const [k, v] of Object.entries(c.set)) {
+        const problem = resourceValueProblem(k, String(v).trim());
+        if (problem) ctx.addIssue({ code: 'custom', path: ['set', k], message: problem });
+      }
+    }),
+    body,
+  );
+  const set = Object.fromEntries(Object.entries(change.set).map(([k, v]) => [k, String(v).trim()]));
+  checkBounds(set, deps.config.resourceBounds, 'set');
+  const plan = await withTx(deps.pool, (tx) => changeResources(tx, id, set, change.unset));
+  if (!plan) throw notFound('plan', id);
+  return plan;
+}
+
+/** Removes annotations (by value or by key), then adds (`{add, remove, removeKey}`). */
+export async function changePlanAnnotations(deps: ApiDeps, id: string, body: unknown): Promise<PlanRecord> {
+  const change = parseOrThrow(AnnotationChange, body);
+  const plan = await withTx(deps.pool, (tx) => changeAnnotations(tx, id, change));
+  if (!plan) throw notFound('plan', id);
+  return plan;
+}
+
+/** The service account a plan's runs get (null: none); it may change after applying. */
+export async function setPlanServiceAccount(deps: ApiDeps, id: string, serviceAccount: string | null): Promise<PlanRecord> {
+  const plan = await withTx(deps.pool, (tx) => setServiceAccount(tx, id, serviceAccount));
+  if (!plan) throw notFound('plan', id);
   return plan;
 }

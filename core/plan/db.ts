@@ -217,6 +217,13 @@ export async function setPlanActive(tx: Tx, id: string, active: boolean): Promis
   return getPlan(tx, id);
 }
 
+/** Sets (or, with null, unsets) the service account a plan's runs get; not part of its equivalence. */
+export async function setServiceAccount(tx: Tx, id: string, serviceAccount: string | null): Promise<PlanRecord | undefined> {
+  if (!(await lockPlan(tx, id))) return undefined;
+  await tx.query('UPDATE plan SET service_account = $2 WHERE id = $1', [id, serviceAccount]);
+  return getPlan(tx, id);
+}
+
 export async function changeResources(tx: Tx, id: string, set: Record<string, string>, unset: readonly string[]): Promise<PlanRecord | undefined> {
   if (!(await lockPlan(tx, id))) return undefined;
   await tx.query(`UPDATE plan SET resources = (resources - $2::text[]) || $3::jsonb WHERE id = $1`, [id, unset, JSON.stringify(set)]);

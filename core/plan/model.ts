@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { formatTag, type Tag } from '../tags/tag.js';
 import { LIMITS } from '../limits/limits.js';
 import { bounded } from '../validation/query.js';
-import type { PlanSpec } from './spec.js';
+import { ServiceAccountName, type PlanSpec } from './spec.js';
 
 const Mount = z.object({ path: z.string(), tags: z.array(z.string()) });
 
@@ -90,6 +90,9 @@ export const ResourceChange = z
     unset: z.array(z.string()).default([]),
   })
   .strict();
+
+/** `PUT /api/plans/{id}/serviceaccount`: a name, or null to unset it. */
+export const ServiceAccountChange = z.object({ serviceAccount: ServiceAccountName.nullable() }).strict();
 
 export const AnnotationChange = z
   .object({

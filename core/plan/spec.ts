@@ -14,6 +14,12 @@ import { resourceValueProblem } from './resource-bounds.js';
 // Paths the container runtime owns; mounting over them breaks the container.
 const RUNTIME_PATHS = ['/proc', '/sys', '/dev'];
 
+/** A Kubernetes ServiceAccount name (a DNS subdomain), which a run's Pod is given. */
+export const ServiceAccountName = z
+  .string()
+  .max(253, 'must be at most 253 characters')
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a Kubernetes service account name: lowercase letters, digits, - and .');
+
 const MountPath = z.string().superRefine((p, ctx) => {
   if (!p.startsWith('/')) return void ctx.addIssue({ code: 'custom', message: `must be absolute, got ${JSON.stringify(p)}` });
   if (p === '/') return void ctx.addIssue({ code: 'custom', message: 'cannot be the root directory' });
@@ -120,7 +126,7 @@ export const PlanSpec = z
     active: z.boolean().default(true),
     resources: Resources,
     on_node: OnNode,
-    service_account: z.string().min(1).nullable().optional(),
+    service_account: ServiceAccountName.nullable().optional(),
     annotations: bounded(KeyValue, LIMITS.annotationsPerPlan, 'annotations per plan').default([]),
     /**
      * knit's own field (Knitfab has none): whether the run's container may use the network.

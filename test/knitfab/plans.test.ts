@@ -47,7 +47,7 @@ resources:
 
 // Knitfab's own CLI applies, shows, finds and switches plans; the links between plans are on
 // each mount, as its plan graph walks them.
-test('Knitfab\'s CLI applies two chained plans, shows their links, finds and deactivates them', async (t) => {
+test.serial('Knitfab\'s CLI applies two chained plans, shows their links, finds and deactivates them', async (t) => {
   await writeFile(join(kf.dir, 'prepare.yaml'), PREPARE);
   await writeFile(join(kf.dir, 'train.yaml'), TRAIN);
   const a = await kf.run(['plan', 'apply', 'prepare.yaml']);
@@ -94,4 +94,33 @@ test('a plan Knitfab\'s CLI cannot find says so', async (t) => {
   const r = await kf.run(['plan', 'show', '00000000-0000-4000-8000-000000000000']);
   t.is(r.code, 1);
   t.regex(r.stderr, /not found/);
+});
+
+test.serial('Knitfab\'s CLI changes a plan\'s resources, annotations and service account', async (t) => {
+  await writeFile(join(kf.dir, 'mutable.yaml'), PREPARE.replace('kfplan:raw', 'kfplan:mutable-raw').replace('kfplan:clean', 'kfplan:mutable').replace('kfplan:log', 'kfplan:mutable-log'));
+  const plan = KfPlanDetail.parse(parseJson(await kf.run(['plan', 'apply', 'mutable.yaml'])));
+  const res = await kf.run(['plan', 'resource', '--set', 'cpu=2', '--set', 'memory=2Gi', plan.planId]);
+  t.is(res.code, 0, res.stderr);
+  t.deepEqual(KfPlanDetail.parse(parseJson(res)).resources, { cpu: '2', memory: '2Gi' });
+  // Unsetting cpu falls back to Knitfab's default.
+  const unset = await kf.run(['plan', 'resource', '--unset', 'cpu', plan.planId]);
+  t.is(unset.code, 0, unset.stderr);
+  t.deepEqual(KfPlanDetail.parse(parseJson(unset)).resources, { cpu: '1', memory: '2Gi' });
+
+  const ann = await kf.run(['plan', 'annotate', '--add', 'stage=beta', '--remove', 'owner=ml-team', plan.planId]);
+  t.is(ann.code, 0, ann.stderr);
+  t.deepEqual(KfPlanDetail.parse(parseJson(ann)).annotations, ['stage=beta']);
+
+  const sa = await kf.run(['plan', 'serviceaccount', '--set', 'trainer', plan.planId]);
+  t.is(sa.code, 0, sa.stderr);
+  t.is(KfPlanDetail.parse(parseJson(sa)).service_account, 'trainer');
+  t.is((await api.client.getPlan(plan.planId)).service_account, 'trainer');
+  const noSa = await kf.run(['plan', 'serviceaccount', '--unset', plan.planId]);
+  t.is(noSa.code, 0, noSa.stderr);
+  t.is(KfPlanDetail.parse(parseJson(noSa)).service_account, undefined);
+
+  // A name Kubernetes would refuse is refused now, naming the field.
+  const bad = await fetch(new URL(`/api/plans/${plan.planId}/serviceaccount`, api.url), { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ serviceAccount: 'Not_A_Name' }) });
+  t.is(bad.status, 400);
+  t.regex(((await bad.json()) as { error: { message: string } }).error.message, /serviceAccount/);
 });
