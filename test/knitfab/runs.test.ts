@@ -50,6 +50,15 @@ test('Knitfab\'s CLI finds, shows, retries, stops and removes runs', async (t) =
   t.is(upload.plan.name, 'knit#uploaded');
   t.deepEqual(upload.outputs.map((o) => o.knitId), [data.knitId]);
 
+  // Knitfab's lineage, built by its CLI from the Data and run routes: the upload, the run, its output.
+  const lineage = await kf.run(['data', 'lineage', '-d', '-n', 'all', data.knitId]);
+  t.is(lineage.code, 0, lineage.stderr);
+  t.regex(lineage.stdout, /digraph/);
+  for (const id of [data.knitId, first.runId, first.outputs[0]!.knitId]) t.true(lineage.stdout.includes(id), `${id} in\n${lineage.stdout}`);
+  const up = await kf.run(['data', 'lineage', '-u', first.outputs[0]!.knitId]);
+  t.is(up.code, 0, up.stderr);
+  t.true(up.stdout.includes(data.knitId) && up.stdout.includes('knit#uploaded'), up.stdout);
+
   // Its output feeds the other plan's run: removing it is refused.
   const rm = await kf.run(['run', 'rm', first.runId]);
   t.is(rm.code, 1, rm.stdout);
