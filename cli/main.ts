@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-const COMMAND_WORDS = new Set(['data', 'plan', 'run', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'lineage', 'template', 'apply', 'active', 'resource', 'annotate', 'graph', 'log', 'stop', 'retry', 'rm', 'wait', 'migrate', 'completion']);
+const COMMAND_WORDS = new Set(['data', 'plan', 'run', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'lineage', 'template', 'apply', 'active', 'resource', 'annotate', 'serviceaccount', 'graph', 'log', 'stop', 'retry', 'rm', 'wait', 'migrate', 'completion']);
 
 function report(err: unknown, argv: string[]): number {
   const e = err as Error;

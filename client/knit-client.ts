@@ -102,6 +102,11 @@ export class KnitClient {
     return this.json(PlanDetail, 'PUT', `/api/plans/${encodeURIComponent(id)}/resources`, { json: { set: change.set ?? {}, unset: change.unset ?? [] } });
   }
 
+  /** Sets the service account a plan's runs get, or with null unsets it. */
+  setPlanServiceAccount(id: string, serviceAccount: string | null): Promise<PlanDetail> {
+    return this.json(PlanDetail, 'PUT', `/api/plans/${encodeURIComponent(id)}/serviceaccount`, { json: { serviceAccount } });
+  }
+
   annotatePlan(id: string, change: { add?: readonly string[]; remove?: readonly string[]; removeKey?: readonly string[] }): Promise<PlanDetail> {
     return this.json(PlanDetail, 'PUT', `/api/plans/${encodeURIComponent(id)}/annotations`, {
       json: { add: change.add ?? [], remove: change.remove ?? [], removeKey: change.removeKey ?? [] },

@@ -74,6 +74,11 @@ test.serial('plan apply (dry run, then for real), show, find, active, resource a
   t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'resource', '--set', 'cpu=1', '--set', 'memory=256Mi', plan.id])).resources, { cpu: '1', memory: '256Mi' });
   t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'resource', '--unset', 'cpu', plan.id])).resources, { memory: '256Mi' });
   t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'annotate', '--add', 'owner=ml', plan.id])).annotations, ['owner=ml']);
+  t.is(parseJson<PlanDetail>(await knit(['plan', 'serviceaccount', '--set', 'trainer', plan.id])).service_account, 'trainer');
+  t.is(parseJson<PlanDetail>(await knit(['plan', 'serviceaccount', '--unset', plan.id])).service_account, null);
+  const both = await knit(['plan', 'serviceaccount', '--set', 'x', '--unset', plan.id]);
+  t.is(both.code, 2);
+  t.regex(both.stderr, /exactly one of --set NAME or --unset/);
 
   const consumer = await s.plan({ script: 'true', inputs: [{ path: '/in', tags: ['cli:model'] }] });
   const graph = parseJson<{ edges: Array<{ from: string; to: string; output: string; input: string }> }>(await knit(['plan', 'graph', '--format', 'json']));

@@ -82,3 +82,26 @@ export const annotateCommand: CommandModule<GlobalArgs, AnnotateArgs> = {
     printPlan(args, await clientFor(args).annotatePlan(args.id, { add, remove, removeKey }));
   },
 };
+
+interface ServiceAccountArgs extends GlobalArgs {
+  id: string;
+  set?: string;
+  unset?: boolean;
+  json?: boolean;
+}
+
+export const serviceAccountCommand: CommandModule<GlobalArgs, ServiceAccountArgs> = {
+  command: 'serviceaccount <id>',
+  describe: 'Set or unset the Kubernetes service account of a plan\'s future runs',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .positional('id', { type: 'string', demandOption: true, describe: 'plan id' })
+      .option('set', { type: 'string', requiresArg: true, describe: 'the service account name' })
+      .option('unset', { type: 'boolean', describe: 'run without a service account of the plan\'s own' })
+      .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
+      .example('$0 plan serviceaccount --set trainer 5e1b…', 'runs get the service account trainer') as unknown as Argv<ServiceAccountArgs>,
+  handler: async (args) => {
+    if ((args.set === undefined) === (args.unset !== true)) throw new UsageError('give exactly one of --set NAME or --unset');
+    printPlan(args, await clientFor(args).setPlanServiceAccount(args.id, args.unset ? null : args.set!));
+  },
+};

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../../context.js';
 import { applyCommand } from './apply.js';
-import { activeCommand, annotateCommand, resourceCommand } from './change.js';
+import { activeCommand, annotateCommand, resourceCommand, serviceAccountCommand } from './change.js';
 import { findCommand, graphCommand, showCommand } from './show-find.js';
 import { templateCommand } from './template.js';
 
@@ -17,6 +17,7 @@ export const planCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(activeCommand)
       .command(resourceCommand)
       .command(annotateCommand)
+      .command(serviceAccountCommand)
       .command(graphCommand)
       .demandCommand(1, 'name a plan command: template, apply, show, find, active, resource, annotate or graph'),
   handler: () => {},
