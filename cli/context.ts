@@ -49,6 +49,17 @@ function readProfile(name: string | undefined, env: NodeJS.ProcessEnv): z.infer<
   return p;
 }
 
+/** The profile in use: --profile, else KNIT_PROFILE, else the profile file's current one (undefined: none). */
+export function profileName(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const named = args.profile ?? env['KNIT_PROFILE'];
+  if (named !== undefined) return named;
+  try {
+    return ProfileFile.parse(JSON.parse(readFileSync(profilePath(env), 'utf8'))).current;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Flags win over the environment, which wins over the profile file, which wins over the default. */
 export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): { server: string; token: string | undefined } {
   const profile = readProfile(args.profile ?? env['KNIT_PROFILE'], env);

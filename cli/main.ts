@@ -5,8 +5,12 @@ import { adminCommand } from './commands/admin/index.js';
 import { dataCommand } from './commands/data/index.js';
 import { planCommand } from './commands/plan/index.js';
 import { runCommand } from './commands/run/index.js';
+import { licenseCommand } from './commands/license.js';
 import { upCommand } from './commands/up.js';
-import type { GlobalArgs } from './context.js';
+import { versionCommand } from './commands/version.js';
+import { findExtensions, runExtension } from './extensions.js';
+import { knitenvPath } from './knitenv.js';
+import { profileName, profilePath, resolveConnection, type GlobalArgs } from './context.js';
 import { UsageError } from './usage-error.js';
 
 export const EXIT_OK = 0;
@@ -25,6 +29,8 @@ function buildCli(argv: string[]) {
     .command(runCommand)
     .command(upCommand)
     .command(adminCommand)
+    .command(versionCommand)
+    .command(licenseCommand)
     .demandCommand(1, 'name a command: data, plan, run, up or admin')
     .strict()
     .recommendCommands()
@@ -32,6 +38,7 @@ function buildCli(argv: string[]) {
     .example('$0 up', 'start knit locally')
     .example('$0 data push -t type:dataset ./train', 'register a directory as Data')
     .example('$0 plan apply train.yaml', 'run a container on every matching Data')
+    .epilogue(extensionsEpilogue())
     .help()
     .alias('h', 'help')
     .version(VERSION)
@@ -43,8 +50,57 @@ function buildCli(argv: string[]) {
     });
 }
 
-/** Runs the CLI and sets the exit code: 0 ok, 1 error, 2 usage. */
+const BUILTIN = new Set(['data', 'plan', 'run', 'up', 'admin', 'version', 'license', 'completion', 'help']);
+const VALUE_FLAGS = new Set(['--server', '--token', '--profile']);
+
+/** The global flags before the command word, and the word's index (-1: none). */
+function commandWord(argv: string[]): { index: number; globals: { server?: string; token?: string; profile?: string } } {
+  const globals: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0 && VALUE_FLAGS.has(a.slice(0, eq))) globals[a.slice(2, eq)] = a.slice(eq + 1);
+    else if (VALUE_FLAGS.has(a)) globals[a.slice(2)] = argv[++i] ?? '';
+    else if (a.startsWith('-')) return { index: -1, globals };
+    else return { index: i, globals };
+  }
+  return { index: -1, globals };
+}
+
+function extensionsEpilogue(): string {
+  const found = findExtensions();
+  if (found.size === 0) return 'Extensions: any executable knit-NAME on PATH is knit NAME.';
+  return ['Extensions on PATH (knit NAME runs knit-NAME):', ...[...found].map(([name, path]) => `  ${name}  (= ${path})`)].join('\n');
+}
+
+/** Runs the CLI and sets the exit code: 0 ok, 1 error, 2 usage; an extension's own code. */
 export async function main(argv: string[]): Promise<void> {
+  const { index, globals } = commandWord(argv);
+  const word = index >= 0 ? argv[index]! : undefined;
+  if (word !== undefined && !BUILTIN.has(word)) {
+    const program = findExtensions().get(word);
+    if (program) {
+      try {
+        // Knitfab's CLI loads no profile for an extension: one that cannot be read is no error here.
+        let conn: { server?: string | undefined; token?: string | undefined };
+        try {
+          conn = resolveConnection(globals);
+        } catch {
+          conn = { server: globals.server ?? process.env['KNIT_SERVER'], token: globals.token ?? process.env['KNIT_TOKEN'] };
+        }
+        process.exitCode = await runExtension(program, argv.slice(index + 1), {
+          KNIT_PROFILE: profileName(globals) ?? '',
+          KNIT_PROFILE_STORE: profilePath(),
+          KNIT_ENV: knitenvPath(),
+          KNIT_SERVER: conn.server,
+          KNIT_TOKEN: conn.token,
+        });
+      } catch (err) {
+        process.exitCode = report(err, argv);
+      }
+      return;
+    }
+  }
   const cli = buildCli(argv);
   try {
     await cli.parseAsync();
@@ -53,7 +109,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-const COMMAND_WORDS = new Set(['data', 'plan', 'run', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'lineage', 'template', 'apply', 'active', 'resource', 'annotate', 'serviceaccount', 'graph', 'log', 'stop', 'retry', 'rm', 'wait', 'migrate', 'completion']);
+const COMMAND_WORDS = new Set(['data', 'plan', 'run', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'lineage', 'template', 'apply', 'active', 'resource', 'annotate', 'serviceaccount', 'graph', 'log', 'stop', 'retry', 'rm', 'wait', 'migrate', 'completion', 'version', 'license']);
 
 function report(err: unknown, argv: string[]): number {
   const e = err as Error;
