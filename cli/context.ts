@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { KnitClient } from '../client/knit-client.js';
 import { KnitError } from '../core/errors/knit-error.js';
+import { connectionOf, localProfileName, readStore, storePath } from './profile-store.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7420';
 
@@ -17,6 +18,7 @@ export interface GlobalArgs {
   server?: string | undefined;
   token?: string | undefined;
   profile?: string | undefined;
+  profileStore?: string | undefined;
 }
 
 export function knitHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -53,6 +55,8 @@ function readProfile(name: string | undefined, env: NodeJS.ProcessEnv): z.infer<
 export function profileName(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const named = args.profile ?? env['KNIT_PROFILE'];
   if (named !== undefined) return named;
+  const local = localProfileName();
+  if (readStore(storePath(knitHome(env), args, env))[local]) return local;
   try {
     return ProfileFile.parse(JSON.parse(readFileSync(profilePath(env), 'utf8'))).current;
   } catch {
@@ -62,7 +66,11 @@ export function profileName(args: GlobalArgs, env: NodeJS.ProcessEnv = process.e
 
 /** Flags win over the environment, which wins over the profile file, which wins over the default. */
 export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): { server: string; token: string | undefined } {
-  const profile = readProfile(args.profile ?? env['KNIT_PROFILE'], env);
+  const named = args.profile ?? env['KNIT_PROFILE'];
+  // A profile in the Knitfab-style store (knit init) first, by name or by this folder's .knitprofile.
+  const store = readStore(storePath(knitHome(env), args, env));
+  const fromStore = store[named ?? localProfileName()];
+  const profile = fromStore ? connectionOf(fromStore) : readProfile(named, env);
   const server = args.server ?? env['KNIT_SERVER'] ?? profile.server ?? DEFAULT_SERVER;
   const token = args.token ?? env['KNIT_TOKEN'] ?? profile.token;
   return { server, token };

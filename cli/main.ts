@@ -5,12 +5,14 @@ import { adminCommand } from './commands/admin/index.js';
 import { dataCommand } from './commands/data/index.js';
 import { planCommand } from './commands/plan/index.js';
 import { runCommand } from './commands/run/index.js';
+import { initCommand } from './commands/init.js';
 import { licenseCommand } from './commands/license.js';
 import { upCommand } from './commands/up.js';
 import { versionCommand } from './commands/version.js';
 import { findExtensions, runExtension } from './extensions.js';
 import { knitenvPath } from './knitenv.js';
-import { profileName, profilePath, resolveConnection, type GlobalArgs } from './context.js';
+import { knitHome, profileName, resolveConnection, type GlobalArgs } from './context.js';
+import { storePath } from './profile-store.js';
 import { UsageError } from './usage-error.js';
 
 export const EXIT_OK = 0;
@@ -23,12 +25,14 @@ function buildCli(argv: string[]) {
     .usage('$0 <command>\n\nknit runs every combination of tagged Data through your Plans, once, and records lineage.')
     .option('server', { type: 'string', describe: 'knit API URL (env KNIT_SERVER, else profile, else http://127.0.0.1:7420)', global: true })
     .option('token', { type: 'string', describe: 'API bearer token (env KNIT_TOKEN)', global: true })
-    .option('profile', { type: 'string', describe: 'profile name in $KNIT_HOME/profile.json (env KNIT_PROFILE)', global: true })
+    .option('profile', { type: 'string', describe: 'profile name (env KNIT_PROFILE; else ./.knitprofile): in the profile store, else in $KNIT_HOME/profile.json', global: true })
+    .option('profile-store', { type: 'string', describe: 'the profile store knit init writes (env KNIT_PROFILE_STORE, else $KNIT_HOME/profile)', global: true })
     .command(dataCommand)
     .command(planCommand)
     .command(runCommand)
     .command(upCommand)
     .command(adminCommand)
+    .command(initCommand)
     .command(versionCommand)
     .command(licenseCommand)
     .demandCommand(1, 'name a command: data, plan, run, up or admin')
@@ -50,17 +54,18 @@ function buildCli(argv: string[]) {
     });
 }
 
-const BUILTIN = new Set(['data', 'plan', 'run', 'up', 'admin', 'version', 'license', 'completion', 'help']);
-const VALUE_FLAGS = new Set(['--server', '--token', '--profile']);
+const BUILTIN = new Set(['data', 'plan', 'run', 'up', 'admin', 'init', 'version', 'license', 'completion', 'help']);
+const VALUE_FLAGS = new Set(['--server', '--token', '--profile', '--profile-store']);
 
 /** The global flags before the command word, and the word's index (-1: none). */
-function commandWord(argv: string[]): { index: number; globals: { server?: string; token?: string; profile?: string } } {
+function commandWord(argv: string[]): { index: number; globals: { server?: string; token?: string; profile?: string; profileStore?: string } } {
   const globals: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0 && VALUE_FLAGS.has(a.slice(0, eq))) globals[a.slice(2, eq)] = a.slice(eq + 1);
-    else if (VALUE_FLAGS.has(a)) globals[a.slice(2)] = argv[++i] ?? '';
+    const key = (flag: string) => (flag === '--profile-store' ? 'profileStore' : flag.slice(2));
+    if (a.startsWith('--') && eq > 0 && VALUE_FLAGS.has(a.slice(0, eq))) globals[key(a.slice(0, eq))] = a.slice(eq + 1);
+    else if (VALUE_FLAGS.has(a)) globals[key(a)] = argv[++i] ?? '';
     else if (a.startsWith('-')) return { index: -1, globals };
     else return { index: i, globals };
   }
@@ -90,7 +95,7 @@ export async function main(argv: string[]): Promise<void> {
         }
         process.exitCode = await runExtension(program, argv.slice(index + 1), {
           KNIT_PROFILE: profileName(globals) ?? '',
-          KNIT_PROFILE_STORE: profilePath(),
+          KNIT_PROFILE_STORE: storePath(knitHome(), globals, process.env),
           KNIT_ENV: knitenvPath(),
           KNIT_SERVER: conn.server,
           KNIT_TOKEN: conn.token,
@@ -109,7 +114,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-const COMMAND_WORDS = new Set(['data', 'plan', 'run', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'lineage', 'template', 'apply', 'active', 'resource', 'annotate', 'serviceaccount', 'graph', 'log', 'stop', 'retry', 'rm', 'wait', 'migrate', 'completion', 'version', 'license']);
+const COMMAND_WORDS = new Set(['data', 'plan', 'run', 'up', 'admin', 'push', 'find', 'show', 'tag', 'pull', 'lineage', 'template', 'apply', 'active', 'resource', 'annotate', 'serviceaccount', 'graph', 'log', 'stop', 'retry', 'rm', 'wait', 'migrate', 'completion', 'init', 'version', 'license']);
 
 function report(err: unknown, argv: string[]): number {
   const e = err as Error;

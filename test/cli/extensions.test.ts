@@ -22,7 +22,7 @@ test('an executable knit-NAME on PATH runs as knit NAME, with its arguments, std
   t.is(r.code, 3, r.stderr);
   const out = r.stdout.split('\n');
   t.is(out[0], 'args:a --flag b');
-  t.is(out[1], `profile:team store:${join(home, 'profile.json')} env:${join(dir.path, 'knitenv')}`);
+  t.is(out[1], `profile:team store:${join(home, 'profile')} env:${join(dir.path, 'knitenv')}`);
   t.is(out[2], 'server:http://127.0.0.1:9 token:sekret');
   t.is(out[3], 'stdin:piped');
 
