@@ -92,6 +92,18 @@ test.serial('plan apply (dry run, then for real), show, find, active, resource a
   t.deepEqual(found.map((r) => r.id), [run!.id]);
   t.deepEqual(parseJson<RunDetail[]>(await knit(['run', 'find', '-o', run!.outputs[0]!.dataId!])).map((r) => r.id), [run!.id]);
   t.is(parseJson<RunDetail>(await knit(['run', 'show', run!.id])).status, 'done');
+
+  // Knitfab's flag names, as aliases.
+  const log = await knit(['run', 'log', run!.id]);
+  const shownLog = await knit(['run', 'show', '--log', run!.id]);
+  t.is(shownLog.code, 0, shownLog.stderr);
+  t.is(shownLog.stdout, log.stdout);
+  t.is((await knit(['run', 'show', '-f', run!.id])).code, 2);
+  t.deepEqual(parseJson<PlanDetail[]>(await knit(['plan', 'find', '--in-tag', 'cli:data', '--out-tag', 'cli:model'])).map((p) => p.id), [plan.id]);
+  t.deepEqual(parseJson<PlanDetail>(await knit(['plan', 'resource', '-s', 'cpu=1', '-u', 'memory', plan.id])).resources, { cpu: '1' });
+  const finished = parseJson<Array<{ id: string }>>(await knit(['data', 'find', '-t', 'cli:model', '--transient', 'no'])).map((d) => d.id);
+  t.true(finished.includes(run!.outputs[0]!.dataId!));
+  t.deepEqual(parseJson(await knit(['data', 'find', '-t', 'cli:model', '--transient', 'yes'])), []);
 });
 
 test.serial('plan files are checked before they are sent, and bad ones are refused naming the field', async (t) => {
@@ -124,7 +136,7 @@ test.serial('run wait exits non-zero for a failed run; stop, retry and rm work f
   t.is((await knit(['run', 'wait', run!.id])).code, 1);
   const removed = await knit(['run', 'rm', run!.id]);
   t.is(parseJson<RunDetail>(removed).status, 'invalidated');
-  const stop = await knit(['run', 'stop', run!.id]);
+  const stop = await knit(['run', 'stop', '-x', run!.id]);
   t.is(stop.code, 1);
   t.regex(stop.stderr, /only a run in progress can be stopped/);
   const badStatus = await knit(['run', 'find', '-s', 'sleeping']);

@@ -37,8 +37,8 @@ export const resourceCommand: CommandModule<GlobalArgs, ResourceArgs> = {
   builder: (y) =>
     (y as Argv<GlobalArgs>)
       .positional('id', { type: 'string', demandOption: true, describe: 'plan id' })
-      .option('set', { type: 'string', requiresArg: true, describe: 'TYPE=QUANTITY, e.g. cpu=2 or memory=4Gi (repeatable)' })
-      .option('unset', { type: 'string', requiresArg: true, describe: 'remove a resource TYPE (repeatable)' })
+      .option('set', { alias: 's', type: 'string', requiresArg: true, describe: 'TYPE=QUANTITY, e.g. cpu=2 or memory=4Gi (repeatable)' })
+      .option('unset', { alias: 'u', type: 'string', requiresArg: true, describe: 'remove a resource TYPE (repeatable)' })
       .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
       .example('$0 plan resource --set cpu=2 --set memory=4Gi 5e1b…', 'more for each run') as unknown as Argv<ResourceArgs>,
   handler: async (args) => {

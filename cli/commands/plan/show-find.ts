@@ -37,8 +37,8 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
     (y as Argv<GlobalArgs>)
       .option('active', { type: 'string', choices: ['yes', 'no', 'both'], default: 'both', describe: 'only active, or only inactive, plans' })
       .option('image', { type: 'string', describe: 'image NAME or NAME:TAG' })
-      .option('in', { alias: 'i', type: 'string', requiresArg: true, describe: 'an input of the plan selects this tag (repeatable)' })
-      .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'an output (or the log) of the plan has this tag (repeatable)' })
+      .option('in', { alias: ['i', 'in-tag'], type: 'string', requiresArg: true, describe: 'an input of the plan selects this tag (repeatable)' })
+      .option('out', { alias: ['o', 'out-tag'], type: 'string', requiresArg: true, describe: 'an output (or the log) of the plan has this tag (repeatable)' })
       .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
       .example('$0 plan find -i type:dataset', 'plans that take datasets')
       .example('$0 plan find --active no', 'inactive plans') as unknown as Argv<FindArgs>,

@@ -76,11 +76,13 @@ const logCommand: CommandModule<GlobalArgs, LogArgs> = {
       .positional('id', { type: 'string', demandOption: true, describe: 'run id' })
       .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing until the run ends' })
       .example('$0 run log -f 0c4d…', 'watch a run as it goes') as unknown as Argv<LogArgs>,
-  handler: async (args) => {
-    const res = await clientFor(args).runLog(args.id, { follow: args.follow === true });
-    for await (const chunk of res) process.stdout.write(chunk as Buffer);
-  },
+  handler: printLog,
 };
+
+async function printLog(args: LogArgs): Promise<void> {
+  const res = await clientFor(args).runLog(args.id, { follow: args.follow === true });
+  for await (const chunk of res) process.stdout.write(chunk as Buffer);
+}
 
 interface StopArgs extends IdArgs {
   fail?: boolean;
@@ -96,7 +98,20 @@ export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       .command(findCommand)
-      .command(idCommand('show', 'Show a run: status, inputs, outputs, log', ['$0 run show 0c4d…', 'show one run'], async (a) => printRun(a, await clientFor(a).getRun(a.id))))
+      .command(
+        idCommand(
+          'show',
+          'Show a run: status, inputs, outputs, log; --log prints its log instead (-f follows it), as in Knitfab',
+          ['$0 run show 0c4d…', 'show one run'],
+          async (a) => {
+            const args = a as LogArgs & { log?: boolean };
+            if (args.log) return printLog(args);
+            if (args.follow) throw new UsageError('--follow goes with --log: knit run show --log -f ID');
+            printRun(a, await clientFor(a).getRun(a.id));
+          },
+          (y) => y.option('log', { type: 'boolean', describe: 'print the run\'s log' }).option('follow', { alias: 'f', type: 'boolean', describe: 'with --log: keep printing until the run ends' }) as unknown as Argv<IdArgs>,
+        ),
+      )
       .command(logCommand)
       .command(
         idCommand(
@@ -109,7 +124,7 @@ export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
             // Recorded, not yet delivered (Temporal is down): not an error, but not done yet either.
             if (notice) info(notice);
           },
-          (y) => y.option('fail', { type: 'boolean', describe: 'abort: the run ends failed' }) as unknown as Argv<IdArgs>,
+          (y) => y.option('fail', { alias: 'x', type: 'boolean', describe: 'abort: the run ends failed' }) as unknown as Argv<IdArgs>,
         ),
       )
       .command(idCommand('retry', 'Start a new attempt of a done or failed run, with fresh outputs', ['$0 run retry 0c4d…', 'run it again'], async (a) => printRun(a, await clientFor(a).retryRun(a.id))))
