@@ -71,9 +71,25 @@ export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = pro
   const store = readStore(storePath(knitHome(env), args, env));
   const fromStore = store[named ?? localProfileName()];
   const profile = fromStore ? connectionOf(fromStore) : readProfile(named, env);
-  const server = args.server ?? env['KNIT_SERVER'] ?? profile.server ?? DEFAULT_SERVER;
+  const [server, from] =
+    args.server !== undefined ? [args.server, '--server'] : env['KNIT_SERVER'] !== undefined ? [env['KNIT_SERVER'], 'KNIT_SERVER'] : profile.server !== undefined ? [profile.server, 'the profile'] : [DEFAULT_SERVER, 'the default'];
+  checkServerUrl(server, from);
   const token = args.token ?? env['KNIT_TOKEN'] ?? profile.token;
   return { server, token };
+}
+
+/** A server that is not an http(s) URL is named with where it came from, and how to write it. */
+function checkServerUrl(server: string, from: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(server);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    const hint = /^[\w.-]+:\d+/.test(server) ? `; write it as http://${server}` : '; it must be an http(s) URL such as http://127.0.0.1:7420';
+    throw new KnitError('bad_request', `${from}: ${JSON.stringify(server)} is not a server URL${hint}`, { field: from });
+  }
 }
 
 export function clientFor(args: GlobalArgs): KnitClient {

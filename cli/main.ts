@@ -125,7 +125,14 @@ function report(err: unknown, argv: string[]): number {
     return EXIT_USAGE;
   }
   if (e instanceof KnitError) {
-    process.stderr.write(`knit: ${e.message}\n`);
+    const problems = (e.details?.['problems'] as Array<{ field: string; message: string }> | undefined) ?? [];
+    if (problems.length > 1) {
+      process.stderr.write(`knit: ${problems.length} problems:\n${problems.map((p) => `  ${p.field}: ${p.message}`).join('\n')}\n`);
+    } else {
+      process.stderr.write(`knit: ${e.message}\n`);
+    }
+    // With --json the error is data too: the API's error body, every problem in it.
+    if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(e.toBody())}\n`);
     return EXIT_ERROR;
   }
   process.stderr.write(`knit: ${e?.message ?? String(err)}\n`);

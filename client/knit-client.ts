@@ -167,8 +167,9 @@ export class KnitClient {
 
   /** Packs `dir` straight into the request (streaming, never buffered) and registers it as new Data. */
   async pushDirectory(dir: string, tags: readonly string[], onProgress?: Progress): Promise<DataDetail> {
-    const st = await stat(dir).catch(() => undefined);
-    if (!st?.isDirectory()) throw new KnitError('bad_request', `${dir}: not a directory; knit data push takes directories`, { field: 'DIR' });
+    const st = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+    if (st instanceof Error) throw new KnitError('bad_request', `${dir}: ${st.code === 'ENOENT' ? 'no such file or directory' : `cannot be read (${st.code ?? st.message})`}`, { field: 'DIR' });
+    if (!st.isDirectory()) throw new KnitError('bad_request', `${dir}: not a directory; knit data push takes directories (push the folder that holds it)`, { field: 'DIR' });
     const plan = await planPack(dir);
     return this.pushArchive(
       (sink) =>

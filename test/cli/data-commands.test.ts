@@ -102,7 +102,7 @@ test.serial('exit codes: 2 for usage mistakes, 1 for errors, with messages that 
   t.regex(unknown.stderr, /not found/);
   const notDir = await knit(['data', 'push', join(work.path, 'missing')]);
   t.is(notDir.code, 1);
-  t.regex(notDir.stderr, /not a directory/);
+  t.regex(notDir.stderr, /missing: no such file or directory/);
   const down = await knit(['data', 'find'], { KNIT_SERVER: 'http://127.0.0.1:9' });
   t.is(down.code, 1);
   t.regex(down.stderr, /cannot reach the knit API .*knit up/);

@@ -21,7 +21,7 @@ const migrateCommand: CommandModule<GlobalArgs, GlobalArgs> = {
 };
 
 export const adminCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'admin <command>',
+  command: 'admin',
   describe: 'Server-side administration (runs where the database is reachable)',
   builder: (y: Argv<GlobalArgs>) => y.command(migrateCommand).demandCommand(1, 'name an admin command: migrate'),
   handler: () => {},

@@ -8,7 +8,7 @@ import { showCommand } from './show.js';
 import { tagCommand } from './tag.js';
 
 export const dataCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'data <command>',
+  command: 'data',
   describe: 'Push, find, tag and pull Data',
   builder: (y: Argv<GlobalArgs>) =>
     y

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { parse, YAMLParseError } from 'yaml';
+import { PlanSpec } from '../../../core/plan/spec.js';
+import { parseOrThrow } from '../../../core/validation/parse.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { info, printJson, wantsJson } from '../../output.js';
 import { UsageError } from '../../usage-error.js';
@@ -52,7 +54,10 @@ export const applyCommand: CommandModule<GlobalArgs, Args> = {
       .example('$0 plan apply train.yaml --dry-run', 'see what it would start')
       .example('$0 plan apply train.yaml', 'apply it') as unknown as Argv<Args>,
   handler: async (args) => {
+    // Checked here first, so every problem of the file is listed before anything is sent; the
+    // file's own values go, for the server to read as it reads any client's.
     const spec = await readPlanFile(args.file);
+    parseOrThrow(PlanSpec, spec, '');
     const result = await clientFor(args).applyPlan(spec, { dryRun: args.dryRun === true, yes: args.yes === true });
     if (result.dryRun) return printPreview(args, result.preview);
     info(`applied plan ${result.plan!.id}; it starts ${result.preview.runs} run${result.preview.runs === 1 ? '' : 's'} now`);

@@ -6,7 +6,7 @@ import { findCommand, graphCommand, showCommand } from './show-find.js';
 import { templateCommand } from './template.js';
 
 export const planCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'plan <command>',
+  command: 'plan',
   describe: 'Write, apply and manage Plans',
   builder: (y: Argv<GlobalArgs>) =>
     y

@@ -93,7 +93,7 @@ interface WaitArgs extends IdArgs {
 }
 
 export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'run <command>',
+  command: 'run',
   describe: 'Inspect and control Runs',
   builder: (y: Argv<GlobalArgs>) =>
     y

@@ -1,0 +1,48 @@
+import test from 'ava';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runKnit } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+// What surprised a Knitfab user trying knit: each answer now says what is wrong and what to do.
+test('a noun without a verb lists the verbs', async (t) => {
+  for (const [noun, verbs] of [['run', /find, show, log, stop, retry, rm or wait/], ['data', /push, find/], ['plan', /template, apply/]] as const) {
+    const r = await runKnit([noun]);
+    t.is(r.code, 2, noun);
+    t.regex(r.stderr, verbs, noun);
+  }
+});
+
+test('a server address without a scheme is named, with how to write it', async (t) => {
+  const r = await runKnit(['data', 'find'], { env: { KNIT_SERVER: '127.0.0.1:7620' } });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /KNIT_SERVER: "127\.0\.0\.1:7620" is not a server URL; write it as http:\/\/127\.0\.0\.1:7620/);
+  const flag = await runKnit(['data', 'find', '--server', 'ftp://x']);
+  t.regex(flag.stderr, /--server: "ftp:\/\/x" is not a server URL/);
+});
+
+test('pushing a path that does not exist says so, and a file is not a directory', async (t) => {
+  const dir = await tempDir('knit-surprise-');
+  t.teardown(dir.cleanup);
+  const missing = await runKnit(['data', 'push', join(dir.path, 'nope')], { env: { KNIT_SERVER: 'http://127.0.0.1:9' } });
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /nope: no such file or directory/);
+  await writeFile(join(dir.path, 'file'), 'x');
+  const file = await runKnit(['data', 'push', join(dir.path, 'file')], { env: { KNIT_SERVER: 'http://127.0.0.1:9' } });
+  t.regex(file.stderr, /file: not a directory; knit data push takes directories/);
+});
+
+test('plan apply lists every problem of the file before sending it, and --json gives them as data', async (t) => {
+  const dir = await tempDir('knit-surprise-');
+  t.teardown(dir.cleanup);
+  const file = join(dir.path, 'bad.yaml');
+  await writeFile(file, 'image: x\ninputs:\n  - path: in\n    tags: []\noutputs:\n  - path: out\n');
+  // No server listens there: the file is refused before any request.
+  const r = await runKnit(['plan', 'apply', file, '--json'], { env: { KNIT_SERVER: 'http://127.0.0.1:9' } });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /4 problems:\n {2}image: must be NAME:TAG/);
+  t.regex(r.stderr, /inputs\[0\]\.path: must be absolute/);
+  t.regex(r.stderr, /outputs\[0\]\.path: must be absolute/);
+  const body = JSON.parse(r.stdout) as { error: { details: { problems: Array<{ field: string }> } } };
+  t.deepEqual(body.error.details.problems.map((p) => p.field), ['image', 'inputs[0].path', 'inputs[0].tags', 'outputs[0].path']);
+});
