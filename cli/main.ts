@@ -11,6 +11,7 @@ import { upCommand } from './commands/up.js';
 import { versionCommand } from './commands/version.js';
 import { findExtensions, runExtension } from './extensions.js';
 import { knitenvPath } from './knitenv.js';
+import { STDIO_ARG } from './stdio.js';
 import { knitHome, profileName, resolveConnection, type GlobalArgs } from './context.js';
 import { storePath } from './profile-store.js';
 import { UsageError } from './usage-error.js';
@@ -106,7 +107,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
   }
-  const cli = buildCli(argv);
+  const cli = buildCli(argv.map((a) => (a === '-' ? STDIO_ARG : a)));
   try {
     await cli.parseAsync();
   } catch (err) {

@@ -5,6 +5,7 @@ import { PlanSpec } from '../../../core/plan/spec.js';
 import { parseOrThrow } from '../../../core/validation/parse.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { info, printJson, wantsJson } from '../../output.js';
+import { isStdio } from '../../stdio.js';
 import { UsageError } from '../../usage-error.js';
 import { printPlan, printPreview } from './render.js';
 
@@ -19,7 +20,7 @@ interface Args extends GlobalArgs {
 export async function readPlanFile(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+    text = isStdio(file) ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
