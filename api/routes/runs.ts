@@ -94,6 +94,9 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
     const { follow } = parseOrThrow(LogQuery, req.query);
     let run = await mustGet(id);
     const out = new PassThrough();
+    // Headers go out at once, not with the first line: a follower of a run that has written
+    // nothing yet knows it is connected (Fastify pipes the body right after writing the head).
+    reply.raw.once('pipe', () => reply.raw.flushHeaders());
     void reply.type('text/plain; charset=utf-8').send(out);
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());
