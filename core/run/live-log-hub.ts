@@ -8,7 +8,7 @@ export interface LiveLogHubOptions {
   fallbackMs?: number;
   /** Without notifications (PGlite): how often the followed runs are looked at. */
   pollMs?: number;
-  /** How long after losing its LISTEN connection the hub connects again. */
+  /** How long after losing its LISTEN connection the hub connects again (doubling up to ten times that while it fails). */
   reconnectMs?: number;
   onError?: (err: unknown, what: string) => void;
 }
@@ -142,6 +142,8 @@ export class LiveLogHub {
 
   /** Holds the LISTEN session, connecting again after it is lost, until the hub closes. */
   private async listen(): Promise<void> {
+    // Doubling while the database stays away (a restart, an outage), back to the first delay once connected.
+    let delay = this.reconnectMs;
     while (!this.closed) {
       let client: Tx | undefined;
       try {
@@ -160,6 +162,7 @@ export class LiveLogHub {
         this.client = c;
         // Chunks written while there was no session were never announced here.
         this.wakeAll();
+        delay = this.reconnectMs;
         await lost;
         if (!this.closed) this.opts.onError?.(new Error('the LISTEN connection was lost'), 'live-log listen');
       } catch (err) {
@@ -171,7 +174,8 @@ export class LiveLogHub {
         this.dropSession = undefined;
       }
       if (this.closed) break;
-      await sleep(this.reconnectMs, undefined, { signal: this.stop.signal }).catch(() => {});
+      await sleep(delay, undefined, { signal: this.stop.signal }).catch(() => {});
+      delay = Math.min(delay * 2, this.reconnectMs * 10);
     }
   }
 
