@@ -200,3 +200,18 @@ test.serial('the hub listens on PostgreSQL and polls on PGlite, whose wire serve
     await pool.end();
   }
 });
+
+test.serial('a live log of many chunks is read page by page, in order, each line once', async (t) => {
+  const k = knitds[0] ?? (await startKnitd('knitd-pages', { fallbackMs: NEVER }));
+  const run = await insertRun(worker, 'running');
+  const writer = new LiveLogWriter(worker, run, 1, 0);
+  // One chunk per flush: 30 chunks, several pages of a follower's reads.
+  for (let n = 1; n <= 30; n++) {
+    await writer.add([logLine(n)]);
+    await writer.flush();
+  }
+  t.is(writer.position().seq, 30);
+  const f = collect(await k.client.runLog(run));
+  await within(20_000, 'the log', f.ended);
+  t.deepEqual(shown(f.text()), Array.from({ length: 30 }, (_, i) => `stdout line-${i + 1}`));
+});
