@@ -7,7 +7,8 @@ import { blobKeyOf } from '../core/data/db.js';
 import { withTx, type Pool } from '../core/db/pool.js';
 import type { Logger } from '../core/log/logger.js';
 import { beginAttempt, finishAttempt, type BeginResult, type Outcome, type StoredContent } from '../core/run/attempt.js';
-import { formatLogLine, liveLogPrefix } from '../core/run/live-log.js';
+import { formatLogLine } from '../core/run/live-log.js';
+import { deleteLiveLog, notifyLiveLog } from '../core/run/live-log-db.js';
 import type { AttemptContext } from '../core/run/model.js';
 import { setStatus } from '../core/run/store.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
@@ -70,7 +71,7 @@ export function attemptActivities(deps: AttemptDeps) {
 
     /**
      * Starts the container unless it already ran, then follows it to the end: its log goes to
-     * storage as it is written (for `knit run log -f`), and heartbeats tell Temporal this worker
+     * the database as it is written (for `knit run log -f`), and heartbeats tell Temporal this worker
      * is alive. A replacement worker re-attaches to the same container.
      */
     async runContainer(ctx: AttemptContext): Promise<{ exitCode: number | null; note?: string }> {
@@ -85,7 +86,7 @@ export function attemptActivities(deps: AttemptDeps) {
       await setStatus(pool, ctx.runId, ctx.attempt, 'running');
 
       const resume = activity.info.heartbeatDetails as { seq: number; lastTimestamp: string } | undefined;
-      const live = new LiveLogWriter(store, ctx.runId, ctx.attempt, resume?.seq ?? 0, resume?.lastTimestamp);
+      const live = new LiveLogWriter(pool, ctx.runId, ctx.attempt, resume?.seq ?? 0, resume?.lastTimestamp);
       const beat = setInterval(() => {
         activity.heartbeat(live.position());
         void live.flush().catch(() => {});
@@ -153,7 +154,12 @@ export function attemptActivities(deps: AttemptDeps) {
 
     /** Finishes the attempt in one transaction, then wakes the matcher for downstream plans. */
     async finishAttempt(ctx: AttemptContext, outcome: Outcome): Promise<boolean> {
-      const finished = await withTx(pool, (tx) => finishAttempt(tx, ctx.runId, ctx.attempt, outcome));
+      const finished = await withTx(pool, async (tx) => {
+        const done = await finishAttempt(tx, ctx.runId, ctx.attempt, outcome);
+        // Followers of the live log move on to the stored log now, not at their next fallback read.
+        await notifyLiveLog(tx, ctx.runId);
+        return done;
+      });
       await deps.wakeMatcher().catch((err: unknown) => deps.log.warn({ err, runId: ctx.runId }, 'could not wake the matcher; its backstop will'));
       return finished;
     },
@@ -161,7 +167,8 @@ export function attemptActivities(deps: AttemptDeps) {
     /** Removes the container, its files and the live log: nothing is left once a run ends. */
     async cleanupAttempt(ctx: AttemptContext): Promise<void> {
       await executor.release(ctx);
-      for await (const e of store.list(liveLogPrefix(ctx.runId, ctx.attempt))) await store.delete(e.key);
+      // The run's log Data is stored by now (collectLog comes first), so followers need the live copy no more.
+      await deleteLiveLog(pool, ctx.runId, ctx.attempt);
     },
   };
 }

@@ -4,6 +4,7 @@ import type { Pool } from '../core/db/pool.js';
 import { LIMITS } from '../core/limits/limits.js';
 import type { Logger } from '../core/log/logger.js';
 import type { OutboxKind } from '../core/outbox/db.js';
+import { LiveLogHub, type LiveLogHubOptions } from '../core/run/live-log-hub.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { registerBearerAuth } from './auth.js';
 import { clientError, frameworkError, MAX_PARAM_LENGTH, registerErrorHandling } from './errors.js';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   orchestrator: Orchestrator;
   /** Called after a change commits, to wake whoever reacts to it (the matcher). Must not throw. */
   onChange: (kind: OutboxKind, subjectId: string) => void;
+  /** How log followers learn of new live-log lines (core/run/live-log-hub.ts); the defaults suit production. */
+  liveLog?: LiveLogHubOptions;
 }
 
 
@@ -62,7 +65,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerHealthRoutes(app, deps);
   registerDataRoutes(app, deps);
   registerPlanRoutes(app, deps);
-  registerRunRoutes(app, deps);
+  // One hub per process: its single LISTEN session serves every follower of this knitd.
+  const liveLogs = await LiveLogHub.open(deps.pool, {
+    onError: (err, what) => deps.logger.warn({ err }, `${what} failed; followers read the table until it is back`),
+    ...deps.liveLog,
+  });
+  app.addHook('onClose', () => liveLogs.close());
+  registerRunRoutes(app, deps, liveLogs);
   registerLineageRoutes(app, deps);
   registerAgentRoutes(app, deps);
   await registerKnitfabApi(app, deps);

@@ -1,39 +1,32 @@
 import test from 'ava';
-import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { LiveLogWriter } from '../activities/live-log.js';
 import { startPeriodicSweep } from '../core/data/gc-loop.js';
 import { sweepLiveLogs } from '../worker/sweep.js';
-import { startTestApi } from './helpers/api.js';
+import { createTestDatabase } from './helpers/db.js';
+import { allChunks, insertRun, logLine } from './helpers/live-log.js';
 import { waitFor } from './helpers/wait.js';
 
-async function runRow(api: Awaited<ReturnType<typeof startTestApi>>, planId: string, status: string): Promise<string> {
-  const id = randomUUID();
-  await api.db.pool.query('INSERT INTO run (id, plan_id, input_key, status) VALUES ($1, $2, $3, $4)', [id, planId, id, status]);
-  return id;
-}
-
-const exists = async (dir: string, name: string) => (await readdir(dir).catch(() => [] as string[])).includes(name);
-
-test('live-log folders of finished attempts are swept while running; those of attempts in flight are kept', async (t) => {
-  const api = await startTestApi();
-  t.teardown(() => api.close());
-  const { plan } = await api.client.applyPlan({ image: 'repo/a:1', inputs: [{ path: '/in', tags: ['sweep:test'] }] });
-  const done = await runRow(api, plan!.id, 'done');
-  const running = await runRow(api, plan!.id, 'running');
-  const runs = join(api.home, 'storage', 'objects', 'runs');
-
-  const sweeper = startPeriodicSweep(100, async () => void (await sweepLiveLogs({ pool: api.db.pool, store: api.store })), (err) => t.fail(String(err)));
+test('live logs of attempts that end while the sweeper runs are swept; those of attempts in flight are kept', async (t) => {
+  const db = await createTestDatabase();
+  t.teardown(() => db.drop());
+  const sweeper = startPeriodicSweep(100, async () => void (await sweepLiveLogs({ pool: db.pool })), (err) => t.fail(String(err)));
   t.teardown(() => sweeper.stop());
 
-  // Created after the sweeper started, as an attempt ending while the worker runs leaves them.
-  await mkdir(join(runs, done, 'a1', 'live'), { recursive: true });
-  await mkdir(join(runs, running, 'a1', 'live'), { recursive: true });
-  await writeFile(join(runs, running, 'a1', 'live', 'stdout'), 'still writing');
-  // Not the run's current attempt (1), so over, whatever the run's status.
-  await mkdir(join(runs, running, 'a2', 'live'), { recursive: true });
-
-  await waitFor('the finished attempt’s empty live folder to be swept', async () => !(await exists(runs, done)), 20_000);
-  await waitFor('the stale attempt’s empty live folder to be swept', async () => !(await exists(join(runs, running), 'a2')), 20_000);
-  t.true(await exists(join(runs, running, 'a1', 'live'), 'stdout'), 'the live log of the attempt in flight is kept');
+  const ending = await insertRun(db.pool, 'running');
+  const running = await insertRun(db.pool, 'running');
+  for (const id of [ending, running]) {
+    const w = new LiveLogWriter(db.pool, id, 1, 0);
+    await w.add([logLine(1)]);
+    await w.flush();
+  }
+  // The attempt ends, as a crash between finishing and cleaning up would leave it: chunks and all.
+  await db.pool.query("UPDATE run SET status = 'done' WHERE id = $1", [ending]);
+  await waitFor('the finished attempt’s live log to be swept', async () => (await allChunks(db.pool, ending)).length === 0, 20_000);
+  // A retry makes attempt 1 stale, whatever the run's status.
+  await db.pool.query('UPDATE run SET attempt = 2 WHERE id = $1', [running]);
+  const second = new LiveLogWriter(db.pool, running, 2, 0);
+  await second.add([logLine(2)]);
+  await second.flush();
+  await waitFor('the stale attempt’s live log to be swept', async () => (await allChunks(db.pool, running, 1)).length === 0, 20_000);
+  t.is((await allChunks(db.pool, running, 2)).length, 1, 'the live log of the attempt in flight is kept');
 });

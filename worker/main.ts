@@ -143,7 +143,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
   const sweeper = startPeriodicSweep(
     env.KNIT_GC_INTERVAL_SECONDS * 1000,
     async () => {
-      const liveLogs = await sweepLiveLogs({ pool, store });
+      const liveLogs = await sweepLiveLogs({ pool });
       if (liveLogs > 0) log.info({ liveLogs }, 'removed live logs of finished attempts');
     },
     (err) => log.warn({ err }, 'sweeping live logs failed; will retry'),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Pool } from '../core/db/pool.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { SCRATCH_PREFIX } from '../core/storage/scratch.js';
+import { sweepLiveLogChunks } from '../core/run/live-log-db.js';
 import { IN_FLIGHT, type RunStatus } from '../core/run/status.js';
 import type { Executor } from '../executor/executor.js';
 
@@ -10,13 +11,14 @@ export interface SweepResult {
   /** Attempts whose containers, volumes or Pods were removed. */
   attempts: number;
   scratch: number;
+  /** Live-log chunks of attempts that are over. */
   liveLogs: number;
 }
 
 /**
  * Removes what crashed attempts of this knit instance left behind: what the executor holds for
  * attempts that are over (containers, volumes, Pods), scratch folders of steps cut short on this
- * worker, and live logs. Anything of an attempt still in flight is left for its workflow, which
+ * worker, and live-log chunks. Anything of an attempt still in flight is left for its workflow, which
  * re-attaches to it.
  */
 export async function sweepLeftovers(deps: { pool: Pool; executor: Executor; store: BlobStore; workdir: string; scratchGraceMs: number }): Promise<SweepResult> {
@@ -57,26 +59,11 @@ function attemptIsOver(pool: Pool): (runId: string, attempt: number) => Promise<
   };
 }
 
-const LIVE = /^runs\/([0-9a-f-]{36})\/a(\d+)\/live\//;
-
 /**
- * Live logs of attempts that are over, and the folders they leave empty. Safe while running (the
- * worker sweeps periodically): an attempt still in flight, whose log is being written, is never
- * touched, and a folder that gains a file meanwhile is kept.
+ * Live logs (database chunks) of attempts that are over, which a crash between finishing and
+ * cleaning up leaves behind. Safe while running (the worker sweeps periodically): an attempt
+ * still in flight, whose log is being written, is never touched. Returns how many chunks went.
  */
-export async function sweepLiveLogs(deps: { pool: Pool; store: BlobStore }): Promise<number> {
-  const over = attemptIsOver(deps.pool);
-  let liveLogs = 0;
-  for await (const e of deps.store.list('runs/')) {
-    const m = LIVE.exec(e.key);
-    if (m && (await over(m[1]!, Number(m[2])))) {
-      await deps.store.delete(e.key);
-      liveLogs++;
-    }
-  }
-  for await (const folder of deps.store.emptyFolders('runs/')) {
-    const m = LIVE.exec(folder) ?? /^runs\/([0-9a-f-]{36})\/a(\d+)\/$/.exec(folder);
-    if (m && (await over(m[1]!, Number(m[2])))) await deps.store.removeEmptyFolder(folder, 'runs/');
-  }
-  return liveLogs;
+export async function sweepLiveLogs(deps: { pool: Pool }): Promise<number> {
+  return sweepLiveLogChunks(deps.pool);
 }

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +13,9 @@ import { findRuns, getRun } from '../../core/run/store.js';
 import { RunQuery, StopRequest, type RunDetail, type StopResult } from '../../core/run/model.js';
 import { markStopDelivered } from '../../core/run/stop-delivery.js';
 import { isTerminal } from '../../core/run/status.js';
-import { liveLogPrefix, timestampNanos } from '../../core/run/live-log.js';
+import { timestampNanos } from '../../core/run/live-log.js';
+import { readLiveLogChunks } from '../../core/run/live-log-db.js';
+import type { LiveLogHub } from '../../core/run/live-log-hub.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { DurationMs } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
@@ -20,10 +23,12 @@ import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
 const POLL_MS = 300;
+/** Live-log chunks read at once by a follower: at most 8 × 256 KiB in memory. */
+const PAGE_CHUNKS = 8;
 const LogQuery = z.object({ follow: z.enum(['true', 'false']).optional().transform((v) => v === 'true') }).strict();
 const WaitQuery = z.object({ timeout: DurationMs.default(30_000).pipe(z.number().max(120_000, 'must be at most 2m')) }).strict();
 
-export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs: LiveLogHub): void {
   const mustGet = async (id: string): Promise<RunDetail> => {
     const run = await getRun(deps.pool, id);
     if (!run) throw notFound('run', id);
@@ -81,52 +86,63 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   /**
    * The run's log as text. While it runs, what the worker has stored so far (and, with follow,
-   * more as it comes); once it has finished, the log Data it produced.
+   * more as it comes, pushed by the hub); once it has finished, the log Data it produced. While
+   * the run is live, only the database is read, never object storage.
    */
   app.get('/api/runs/:id/log', { config: { takesQuery: true } }, async (req, reply) => {
     const id = idParam(req.params, 'run');
     const { follow } = parseOrThrow(LogQuery, req.query);
     let run = await mustGet(id);
     const out = new PassThrough();
+    // Headers go out at once, not with the first line: a follower of a run that has written
+    // nothing yet knows it is connected (Fastify pipes the body right after writing the head).
+    reply.raw.once('pipe', () => reply.raw.flushHeaders());
     void reply.type('text/plain; charset=utf-8').send(out);
-    let closed = false;
-    req.raw.once('close', () => (closed = true));
+    const gone = new AbortController();
+    req.raw.once('close', () => gone.abort());
+    // Watching before the first read: a chunk written between a read and the wait is not missed.
+    const watch = follow ? liveLogs.watch(id) : undefined;
     (async () => {
-      let seq = 0;
+      let attempt = run.attempt;
+      let seq = -1;
       let last: bigint | undefined;
       for (;;) {
-        const chunks: string[] = [];
-        for await (const e of deps.store.list(liveLogPrefix(id, run.attempt))) chunks.push(e.key);
-        for (const key of chunks.sort().slice(seq)) {
-          // The worker deletes chunks once the run has finished; the final log covers the rest.
-          const text = await readText(deps, key);
-          if (text === undefined) break;
-          out.write(text);
-          last = lastTimestamp(text.trimEnd().split('\n').pop()) ?? last;
-          seq++;
+        // A retried run starts a new attempt, with a log of its own.
+        if (run.attempt !== attempt) [attempt, seq, last] = [run.attempt, -1, undefined];
+        // Paged, and written as the client takes it: a long log is never all in memory. Chunks
+        // are deleted once the run has finished; the final log covers the rest.
+        for (;;) {
+          const page = await readLiveLogChunks(deps.pool, id, attempt, seq, PAGE_CHUNKS);
+          for (const c of page) {
+            if (!out.write(c.text)) await drained(out, gone.signal);
+            if (gone.signal.aborted) return;
+            seq = c.seq;
+            if (c.lastTimestamp) last = timestampNanos(c.lastTimestamp) ?? last;
+          }
+          if (page.length < PAGE_CHUNKS) break;
         }
         if (isTerminal(run.status)) {
           await writeFinalLog(deps, run, out, last);
           break;
         }
-        if (!follow || closed) break;
-        await sleep(POLL_MS);
+        if (!watch || gone.signal.aborted) break;
+        await watch.next(gone.signal);
+        if (liveLogs.closed) throw new Error('knitd is shutting down; follow the log again');
         run = await mustGet(id);
       }
-    })().then(
-      () => out.end(),
-      (err: Error) => out.destroy(err),
-    );
+    })()
+      .then(
+        () => out.end(),
+        (err: Error) => out.destroy(err),
+      )
+      .finally(() => watch?.close());
     return reply;
   });
 }
 
-async function readText(deps: ApiDeps, key: string): Promise<string | undefined> {
-  const body = await deps.store.get(key).catch(() => undefined);
-  if (!body) return undefined;
-  const parts: Buffer[] = [];
-  for await (const c of body) parts.push(c as Buffer);
-  return Buffer.concat(parts).toString('utf8');
+/** Until `out` takes more, or the client has gone. */
+async function drained(out: PassThrough, gone: AbortSignal): Promise<void> {
+  await once(out, 'drain', { signal: gone }).catch(() => {});
 }
 
 function lastTimestamp(line: string | undefined): bigint | undefined {

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PgliteWireServer } from './pglite-wire-server.js';
+import type { Queryable } from './pool.js';
 
 export interface EmbeddedPostgres {
   /** A DATABASE_URL that any PostgreSQL client (pg, psql) can use. */
@@ -35,4 +36,14 @@ export async function databaseAt(databaseUrl: string | undefined, dataDir: strin
   if (databaseUrl !== undefined) return { url: databaseUrl, embedded: false, stop: async () => {} };
   const db = await startEmbeddedPostgres({ dataDir });
   return { url: db.url, embedded: true, stop: () => db.stop() };
+}
+
+/**
+ * Whether the server behind `q` is PGlite. Its one session is shared by every wire client
+ * (pglite-wire-server.ts), so a NOTIFY is delivered to whichever client sent it, never to a client
+ * that ran LISTEN: LISTEN/NOTIFY cannot work there, and notified code must poll instead.
+ */
+export async function servesPglite(q: Queryable): Promise<boolean> {
+  const r = await q.query<{ version: string }>('SELECT version()');
+  return /\bPGlite\b/.test(r.rows[0]?.version ?? '');
 }

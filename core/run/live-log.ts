@@ -1,14 +1,7 @@
 /**
- * The live log of a running attempt is kept in blob storage as numbered chunks, written by the
- * worker and read by the API (on any machine). These names are the contract between the two.
+ * Log lines as executors report them and as knit keeps them, live (core/run/live-log-db.ts) and
+ * stored (the run's log Data).
  */
-export function liveLogPrefix(runId: string, attempt: number): string {
-  return `runs/${runId}/a${attempt}/live/`;
-}
-
-export function liveLogKey(runId: string, attempt: number, seq: number): string {
-  return `${liveLogPrefix(runId, attempt)}${String(seq).padStart(10, '0')}`;
-}
 
 /** Nanoseconds since the epoch of an RFC3339Nano timestamp; Docker trims trailing zeros, so strings do not compare. */
 export function timestampNanos(ts: string): bigint | undefined {

@@ -34,3 +34,27 @@ test('the embedded server keeps concurrent clients apart: whole requests, transa
   await pool.query('INSERT INTO t VALUES (4, $1)', ['after']);
   t.deepEqual((await pool.query('SELECT id FROM t')).rows, [{ id: 4 }]);
 });
+
+// Why the live-log hub polls on PGlite (core/run/live-log-hub.ts): every wire client shares its
+// one session, so a NOTIFY comes back to the client that sent it, and a LISTENing client never
+// hears it, not even with its next request.
+test('on the embedded server a notification reaches the sender, not the listener', async (t) => {
+  const db = await startEmbeddedPostgres();
+  t.teardown(() => db.stop());
+  const heard = { listener: [] as string[], sender: [] as string[] };
+  const listener = new pg.Client({ connectionString: db.url });
+  const sender = new pg.Client({ connectionString: db.url });
+  await listener.connect();
+  await sender.connect();
+  t.teardown(async () => {
+    await listener.end();
+    await sender.end();
+  });
+  listener.on('notification', (n) => heard.listener.push(n.payload ?? ''));
+  sender.on('notification', (n) => heard.sender.push(n.payload ?? ''));
+  await listener.query('LISTEN probe');
+  // The notification is part of the answer to this query: it has been dispatched when it resolves.
+  await sender.query("SELECT pg_notify('probe', 'x')");
+  await listener.query('SELECT 1');
+  t.deepEqual(heard, { listener: [], sender: ['x'] });
+});

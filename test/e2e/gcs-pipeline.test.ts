@@ -5,7 +5,7 @@ import { startFakeGcs } from '../helpers/fake-gcs.js';
 import { TestStack, terminal } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
-// knitd and the worker keep every Data archive, log and live-log chunk in GCS (fake-gcs-server):
+// knitd and the worker keep every Data archive and log in GCS (fake-gcs-server; live logs are in the database):
 // a two-stage chain runs, its outputs come back through the API, and the bucket holds them.
 test('a two-stage chain runs with its Data in GCS: pushed, staged, produced, pulled', async (t) => {
   const gcs = await startFakeGcs(['knit-e2e']);

@@ -2,9 +2,7 @@ import test from 'ava';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DockerEngine } from '../../executor/docker/engine.js';
-import { liveLogKey } from '../../core/run/live-log.js';
-import { LocalBlobStore } from '../../core/storage/local-store.js';
-import { Readable } from 'node:stream';
+import { readLiveLogChunks } from '../../core/run/live-log-db.js';
 import { TestStack, TEST_IMAGE, terminal } from '../helpers/stack.js';
 
 test('a worker starting up removes leftovers of its own finished attempts, and nothing of another knit', async (t) => {
@@ -38,15 +36,12 @@ test('a worker starting up removes leftovers of its own finished attempts, and n
   const longAgo = new Date(Date.now() - 2 * 3600_000);
   await utimes(join(workdir, 'scratch-old'), longAgo, longAgo);
   await mkdir(join(workdir, 'scratch-now'));
-  const store = new LocalBlobStore(join(s.home, 'storage'));
-  await store.put(liveLogKey(run!.id, 1, 0), Readable.from([Buffer.from('line\n')]));
+  await s.db.pool.query("INSERT INTO live_log_chunk (run_id, attempt, seq, text) VALUES ($1, 1, 0, 'line\n')", [run!.id]);
 
   await s.startWorker();
   t.is(await docker.inspect(leftover), undefined, 'its own leftover container is gone');
   t.truthy(await docker.inspect(foreign), 'a container of a run it does not know is not its own: left alone');
   t.deepEqual(await docker.listVolumes({ 'knit.instance': s.instance }), [], 'its volumes are gone');
   t.deepEqual(await readdir(workdir), ['scratch-now'], 'an old scratch folder is gone, a fresh one kept');
-  const chunks = [];
-  for await (const e of store.list('runs/')) chunks.push(e.key);
-  t.deepEqual(chunks, []);
+  t.deepEqual(await readLiveLogChunks(s.db.pool, run!.id, 1, -1, 10), [], 'the live log of its finished attempt is gone');
 });

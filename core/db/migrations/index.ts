@@ -6,6 +6,7 @@ import { m0004 } from './0004_plan_match_error.js';
 import { m0005 } from './0005_stop_delivery.js';
 import { m0006 } from './0006_plan_network.js';
 import { m0007 } from './0007_attempt_upload.js';
+import { m0008 } from './0008_live_log.js';
 
 /** Every schema change, in order. Never edit a released migration: add a new one. */
-export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007];
+export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008];
