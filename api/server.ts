@@ -74,7 +74,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerRunRoutes(app, deps, liveLogs);
   registerLineageRoutes(app, deps);
   registerAgentRoutes(app, deps);
-  await registerKnitfabApi(app, deps);
+  await registerKnitfabApi(app, deps, liveLogs);
   await app.ready();
   return app;
 }

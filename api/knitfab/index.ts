@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { LiveLogHub } from '../../core/run/live-log-hub.js';
 import type { ApiDeps } from '../server.js';
 import { registerKnitfabDataRoutes } from './data.js';
 import { registerKnitfabErrors } from './errors.js';
@@ -12,13 +13,13 @@ import { registerKnitfabRunRoutes } from './runs.js';
  */
 export const KNITFAB_PREFIX = '/knitfab/api';
 
-export async function registerKnitfabApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+export async function registerKnitfabApi(app: FastifyInstance, deps: ApiDeps, liveLogs: LiveLogHub): Promise<void> {
   await app.register(
     async (kf) => {
       registerKnitfabErrors(kf);
       registerKnitfabDataRoutes(kf, deps);
       registerKnitfabPlanRoutes(kf, deps);
-      registerKnitfabRunRoutes(kf, deps);
+      registerKnitfabRunRoutes(kf, deps, liveLogs);
     },
     { prefix: KNITFAB_PREFIX },
   );

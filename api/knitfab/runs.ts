@@ -1,9 +1,10 @@
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { getData } from '../../core/data/db.js';
 import { abortableQueries } from '../../core/db/abortable.js';
 import type { Queryable } from '../../core/db/pool.js';
-import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { badRequest, KnitError, notFound } from '../../core/errors/knit-error.js';
 import { getPlan } from '../../core/plan/db.js';
 import type { PlanRecord } from '../../core/plan/model.js';
 import { RunQuery, type RunDetail } from '../../core/run/model.js';
@@ -13,6 +14,8 @@ import { parseOrThrow } from '../../core/validation/parse.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
+import type { LiveLogHub } from '../../core/run/live-log-hub.js';
+import { streamRunLog } from '../services/run-log.js';
 import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
 import { UPLOADED, UPLOAD_RUN_PREFIX } from './data.js';
 import { parseGoDuration } from './go-duration.js';
@@ -29,11 +32,51 @@ const KfRunQuery = z
   })
   .strict();
 
+const KfLogQuery = z.object({ follow: z.string().optional() }).strict();
+
+/** knit's log lines (`<time> <stdout|stderr> <text>`) back to what the container wrote; knit's own notes dropped. */
+class ContainerOutput extends Transform {
+  private rest = '';
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const lines = (this.rest + chunk.toString('utf8')).split('\n');
+    this.rest = lines.pop()!;
+    done(null, lines.map(containerLine).join(''));
+  }
+  override _flush(done: TransformCallback): void {
+    done(null, this.rest === '' ? '' : containerLine(this.rest));
+  }
+}
+
+function containerLine(line: string): string {
+  const m = /^\S+ (stdout|stderr) (.*)$/s.exec(line);
+  return m ? `${m[2]}\n` : '';
+}
+
 const commaList = (v: string | undefined) => (v === undefined ? [] : v.split(',').map((s) => s.trim()).filter((s) => s !== ''));
 const runIdOf = (params: unknown) => (params as { runId?: string }).runId ?? '';
 
 /** Knitfab's run routes (docs/knitfab-compat.md 4.12, 4.13, 4.15 to 4.18) over knit's runs. */
-export function registerKnitfabRunRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function registerKnitfabRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs: LiveLogHub): void {
+  /**
+   * The log as Knitfab serves it: the container's own output, raw, without knit's time and
+   * stream columns or its notes. `?follow` (no value needed) streams until the run ends.
+   */
+  app.get('/runs/:runId/log', { config: { takesQuery: true } }, async (req, reply) => {
+    const q = parseOrThrow(KfLogQuery, req.query);
+    const id = idParam({ id: runIdOf(req.params) }, 'run');
+    const run = await mustGetRun(deps, id);
+    if (run.status === 'invalidated') throw notFound('run', id);
+    if (run.status === 'deactivated' || run.status === 'waiting' || run.status === 'ready') {
+      throw new KnitError('unavailable', `run ${id} is ${run.status}: it has no log yet; retry once it has started`);
+    }
+    const gone = new AbortController();
+    req.raw.once('close', () => gone.abort());
+    const follow = q.follow !== undefined && q.follow !== 'false';
+    const raw = pipeline(streamRunLog(deps, liveLogs, run, { follow, signal: gone.signal }), new ContainerOutput(), () => {});
+    reply.raw.once('pipe', () => reply.raw.flushHeaders());
+    return reply.type('application/octet-stream').send(raw);
+  });
+
   app.get('/runs', { config: { takesQuery: true } }, async (req, reply) => {
     const q = parseOrThrow(KfRunQuery, req.query);
     let duration: string | undefined;

@@ -43,6 +43,10 @@ test('Knitfab\'s CLI finds, shows, retries, stops and removes runs', async (t) =
   t.deepEqual(first.exit, { code: 0, message: '' });
   const shown = KfRunDetail.parse(parseJson(await kf.run(['run', 'show', first.runId])));
   t.is(shown.runId, first.runId);
+  // The log as the container wrote it: no time or stream columns, none of knit's notes.
+  const log = await kf.run(['run', 'show', '--log', first.runId]);
+  t.is(log.code, 0, log.stderr);
+  t.is(log.stdout, 'copied\n');
   await done(use.planId);
 
   // The upload's pseudo run, which Knitfab's lineage reads.
