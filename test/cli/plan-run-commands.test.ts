@@ -149,3 +149,18 @@ async function dirWith(name: string, content: string): Promise<string> {
   await writeFile(join(d, name), content);
   return d;
 }
+
+test.serial('run log and run wait say why a deactivated run does not start, instead of nothing', async (t) => {
+  const plan = await s.plan({ script: 'echo never', inputs: [{ path: '/in', tags: ['cli:held'] }], active: false });
+  await s.push({ a: '1' }, ['cli:held']);
+  const [run] = await s.waitRuns('the held run', (rs) => rs.length === 1, { plans: [plan.id] });
+  t.is(run!.status, 'deactivated');
+  const log = await knit(['run', 'log', run!.id]);
+  t.is(log.code, 0, log.stderr);
+  t.is(log.stdout, '');
+  t.regex(log.stderr, new RegExp(`run ${run!.id} is deactivated: its plan ${plan.id} is inactive, so it does not start until knit plan active yes ${plan.id}`));
+  const waited = await knit(['run', 'wait', '--timeout', '2s', run!.id]);
+  t.is(waited.code, 1);
+  t.regex(waited.stderr, /is deactivated: its plan .* is inactive/);
+  t.regex(waited.stderr, /still deactivated after the timeout/);
+});

@@ -79,8 +79,19 @@ const logCommand: CommandModule<GlobalArgs, LogArgs> = {
   handler: printLog,
 };
 
+/** Why a run has no log yet and will not get one by waiting alone; undefined for a run under way. */
+export function notStartedWhy(run: { id: string; status: string; plan: { id: string } }): string | undefined {
+  if (run.status === 'deactivated') return `run ${run.id} is deactivated: its plan ${run.plan.id} is inactive, so it does not start until knit plan active yes ${run.plan.id}`;
+  if (run.status === 'waiting') return `run ${run.id} is waiting for a free slot on a worker (or for a worker to start); it has no log yet`;
+  return undefined;
+}
+
 async function printLog(args: LogArgs): Promise<void> {
-  const res = await clientFor(args).runLog(args.id, { follow: args.follow === true });
+  const client = clientFor(args);
+  // Before the run has started there is no log: say why instead of printing nothing.
+  const why = notStartedWhy(await client.getRun(args.id));
+  if (why) info(why);
+  const res = await client.runLog(args.id, { follow: args.follow === true });
   for await (const chunk of res) process.stdout.write(chunk as Buffer);
 }
 
@@ -138,7 +149,16 @@ export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
             const timeout = (a as WaitArgs).timeout;
             const ms = timeout === undefined ? undefined : parseDuration(timeout);
             if (timeout !== undefined && ms === undefined) throw new UsageError(`--timeout ${JSON.stringify(timeout)}: must be a duration such as 90s or 10m`);
-            const run = await clientFor(a).waitRun(a.id, ms === undefined ? {} : { timeoutMs: ms });
+            // A run that cannot start by itself is said so at once (and again if it changes), not waited on silently.
+            let told: string | undefined;
+            const run = await clientFor(a).waitRun(a.id, {
+              ...(ms === undefined ? {} : { timeoutMs: ms }),
+              onPoll: (r) => {
+                const why = notStartedWhy(r);
+                if (why && why !== told) info(why);
+                told = why;
+              },
+            });
             printRun(a, run);
             if (run.status !== 'done') {
               info(`run ${run.id} ended ${run.status}${run.message ? `: ${run.message}` : ''}`);
