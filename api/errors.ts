@@ -4,11 +4,22 @@ import { canceledQueryError } from '../core/db/query-canceled.js';
 import { isConnectionError } from '../core/db/connection-errors.js';
 import { KnitError } from '../core/errors/knit-error.js';
 
-/** Maps every failure to `{error: {code, message, field?}}` with the matching status. */
-export function registerErrorHandling(app: FastifyInstance): void {
+/** How an API writes its errors: knit's `{error: {code, message, field?}}`, or another API's shape. */
+export interface ErrorShape {
+  body(err: KnitError): unknown;
+  contentType: string;
+  /** The answer to an unknown route, when the API words it its own way. */
+  notFound?(method: string, path: string): unknown;
+}
+
+const KNIT_ERRORS: ErrorShape = { body: (err) => err.toBody(), contentType: 'application/json; charset=utf-8' };
+
+/** Maps every failure to an error body in `shape` (knit's by default) with the matching status. */
+export function registerErrorHandling(app: FastifyInstance, shape: ErrorShape = KNIT_ERRORS): void {
   app.setNotFoundHandler((req, reply) => {
-    const err = new KnitError('not_found', `no such route: ${req.method} ${req.url.split('?')[0]}`);
-    void reply.code(404).send(err.toBody());
+    const path = req.url.split('?')[0]!;
+    const body = shape.notFound ? shape.notFound(req.method, path) : shape.body(new KnitError('not_found', `no such route: ${req.method} ${path}`));
+    void reply.code(404).type(shape.contentType).send(body);
   });
 
   app.setErrorHandler((error: FastifyError | KnitError | Error, req, reply) => {
@@ -17,11 +28,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     else if (err.code === 'unavailable') req.log.warn({ err: error }, 'request failed: database unreachable');
     else req.log.info({ code: err.code, field: err.field, msg: err.message }, 'request rejected');
     if (!req.raw.complete) discardRestOfBody(req.raw);
-    // A failed download may already have set archive headers; the error body is JSON.
-    reply.removeHeader('content-length');
-    reply.removeHeader('x-knit-digest');
-    reply.removeHeader('content-disposition');
-    void reply.code(err.status).type('application/json; charset=utf-8').send(err.toBody());
+    // A failed download may already have set archive headers (and a trailer); the error body is JSON.
+    for (const h of ['content-length', 'x-knit-digest', 'content-disposition', 'trailer']) reply.removeHeader(h);
+    void reply.code(err.status).type(shape.contentType).send(shape.body(err));
   });
 }
 
@@ -80,7 +89,7 @@ const DISCARD_GRACE_MS = 10_000;
  * the client gets a broken pipe instead of our answer. Node discards the rest of the body after
  * the response; a client that keeps sending long after is cut off.
  */
-export function discardRestOfBody(raw: import('node:http').IncomingMessage): void {
+function discardRestOfBody(raw: import('node:http').IncomingMessage): void {
   raw.resume();
   const timer = setTimeout(() => raw.socket?.destroy(), DISCARD_GRACE_MS);
   timer.unref();
@@ -88,7 +97,7 @@ export function discardRestOfBody(raw: import('node:http').IncomingMessage): voi
   raw.once('close', () => clearTimeout(timer));
 }
 
-export function toKnitError(error: unknown): KnitError {
+function toKnitError(error: unknown): KnitError {
   if (error instanceof KnitError) return error;
   const e = error as FastifyError;
   switch (e.code) {

@@ -1,24 +1,24 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { PassThrough, pipeline, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ArchiveValidator } from '../../core/archive/validate.js';
-import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
+import { findData } from '../../core/data/db.js';
 import { DataQuery, TagChange, type DataRecord } from '../../core/data/model.js';
 import { abortableQueries } from '../../core/db/abortable.js';
-import { withTx, type Queryable } from '../../core/db/pool.js';
-import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
+import type { Queryable } from '../../core/db/pool.js';
+import { badRequest } from '../../core/errors/knit-error.js';
 import { findRuns, getRun } from '../../core/run/store.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { formatTag } from '../../core/tags/tag.js';
 import { systemTags } from '../../core/data/model.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
-import { storeArchiveBody } from '../archive-upload.js';
-import { ByteLimit, tooLarge } from '../byte-limit.js';
+import { ByteLimit } from '../byte-limit.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
+import { changeDataTags, registerUpload, storedArchive } from '../services/data.js';
 import { writeKnitfabTar } from './archive.js';
 import { parseGoDuration } from './go-duration.js';
 import { KfTagChange, type KfDataDetail } from './shapes.js';
@@ -81,10 +81,6 @@ export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): 
     if (String(req.headers['content-type'] ?? '').split(';')[0]!.trim() !== TAR_GZIP) {
       throw badRequest('content-type', `must be ${TAR_GZIP}: the body is a gzip'd tar of the directory`);
     }
-    const limit = deps.config.maxDataBytes;
-    if (Number(req.headers['content-length'] ?? NaN) > limit) throw tooLarge(limit);
-    const id = randomUUID();
-    const key = blobKeyOf(id);
     const md5 = new Md5Tap();
     const validator = new ArchiveValidator();
     const trailer = new TrailerCheck(() => {
@@ -95,16 +91,8 @@ export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): 
       }
     });
     // The limit holds for the archive as stored (after gunzip) too, so a small gzip bomb cannot fill the store.
-    const stored = await storeArchiveBody(req, deps.store, key, { limit, checks: [md5, createGunzip(), new ByteLimit(limit), validator, trailer], sender: 'client' });
-    let record: DataRecord;
-    try {
-      record = await withTx(deps.pool, (tx) => insertData(tx, { id, size: stored.size, digest: stored.digest, blobKey: key, tags: [] }));
-    } catch (err) {
-      await deps.store.delete(key).catch(() => {});
-      throw err;
-    }
-    req.log.info({ dataId: id, size: stored.size, entries: validator.stats, via: 'knitfab' }, 'data registered');
-    deps.onChange('data.created', id);
+    const checks = [md5, createGunzip(), new ByteLimit(deps.config.maxDataBytes), validator, trailer];
+    const record = await registerUpload(deps, req, { checks, tags: [], log: () => ({ entries: validator.stats, via: 'knitfab' }) });
     return reply.code(200).send(await kfData(deps.pool, record, new Map()));
   });
 
@@ -112,20 +100,12 @@ export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): 
     const id = idParam({ id: (req.params as { knitId?: string }).knitId }, 'Data');
     const body = parseOrThrow(KfTagChange, req.body ?? {});
     const change = parseOrThrow(TagChange, { add: body.add ?? [], remove: body.remove ?? [], removeKey: body.remove_key ?? [] });
-    const d = await withTx(deps.pool, (tx) => changeTags(tx, id, change));
-    if (!d) throw notFound('data', id);
-    deps.onChange('data.tagged', id);
-    return kfData(deps.pool, d, new Map());
+    return kfData(deps.pool, await changeDataTags(deps, id, change), new Map());
   });
 
   app.get('/data/:knitId', async (req, reply) => {
     const id = idParam({ id: (req.params as { knitId?: string }).knitId }, 'Data');
-    const d = await getData(deps.pool, id);
-    if (!d) throw notFound('data', id);
-    if (d.blobKey === null || d.digest === null || d.size === null) {
-      throw conflict(`data ${id} is still being written by run ${d.producerRunId ?? '?'}; pull it once the run has finished`, { runId: d.producerRunId });
-    }
-    const { blobKey, digest, size } = d;
+    const { blobKey, digest, size } = await storedArchive(deps.pool, id);
     const tar = new PassThrough();
     const md5 = new Md5Tap();
     // Gzip in the body, not as Content-Encoding: Go would undo that and hand the CLI a bare tar.

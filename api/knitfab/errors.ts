@@ -1,6 +1,6 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { KnitError } from '../../core/errors/knit-error.js';
-import { discardRestOfBody, toKnitError } from '../errors.js';
+import { registerErrorHandling } from '../errors.js';
 
 /** The reason words Knitfab's knitd puts first in its error message, by knit's error code. */
 const REASON: Partial<Record<KnitError['code'], string>> = {
@@ -22,18 +22,14 @@ export function knitfabErrorBody(err: KnitError): { message: string; reason: str
   return { message: `${reason}\n${err.message}`, reason, advice: err.message };
 }
 
-/** Errors and unknown routes under the Knitfab prefix answer in Knitfab's shape. */
+/**
+ * Errors under the Knitfab prefix answer in Knitfab's shape, through knit's one error mechanism;
+ * an unknown route says `Not Found`, word for word as Knitfab's knitd does.
+ */
 export function registerKnitfabErrors(app: FastifyInstance): void {
-  app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ message: 'Not Found', reason: 'not found', advice: `no such route: ${req.method} ${req.url.split('?')[0]}` });
-  });
-  app.setErrorHandler((error: FastifyError | KnitError | Error, req, reply) => {
-    const err = toKnitError(error);
-    if (err.code === 'internal') req.log.error({ err: error }, 'request failed');
-    else req.log.info({ code: err.code, field: err.field, msg: err.message }, 'request rejected');
-    if (!req.raw.complete) discardRestOfBody(req.raw);
-    reply.removeHeader('content-length');
-    reply.removeHeader('trailer');
-    void reply.code(err.status).type('application/json').send(knitfabErrorBody(err));
+  registerErrorHandling(app, {
+    body: knitfabErrorBody,
+    contentType: 'application/json',
+    notFound: (method, path) => ({ message: 'Not Found', reason: 'not found', advice: `no such route: ${method} ${path}` }),
   });
 }

@@ -1,20 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ArchiveValidator } from '../../core/archive/validate.js';
 import { ACCEPT_REDIRECT, ContentRequestHeaders, DIGEST_HEADER, SIZE_HEADER } from '../../core/data/content-redirect.js';
-import { blobKeyOf, changeTags, findData, getData, insertData } from '../../core/data/db.js';
+import { findData, getData } from '../../core/data/db.js';
 import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
 import { abortableQueries } from '../../core/db/abortable.js';
-import { withTx } from '../../core/db/pool.js';
-import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
+import { badRequest, notFound } from '../../core/errors/knit-error.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { MemoryRelief } from '../../core/streams/memory-relief.js';
-import { storeArchiveBody } from '../archive-upload.js';
-import { tooLarge } from '../byte-limit.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
+import { changeDataTags, registerUpload, storedArchive } from '../services/data.js';
 
 const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
 
@@ -26,7 +23,6 @@ const dataId = (params: unknown) => idParam(params, 'Data');
  */
 const SIGNED_URL_TTL_SECONDS = 300;
 
-/** Turns what can go wrong while receiving an archive into the right 4xx. */
 export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // The archive is streamed by the handler itself, never buffered by a body parser.
   app.addContentTypeParser(TAR_TYPES, (_req, _payload, done) => done(null));
@@ -36,23 +32,8 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
       throw badRequest('content-type', 'must be application/x-tar: the body is a tar archive of the directory');
     }
     const { tag } = parseOrThrow(UploadQuery, req.query);
-    const limit = deps.config.maxDataBytes;
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > limit) throw tooLarge(limit);
-
-    const id = randomUUID();
-    const key = blobKeyOf(id);
     const validator = new ArchiveValidator();
-    const stored = await storeArchiveBody(req, deps.store, key, { limit, checks: [validator], sender: 'client' });
-    let record;
-    try {
-      record = await withTx(deps.pool, (tx) => insertData(tx, { id, size: stored.size, digest: stored.digest, blobKey: key, tags: tag }));
-    } catch (err) {
-      await deps.store.delete(key).catch(() => {});
-      throw err;
-    }
-    req.log.info({ dataId: id, size: stored.size, entries: validator.stats }, 'data registered');
-    deps.onChange('data.created', id);
+    const record = await registerUpload(deps, req, { checks: [validator], tags: tag, log: () => ({ entries: validator.stats }) });
     return reply.code(201).send(toDataDetail(record));
   });
 
@@ -71,11 +52,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/api/data/:id/content', async (req, reply) => {
     const id = dataId(req.params);
     const wants = parseOrThrow(ContentRequestHeaders, { [ACCEPT_REDIRECT]: req.headers[ACCEPT_REDIRECT] })[ACCEPT_REDIRECT];
-    const d = await getData(deps.pool, id);
-    if (!d) throw notFound('data', id);
-    if (d.blobKey === null || d.digest === null || d.size === null) {
-      throw conflict(`data ${id} is still being written by run ${d.producerRunId ?? '?'}; pull it once the run has finished`, { runId: d.producerRunId });
-    }
+    const d = await storedArchive(deps.pool, id);
     // Only a client that asked gets a redirect, and only from a store that signs; the digest and
     // size come from knit's own record, so the client verifies the store's bytes against them.
     if (wants !== undefined && deps.store.signedUrl) {
@@ -102,9 +79,6 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.put('/api/data/:id/tags', async (req) => {
     const id = dataId(req.params);
     const change = parseOrThrow(TagChange, req.body ?? {});
-    const d = await withTx(deps.pool, (tx) => changeTags(tx, id, change));
-    if (!d) throw notFound('data', id);
-    deps.onChange('data.tagged', id);
-    return toDataDetail(d);
+    return toDataDetail(await changeDataTags(deps, id, change));
   });
 }
