@@ -20,15 +20,13 @@ import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 import { changeDataTags, registerUpload, storedArchive } from '../services/data.js';
 import { writeKnitfabTar } from './archive.js';
-import { parseGoDuration } from './go-duration.js';
+import { goDurationParam } from './go-duration.js';
+import { kfRunSummary, UPLOAD_MOUNT, uploadRunSummary } from './summaries.js';
 import { KfTagChange, type KfDataDetail } from './shapes.js';
 
 /** What Knitfab's CLI uploads: a gzip'd tar, checked by an MD5 of the gzip bytes in a trailer. */
 const TAR_GZIP = 'application/tar+gzip';
 const MD5_TRAILER = 'x-checksum-md5';
-/** The plan Knitfab names the pseudo run of an upload after, and that run's id prefix. */
-export const UPLOADED = 'knit#uploaded';
-export const UPLOAD_RUN_PREFIX = 'upload-';
 
 /** The MD5 of the bytes passing through, known once they have all passed. */
 class Md5Tap extends Transform {
@@ -126,11 +124,7 @@ export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): 
   app.get('/data', { config: { takesQuery: true } }, async (req, reply) => {
     const q = parseOrThrow(KfDataQuery, req.query);
     const tags = q.tag === undefined ? [] : Array.isArray(q.tag) ? q.tag : [q.tag];
-    let durationMs: number | undefined;
-    if (q.duration !== undefined) {
-      durationMs = parseGoDuration(q.duration);
-      if (durationMs === undefined) throw badRequest('duration', `must be a Go duration such as 24h0m0s or 90m, got ${JSON.stringify(q.duration)}`);
-    }
+    const durationMs = goDurationParam(q.duration, 'duration');
     const query = parseOrThrow(DataQuery, { tag: tags, ...(q.since !== undefined ? { since: q.since } : {}) });
     if (durationMs !== undefined) {
       if (query.since === undefined) throw badRequest('duration', 'needs since: the window is [since, since + duration)');
@@ -150,26 +144,21 @@ async function runOf(q: Queryable, id: string, cache: Map<string, RunDetail | un
   return cache.get(id);
 }
 
-function kfRun(r: RunDetail) {
-  return { runId: r.id, status: r.status, updatedAt: r.updatedAt, plan: { planId: r.plan.id, image: r.plan.image } };
-}
-
 /** A Data in Knitfab's shape: its tags, the run it came from (an upload's pseudo run), and the runs that read it. */
 async function kfData(q: Queryable, d: DataRecord, runs: Map<string, RunDetail | undefined>): Promise<KfDataDetail> {
   const tags = [...systemTags(d), ...d.tags].map(formatTag);
-  const createdAt = d.createdAt.toISOString();
   let upstream: KfDataDetail['upstream'];
   const producer = d.producerRunId === null ? undefined : await runOf(q, d.producerRunId, runs);
   if (producer === undefined) {
-    upstream = { run: { runId: `${UPLOAD_RUN_PREFIX}${d.id}`, status: 'done', updatedAt: createdAt, plan: { planId: UPLOADED, name: UPLOADED } }, mountpoint: { path: '/upload', tags: [] } };
+    upstream = { run: uploadRunSummary(d), mountpoint: { path: UPLOAD_MOUNT, tags: [] } };
   } else if (d.producerOutput === 'log') {
-    upstream = { run: kfRun(producer), log: { tags: [] } };
+    upstream = { run: kfRunSummary(producer), log: { tags: [] } };
   } else {
-    upstream = { run: kfRun(producer), mountpoint: { path: d.producerOutput ?? '', tags: [] } };
+    upstream = { run: kfRunSummary(producer), mountpoint: { path: d.producerOutput ?? '', tags: [] } };
   }
   const readers = await findRuns(q, { plan: [], in: [d.id], out: [], status: [] });
   const downstreams = readers
     .filter((r) => r.status !== 'invalidated')
-    .flatMap((r) => r.inputs.filter((i) => i.dataId === d.id).map((i) => ({ mountpoint: { path: i.path, tags: [] }, run: kfRun(r) })));
+    .flatMap((r) => r.inputs.filter((i) => i.dataId === d.id).map((i) => ({ mountpoint: { path: i.path, tags: [] }, run: kfRunSummary(r) })));
   return { knitId: d.id, tags, upstream, downstreams, nomination: [] };
 }

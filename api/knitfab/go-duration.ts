@@ -1,3 +1,5 @@
+import { badRequest } from '../../core/errors/knit-error.js';
+
 /** Milliseconds in each unit of Go's time.Duration syntax. */
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -18,4 +20,12 @@ export function parseGoDuration(s: string): number | undefined {
     at = part.lastIndex;
   }
   return at === 0 ? undefined : ms;
+}
+
+/** A query parameter in Go's duration syntax, in milliseconds; a 400 naming `field` when it is not one. */
+export function goDurationParam(value: string | undefined, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseGoDuration(value);
+  if (ms === undefined) throw badRequest(field, `must be a Go duration such as 24h0m0s or 90m, got ${JSON.stringify(value)}`);
+  return ms;
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { getData } from '../../core/data/db.js';
 import { abortableQueries } from '../../core/db/abortable.js';
 import type { Queryable } from '../../core/db/pool.js';
-import { badRequest, KnitError, notFound } from '../../core/errors/knit-error.js';
+import { KnitError, notFound } from '../../core/errors/knit-error.js';
 import { getPlan } from '../../core/plan/db.js';
 import type { PlanRecord } from '../../core/plan/model.js';
 import { RunQuery, type RunDetail } from '../../core/run/model.js';
@@ -17,8 +17,8 @@ import type { ApiDeps } from '../server.js';
 import type { LiveLogHub } from '../../core/run/live-log-hub.js';
 import { streamRunLog } from '../services/run-log.js';
 import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
-import { UPLOADED, UPLOAD_RUN_PREFIX } from './data.js';
-import { parseGoDuration } from './go-duration.js';
+import { goDurationParam } from './go-duration.js';
+import { kfRunSummary, UPLOAD_MOUNT, UPLOAD_RUN_PREFIX, uploadRunSummary } from './summaries.js';
 import type { KfRunDetail } from './shapes.js';
 
 const KfRunQuery = z
@@ -79,12 +79,8 @@ export function registerKnitfabRunRoutes(app: FastifyInstance, deps: ApiDeps, li
 
   app.get('/runs', { config: { takesQuery: true } }, async (req, reply) => {
     const q = parseOrThrow(KfRunQuery, req.query);
-    let duration: string | undefined;
-    if (q.duration !== undefined) {
-      const ms = parseGoDuration(q.duration);
-      if (ms === undefined) throw badRequest('duration', `must be a Go duration such as 24h0m0s or 90m, got ${JSON.stringify(q.duration)}`);
-      duration = `${Math.ceil(ms / 1000)}s`;
-    }
+    const ms = goDurationParam(q.duration, 'duration');
+    const duration = ms === undefined ? undefined : `${Math.ceil(ms / 1000)}s`;
     const query = parseOrThrow(RunQuery, {
       plan: commaList(q.plan),
       in: commaList(q.knitIdInput),
@@ -108,15 +104,7 @@ export function registerKnitfabRunRoutes(app: FastifyInstance, deps: ApiDeps, li
       const dataId = idParam({ id: raw.slice(UPLOAD_RUN_PREFIX.length) }, 'run');
       const d = await getData(queries, dataId);
       if (!d || d.producerRunId !== null) throw notFound('run', raw);
-      return {
-        runId: raw,
-        status: 'done',
-        updatedAt: d.createdAt.toISOString(),
-        plan: { planId: UPLOADED, name: UPLOADED },
-        inputs: [],
-        outputs: [{ path: '/upload', tags: [], knitId: d.id }],
-        log: null,
-      } satisfies KfRunDetail;
+      return { ...uploadRunSummary(d), inputs: [], outputs: [{ path: UPLOAD_MOUNT, tags: [], knitId: d.id }], log: null } satisfies KfRunDetail;
     }
     const id = idParam({ id: raw }, 'run');
     const run = await getRun(queries, id);
@@ -145,11 +133,8 @@ export async function kfRun(q: Queryable, r: RunDetail, plans: Map<string, PlanR
   const plan = plans.get(r.plan.id);
   const tagsOf = (mounts: PlanRecord['inputs'] | undefined, path: string) => (mounts?.find((m) => m.path === path)?.tags ?? []).map(formatTag);
   return {
-    runId: r.id,
-    status: r.status,
-    updatedAt: r.updatedAt,
+    ...kfRunSummary(r),
     ...(r.exitCode !== null ? { exit: { code: r.exitCode & 0xff, message: r.message ?? '' } } : {}),
-    plan: { planId: r.plan.id, image: r.plan.image },
     inputs: r.inputs.map((i) => ({ path: i.path, tags: tagsOf(plan?.inputs, i.path), knitId: i.dataId })),
     outputs: r.outputs.filter((o) => o.dataId !== null).map((o) => ({ path: o.path, tags: tagsOf(plan?.outputs, o.path), knitId: o.dataId! })),
     log: r.log.dataId !== null ? { tags: (plan?.logTags ?? []).map(formatTag), knitId: r.log.dataId } : null,
