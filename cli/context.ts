@@ -29,7 +29,9 @@ export function profilePath(env: NodeJS.ProcessEnv = process.env): string {
   return join(knitHome(env), 'profile.json');
 }
 
-function readProfile(name: string | undefined, env: NodeJS.ProcessEnv): z.infer<typeof Profile> {
+type ProfileInUse = z.infer<typeof Profile> & { name?: string | undefined };
+
+function readProfile(name: string | undefined, env: NodeJS.ProcessEnv): ProfileInUse {
   const path = profilePath(env);
   let text: string;
   try {
@@ -48,34 +50,29 @@ function readProfile(name: string | undefined, env: NodeJS.ProcessEnv): z.infer<
   if (chosen === undefined) return {};
   const p = parsed.profiles[chosen];
   if (!p) throw new KnitError('bad_request', `--profile ${chosen}: no such profile in ${path}; it has ${Object.keys(parsed.profiles).join(', ') || 'none'}`, { field: 'profile' });
-  return p;
+  return { ...p, name: chosen };
 }
 
-/** The profile in use: --profile, else KNIT_PROFILE, else the profile file's current one (undefined: none). */
-export function profileName(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const named = args.profile ?? env['KNIT_PROFILE'];
-  if (named !== undefined) return named;
-  const local = localProfileName();
-  if (readStore(storePath(knitHome(env), args, env))[local]) return local;
-  try {
-    return ProfileFile.parse(JSON.parse(readFileSync(profilePath(env), 'utf8'))).current;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Flags win over the environment, which wins over the profile file, which wins over the default. */
-export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): { server: string; token: string | undefined } {
+/**
+ * The profile in use and what it says. Its name: --profile, else KNIT_PROFILE, else this folder's
+ * (.knitprofile) when the profile store has it, else profile.json's current one.
+ */
+function resolveProfile(args: GlobalArgs, env: NodeJS.ProcessEnv): ProfileInUse {
   const named = args.profile ?? env['KNIT_PROFILE'];
   // A profile in the Knitfab-style store (knit init) first, by name or by this folder's .knitprofile.
-  const store = readStore(storePath(knitHome(env), args, env));
-  const fromStore = store[named ?? localProfileName()];
-  const profile = fromStore ? connectionOf(fromStore) : readProfile(named, env);
+  const name = named ?? localProfileName();
+  const fromStore = readStore(storePath(knitHome(env), args, env))[name];
+  return fromStore ? { ...connectionOf(fromStore), name } : readProfile(named, env);
+}
+
+/** Flags win over the environment, which wins over the profile, which wins over the default; `profile` names the one in use. */
+export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): { server: string; token: string | undefined; profile: string | undefined } {
+  const profile = resolveProfile(args, env);
   const [server, from] =
     args.server !== undefined ? [args.server, '--server'] : env['KNIT_SERVER'] !== undefined ? [env['KNIT_SERVER'], 'KNIT_SERVER'] : profile.server !== undefined ? [profile.server, 'the profile'] : [DEFAULT_SERVER, 'the default'];
   checkServerUrl(server, from);
   const token = args.token ?? env['KNIT_TOKEN'] ?? profile.token;
-  return { server, token };
+  return { server, token, profile: profile.name };
 }
 
 /** A server that is not an http(s) URL is named with where it came from, and how to write it. */
@@ -93,5 +90,6 @@ function checkServerUrl(server: string, from: string): void {
 }
 
 export function clientFor(args: GlobalArgs): KnitClient {
-  return new KnitClient(resolveConnection(args));
+  const { server, token } = resolveConnection(args);
+  return new KnitClient({ server, token });
 }

@@ -12,7 +12,7 @@ import { versionCommand } from './commands/version.js';
 import { findExtensions, runExtension } from './extensions.js';
 import { knitenvPath } from './knitenv.js';
 import { STDIO_ARG } from './stdio.js';
-import { knitHome, profileName, resolveConnection, type GlobalArgs } from './context.js';
+import { knitHome, resolveConnection, type GlobalArgs } from './context.js';
 import { storePath } from './profile-store.js';
 import { UsageError } from './usage-error.js';
 
@@ -88,14 +88,14 @@ export async function main(argv: string[]): Promise<void> {
     if (program) {
       try {
         // Knitfab's CLI loads no profile for an extension: one that cannot be read is no error here.
-        let conn: { server?: string | undefined; token?: string | undefined };
+        let conn: { server?: string | undefined; token?: string | undefined; profile?: string | undefined };
         try {
           conn = resolveConnection(globals);
         } catch {
-          conn = { server: globals.server ?? process.env['KNIT_SERVER'], token: globals.token ?? process.env['KNIT_TOKEN'] };
+          conn = { server: globals.server ?? process.env['KNIT_SERVER'], token: globals.token ?? process.env['KNIT_TOKEN'], profile: globals.profile ?? process.env['KNIT_PROFILE'] };
         }
         process.exitCode = await runExtension(program, argv.slice(index + 1), {
-          KNIT_PROFILE: profileName(globals) ?? '',
+          KNIT_PROFILE: conn.profile ?? '',
           KNIT_PROFILE_STORE: storePath(knitHome(), globals, process.env),
           KNIT_ENV: knitenvPath(),
           KNIT_SERVER: conn.server,

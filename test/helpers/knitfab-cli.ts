@@ -16,6 +16,20 @@ export function knitfabCli(): string {
   return found;
 }
 
+/** Runs Knitfab's CLI in `cwd` (also its HOME, so nothing of the machine's own profile leaks in). */
+export function runKnitfabCli(args: string[], opts: { cwd: string; input?: string }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(knitfabCli(), args, { cwd: opts.cwd, env: { PATH: process.env['PATH'], HOME: opts.cwd }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin.end(opts.input ?? '');
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 export interface KnitfabProject {
   /** The project folder, where `knit init` ran: the CLI's cwd. */
   readonly dir: string;
@@ -36,17 +50,7 @@ export async function knitfabProject(apiUrl: string, token: string | undefined):
     url.password = token;
   }
   await writeFile(join(dir, 'profile.yaml'), `apiRoot: ${url.toString()}\n`);
-  const run = (args: string[], opts: { input?: string } = {}): Promise<CliResult> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(knitfabCli(), ['--profile-store', store, ...args], { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      child.stdin.end(opts.input ?? '');
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+  const run = (args: string[], opts: { input?: string } = {}) => runKnitfabCli(['--profile-store', store, ...args], { cwd: dir, ...opts });
   const init = await run(['init', 'profile.yaml']);
   if (init.code !== 0) throw new Error(`knit init failed (exit ${init.code}): ${init.stderr}`);
   return { dir, run, close: () => rm(dir, { recursive: true, force: true }) };
