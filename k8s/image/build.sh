@@ -25,16 +25,12 @@ for f in dist/api/main.js dist/worker/main.js dist/workflow-bundle.js dist/agent
   [ -f "$repo/$f" ] || die "$repo/$f is missing: build first (npm run build)"
 done
 
-# Never wipe a folder this script did not make; the stamp, written first, says it did.
+# The stamp, written first, says a folder is this script's to wipe.
 stamp=.knit-image-rootfs
-if [ -e "$out" ]; then
-  [ -d "$out" ] || die "OUT_DIR: $out is not a folder"
-  if [ -n "$(ls -A "$out")" ] && [ ! -f "$out/$stamp" ]; then die "OUT_DIR: $out is not empty and was not made by this script"; fi
-  rm -rf "$out"
-fi
+reset_output_dir "$out" "$stamp" knit-image
 mkdir -p "$out/knit"
 out=$(cd "$out" && pwd)
-touch "$out/$stamp"
+echo knit-image >"$out/$stamp"
 
 make_node_rootfs "$out" "$node_bin"
 

@@ -25,3 +25,16 @@ copy_linked_libraries() {
     cp -L "$lib" "$out$lib"
   done
 }
+
+# reset_output_dir OUT STAMP_FILE STAMP_TEXT: empties OUT for a fresh build, but never wipes a
+# folder the build did not make: a non-empty OUT must hold STAMP_FILE containing STAMP_TEXT (which
+# the build writes first). Fails, naming OUT_DIR, otherwise.
+reset_output_dir() {
+  local out=$1 stamp_file=$2 stamp_text=$3
+  if [ -e "$out" ]; then
+    [ -d "$out" ] || die "OUT_DIR: $out is not a folder"
+    if [ -n "$(ls -A "$out")" ] && ! grep -qsF -- "$stamp_text" "$out/$stamp_file"; then die "OUT_DIR: $out is not empty and was not made by this script"; fi
+    rm -rf "$out"
+  fi
+  mkdir -p "$out"
+}

@@ -19,13 +19,9 @@ node_bin=${KNIT_AGENT_NODE:-/opt/node24/bin/node}
 entry=$repo/dist/agent/main.js
 [ -f "$entry" ] || die "$entry is missing: build first (npx tsc -p tsconfig.json)"
 
-# Never wipe a folder this script did not make. /knit/package.json, written first, says it did.
+# /knit/package.json, written first, says a folder is this script's to wipe.
 stamp='"name":"knit-agent"'
-if [ -e "$out" ]; then
-  [ -d "$out" ] || die "OUT_DIR: $out is not a folder"
-  if [ -n "$(ls -A "$out")" ] && ! grep -qs "$stamp" "$out/knit/package.json"; then die "OUT_DIR: $out is not empty and was not made by this script"; fi
-  rm -rf "$out"
-fi
+reset_output_dir "$out" knit/package.json "$stamp"
 mkdir -p "$out/knit"
 out=$(cd "$out" && pwd)
 version=$("$node_bin" -p "require('$repo/package.json').version")
