@@ -70,7 +70,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     onError: (err, what) => deps.logger.warn({ err }, `${what} failed; followers read the table until it is back`),
     ...deps.liveLog,
   });
-  app.addHook('onClose', () => liveLogs.close());
+  // preClose, before Fastify waits for requests in flight: the follow requests end then (with an
+  // error, so the client knows the log is cut short) instead of holding the close until their runs end.
+  app.addHook('preClose', () => liveLogs.close());
   registerRunRoutes(app, deps, liveLogs);
   registerLineageRoutes(app, deps);
   registerAgentRoutes(app, deps);

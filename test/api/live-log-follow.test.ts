@@ -215,3 +215,17 @@ test.serial('a live log of many chunks is read page by page, in order, each line
   await within(20_000, 'the log', f.ended);
   t.deepEqual(shown(f.text()), Array.from({ length: 30 }, (_, i) => `stdout line-${i + 1}`));
 });
+
+test.serial('closing a knitd ends its follow requests, cut short with an error, instead of waiting for their runs', async (t) => {
+  const k = await startKnitd('knitd-closing', { fallbackMs: NEVER });
+  knitds.splice(knitds.indexOf(k), 1);
+  const run = await insertRun(worker, 'running');
+  const writer = new LiveLogWriter(worker, run, 1, 0);
+  await writer.add([logLine(1)]);
+  await writer.flush();
+  const f = collect(await k.client.runLog(run, { follow: true }));
+  await waitFor('line 1', () => shown(f.text()).length === 1, 20_000);
+  await within(20_000, 'knitd to close with a follower of a live run', k.app.close());
+  await k.pool.end();
+  await t.throwsAsync(within(20_000, 'the follow request to end', f.ended));
+});
