@@ -7,9 +7,9 @@ import { blobKeyOf } from '../core/data/db.js';
 import { withTx, type Pool } from '../core/db/pool.js';
 import type { Logger } from '../core/log/logger.js';
 import { beginAttempt, finishAttempt, type BeginResult, type Outcome, type StoredContent } from '../core/run/attempt.js';
-import { formatLogLine } from '../core/run/live-log.js';
 import { deleteLiveLog, notifyLiveLog } from '../core/run/live-log-db.js';
 import type { AttemptContext } from '../core/run/model.js';
+import { LOG_FILE, LOG_INDEX_FILE, storedLogFiles, type StoredLogEntry } from '../core/run/stored-log.js';
 import { setStatus } from '../core/run/store.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { withScratch } from '../core/storage/scratch.js';
@@ -137,15 +137,22 @@ export function attemptActivities(deps: AttemptDeps) {
       return executor.collect(ctx, throttledHeartbeat());
     },
 
-    /** Stores the container's complete log (from the executor, not the live copy) with knit's own notes; heartbeats while it is read. */
+    /**
+     * Stores the container's complete log (from the executor, not the live copy): its output raw,
+     * with the timestamps, streams and knit's own notes beside it (core/run/stored-log.ts);
+     * heartbeats while it is read.
+     */
     collectLog: heartbeating(async (ctx: AttemptContext, extra: { notes: string[]; message: string | null }): Promise<StoredContent> => {
-      const lines: string[] = extra.notes.map((n) => `${new Date().toISOString()} knit ${n}`);
+      const note = (text: string): StoredLogEntry => ({ stream: 'knit', timestamp: new Date().toISOString(), text });
+      const entries: StoredLogEntry[] = extra.notes.map(note);
       if ((await executor.state(ctx)).phase !== 'absent') {
-        for await (const batch of executor.logs(ctx, { follow: false })) for (const l of batch) lines.push(formatLogLine(l));
+        for await (const batch of executor.logs(ctx, { follow: false })) entries.push(...batch);
       }
-      if (extra.message) lines.push(`${new Date().toISOString()} knit ${extra.message}`);
+      if (extra.message) entries.push(note(extra.message));
+      const files = storedLogFiles(entries);
       return withScratch(config.workdir, async (dir) => {
-        await writeFile(join(dir, 'log'), lines.length ? `${lines.join('\n')}\n` : '');
+        await writeFile(join(dir, LOG_FILE), files.log);
+        await writeFile(join(dir, LOG_INDEX_FILE), files.index);
         const key = blobKeyOf(ctx.log.dataId);
         const info = await store.put(key, packDirectory(dir, await planPack(dir)));
         return { dataId: ctx.log.dataId, size: info.size, digest: info.digest, blobKey: key };

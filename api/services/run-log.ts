@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
-import { readFileFromArchive } from '../../core/archive/read-file.js';
+import { readFilesFromArchive } from '../../core/archive/read-file.js';
 import { getData } from '../../core/data/db.js';
 import { timestampNanos } from '../../core/run/live-log.js';
 import { readLiveLogChunks } from '../../core/run/live-log-db.js';
 import type { LiveLogHub } from '../../core/run/live-log-hub.js';
 import type { RunDetail } from '../../core/run/model.js';
+import { knitLogLines, LOG_FILE, LOG_INDEX_FILE } from '../../core/run/stored-log.js';
 import { isTerminal } from '../../core/run/status.js';
 import type { ApiDeps } from '../server.js';
 import { mustGetRun } from './runs.js';
@@ -13,7 +14,7 @@ import { mustGetRun } from './runs.js';
 const PAGE_CHUNKS = 8;
 
 /**
- * A run's log as knit keeps it (`<time> <stream> <text>` lines, and knit's own notes), for any
+ * A run's log as knit shows it (`<time> <stream> <text>` lines, and knit's own notes), for any
  * API to serve: while it runs, what the worker has stored so far (and, with follow, more as it
  * comes, pushed by the hub); once it has finished, the log Data it produced. While the run is
  * live, only the database is read, never object storage. Ends when `signal` aborts.
@@ -76,10 +77,10 @@ async function writeFinalLog(deps: ApiDeps, run: RunDetail, out: PassThrough, af
   if (!run.log.dataId) return;
   const data = await getData(deps.pool, run.log.dataId);
   if (!data?.blobKey) return;
-  const content = await readFileFromArchive(await deps.store.get(data.blobKey), 'log');
-  if (!content) return;
-  const lines = content.toString('utf8').split('\n').filter((l) => l !== '');
-  for (const line of lines) {
+  const files = await readFilesFromArchive(await deps.store.get(data.blobKey), [LOG_FILE, LOG_INDEX_FILE]);
+  const log = files.get(LOG_FILE);
+  if (!log) return;
+  for (const line of knitLogLines(log.toString('utf8'), files.get(LOG_INDEX_FILE)?.toString('utf8'))) {
     const ts = lastTimestamp(line);
     if (after !== undefined && ts !== undefined && ts <= after && !/^\S+ knit /.test(line)) continue;
     out.write(`${line}\n`);

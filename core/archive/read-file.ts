@@ -4,25 +4,31 @@ import { TarReader } from './tar-reader.js';
 
 /** The content of one regular file of an archive (by its path inside it), or undefined. */
 export async function readFileFromArchive(archive: Readable, path: string, maxBytes = 64 << 20): Promise<Buffer | undefined> {
-  let capturing = false;
-  let found: Buffer[] | undefined;
-  let size = 0;
+  return (await readFilesFromArchive(archive, [path], maxBytes)).get(path);
+}
+
+/** The contents of some regular files of an archive, read in one pass; a path not in it is absent from the map. */
+export async function readFilesFromArchive(archive: Readable, paths: readonly string[], maxBytes = 64 << 20): Promise<Map<string, Buffer>> {
+  const wanted = new Set(paths);
+  const found = new Map<string, Buffer>();
+  let current: { path: string; chunks: Buffer[]; size: number } | undefined;
   const reader = new TarReader({
     entry: (h) => {
-      capturing = h.type === 'file' && h.path.replace(/^\.\//, '') === path;
-      if (capturing) found = [];
+      const path = h.path.replace(/^\.\//, '');
+      current = h.type === 'file' && wanted.has(path) ? { path, chunks: [], size: 0 } : undefined;
     },
     data: (chunk) => {
-      if (!capturing) return;
-      size += chunk.length;
-      if (size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
-      found!.push(Buffer.from(chunk));
+      if (!current) return;
+      current.size += chunk.length;
+      if (current.size > maxBytes) throw new Error(`${current.path} is larger than ${maxBytes} bytes`);
+      current.chunks.push(Buffer.from(chunk));
     },
     entryEnd: () => {
-      capturing = false;
+      if (current) found.set(current.path, Buffer.concat(current.chunks));
+      current = undefined;
     },
   });
   for await (const chunk of chunksOf(archive)) await reader.write(chunk);
   reader.end();
-  return found ? Buffer.concat(found) : undefined;
+  return found;
 }

@@ -46,7 +46,8 @@ async function log(run: RunDetail): Promise<string> {
   const dir = await tempDir();
   try {
     const r = await s.client.pullData(run.log.dataId!, dir.path, { extract: true });
-    return await readFile(join(r.path, 'log'), 'utf8');
+    // knit's notes (why it refused) sit in the index beside the container's raw output.
+    return await readFile(join(r.path, 'log.index'), 'utf8');
   } finally {
     await dir.cleanup();
   }

@@ -65,9 +65,13 @@ test.serial('a container exiting 3 ends failed with code 3, its log and outputs 
   const out = await s.client.getData(run.outputs[0]!.dataId!);
   t.true(out.tags.includes('knit#transient:failed'));
   t.is(await content(out.id, 'file'), 'partial\n');
-  const log = await content(run.log.dataId!, 'log');
-  t.regex(log, /^\S+Z stdout to-stdout$/m);
-  t.regex(log, /^\S+Z stderr to-stderr$/m);
+  // Stored raw, as the container wrote it; each line's time and stream beside it, line by line
+  // (the two streams' order is the platform's, which may swap lines written at once).
+  const raw = (await content(run.log.dataId!, 'log')).split('\n').slice(0, -1);
+  const index = (await content(run.log.dataId!, 'log.index')).split('\n').filter((l) => !/^\S+ knit /.test(l) && l !== '');
+  t.is(index.length, raw.length);
+  for (const l of index) t.regex(l, /^\S+Z (stdout|stderr)$/);
+  t.deepEqual(raw.map((text, i) => `${index[i]!.split(' ')[1]} ${text}`).sort(), ['stderr to-stderr', 'stdout to-stdout']);
   t.true((await s.client.getData(run.log.dataId!)).tags.includes('case:exit3-log'));
   // Failed outputs never feed anything.
   const next = await s.plan({ script: 'true', inputs: [{ path: '/in', tags: ['case:exit3-out'] }] });
@@ -104,7 +108,7 @@ test.serial('an image that is absent and cannot be pulled fails the run quickly 
   const run = await onlyRun(p.id, terminal, 'the run with a missing image to end');
   t.is(run.status, 'failed');
   t.regex(run.message!, /image knit-test\/does-not-exist:404 is not on this Docker engine and could not be pulled/);
-  t.regex(await content(run.log.dataId!, 'log'), /could not be pulled/);
+  t.regex(await content(run.log.dataId!, 'log.index'), /^\S+ knit .*could not be pulled/m);
 });
 
 test.serial('a GPU request fails clearly where the Docker engine has no GPU runtime', async (t) => {
