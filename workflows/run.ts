@@ -77,6 +77,10 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
       const stopped = requested() !== undefined;
       if (requested() === 'fail') return { notes, exitCode, stopped, failure: 'stopped by user' };
       if (!stopped && exitCode !== 0) return { notes, exitCode, stopped, failure: `the container exited with code ${exitCode}` };
+      // A stop that ends the run done records exit 0, as Knitfab does: the code a stopped container
+      // dies with (143 on SIGTERM, 137 once the grace period is spent) is the stop's, not the work's.
+      // The message keeps it.
+      if (stopped && exitCode !== null && exitCode !== 0) return { notes, exitCode: 0, stopped, stopDetail: stopDetail(exitCode) };
       return { notes, exitCode, stopped };
     } catch (err) {
       // Cancelling the workflow (in the Temporal UI or CLI) fails the run, like `knit run stop
@@ -91,7 +95,7 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     // Cancelled or abandoned, nobody watched the container to its end: it may still run.
     if (e.cancelled || args.abandoned) await steps.stopContainer(ctx);
     let failure = e.failure;
-    const messageFor = (f: string | undefined) => f ?? (e.stopped ? 'stopped by user' : null);
+    const messageFor = (f: string | undefined) => f ?? (e.stopped ? ['stopped by user', e.stopDetail].filter((x) => x !== undefined).join('; ') : null);
     status(failure === undefined ? 'completing' : 'aborting');
     let [collected, log] = await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, { notes: e.notes, message: messageFor(failure) })]);
     if (collected.problems.length > 0) {
@@ -121,10 +125,18 @@ interface Execution {
   exitCode: number | null;
   /** A user asked to stop it (`knit run stop`). */
   stopped: boolean;
+  /** How the container ended on a stop, when it did not exit 0. */
+  stopDetail?: string;
   /** Its workflow was cancelled. */
   cancelled?: boolean;
   /** Why the run fails; undefined if it is done. */
   failure?: string;
+}
+
+function stopDetail(exitCode: number): string {
+  if (exitCode === 137) return 'its container did not exit on SIGTERM within the stop grace period (KNIT_STOP_GRACE_SECONDS) and was killed (exit 137)';
+  if (exitCode === 143) return 'its container ended on SIGTERM (exit 143)';
+  return `its container ended with code ${exitCode}`;
 }
 
 function describe(err: unknown): string {
