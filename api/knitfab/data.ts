@@ -9,7 +9,9 @@ import { DataQuery, TagChange, type DataRecord } from '../../core/data/model.js'
 import { abortableQueries } from '../../core/db/abortable.js';
 import type { Queryable } from '../../core/db/pool.js';
 import { badRequest } from '../../core/errors/knit-error.js';
-import { findRuns, getRun } from '../../core/run/store.js';
+import { getRuns, runsReadingAny } from '../../core/run/store.js';
+import { getPlans } from '../../core/plan/db.js';
+import type { PlanRecord } from '../../core/plan/model.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { formatTag } from '../../core/tags/tag.js';
 import { systemTags } from '../../core/data/model.js';
@@ -91,14 +93,14 @@ export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): 
     // The limit holds for the archive as stored (after gunzip) too, so a small gzip bomb cannot fill the store.
     const checks = [md5, createGunzip(), new ByteLimit(deps.config.maxDataBytes), validator, trailer];
     const record = await registerUpload(deps, req, { checks, tags: [], log: () => ({ entries: validator.stats, via: 'knitfab' }) });
-    return reply.code(200).send(await kfData(deps.pool, record, new Map()));
+    return reply.code(200).send(await kfData(deps.pool, record));
   });
 
   app.put('/data/:knitId', async (req) => {
     const id = idParam({ id: (req.params as { knitId?: string }).knitId }, 'Data');
     const body = parseOrThrow(KfTagChange, req.body ?? {});
     const change = parseOrThrow(TagChange, { add: body.add ?? [], remove: body.remove ?? [], removeKey: body.remove_key ?? [] });
-    return kfData(deps.pool, await changeDataTags(deps, id, change), new Map());
+    return kfData(deps.pool, await changeDataTags(deps, id, change));
   });
 
   app.get('/data/:knitId', async (req, reply) => {
@@ -131,34 +133,49 @@ export function registerKnitfabDataRoutes(app: FastifyInstance, deps: ApiDeps): 
       query.duration = durationMs;
     }
     const db = abortableQueries(deps.pool, clientGone(reply));
-    const runs = new Map<string, RunDetail | undefined>();
-    const found = await findData(db, query);
-    const out: KfDataDetail[] = [];
-    for (const d of found) out.push(await kfData(db, d, runs));
-    return out;
+    return kfDataList(db, await findData(db, query));
   });
 }
 
-async function runOf(q: Queryable, id: string, cache: Map<string, RunDetail | undefined>): Promise<RunDetail | undefined> {
-  if (!cache.has(id)) cache.set(id, await getRun(q, id));
-  return cache.get(id);
+/**
+ * Data in Knitfab's shape: their tags, the run each came from (an upload's pseudo run), and the
+ * runs that read them, each link with its mount's path and its plan's tags for it. Three queries
+ * whatever the number of Data (producers, readers, their plans), not a few per Data.
+ */
+async function kfDataList(q: Queryable, found: readonly DataRecord[]): Promise<KfDataDetail[]> {
+  const producerIds = found.flatMap((d) => (d.producerRunId === null ? [] : [d.producerRunId]));
+  const [producers, readers] = await Promise.all([getRuns(q, producerIds), runsReadingAny(q, found.map((d) => d.id))]);
+  const plans = new Map((await getPlans(q, [...producers, ...readers].map((r) => r.plan.id))).map((p) => [p.id, p]));
+  const producerOf = new Map(producers.map((r) => [r.id, r]));
+  const readersOf = new Map<string, Array<{ run: RunDetail; path: string }>>();
+  for (const r of readers) {
+    if (r.status === 'invalidated') continue;
+    for (const i of r.inputs) {
+      const list = readersOf.get(i.dataId) ?? [];
+      list.push({ run: r, path: i.path });
+      readersOf.set(i.dataId, list);
+    }
+  }
+  const mountTags = (mounts: PlanRecord['inputs'] | undefined, path: string) => (mounts?.find((m) => m.path === path)?.tags ?? []).map(formatTag);
+  return found.map((d) => {
+    const producer = d.producerRunId === null ? undefined : producerOf.get(d.producerRunId);
+    const plan = producer && plans.get(producer.plan.id);
+    let upstream: KfDataDetail['upstream'];
+    if (producer === undefined) {
+      upstream = { run: uploadRunSummary(d), mountpoint: { path: UPLOAD_MOUNT, tags: [] } };
+    } else if (d.producerOutput === 'log') {
+      upstream = { run: kfRunSummary(producer), log: { tags: (plan?.logTags ?? []).map(formatTag) } };
+    } else {
+      upstream = { run: kfRunSummary(producer), mountpoint: { path: d.producerOutput ?? '', tags: mountTags(plan?.outputs, d.producerOutput ?? '') } };
+    }
+    const downstreams = (readersOf.get(d.id) ?? []).map(({ run, path }) => ({
+      mountpoint: { path, tags: mountTags(plans.get(run.plan.id)?.inputs, path) },
+      run: kfRunSummary(run),
+    }));
+    return { knitId: d.id, tags: [...systemTags(d), ...d.tags].map(formatTag), upstream, downstreams, nomination: [] };
+  });
 }
 
-/** A Data in Knitfab's shape: its tags, the run it came from (an upload's pseudo run), and the runs that read it. */
-async function kfData(q: Queryable, d: DataRecord, runs: Map<string, RunDetail | undefined>): Promise<KfDataDetail> {
-  const tags = [...systemTags(d), ...d.tags].map(formatTag);
-  let upstream: KfDataDetail['upstream'];
-  const producer = d.producerRunId === null ? undefined : await runOf(q, d.producerRunId, runs);
-  if (producer === undefined) {
-    upstream = { run: uploadRunSummary(d), mountpoint: { path: UPLOAD_MOUNT, tags: [] } };
-  } else if (d.producerOutput === 'log') {
-    upstream = { run: kfRunSummary(producer), log: { tags: [] } };
-  } else {
-    upstream = { run: kfRunSummary(producer), mountpoint: { path: d.producerOutput ?? '', tags: [] } };
-  }
-  const readers = await findRuns(q, { plan: [], in: [d.id], out: [], status: [] });
-  const downstreams = readers
-    .filter((r) => r.status !== 'invalidated')
-    .flatMap((r) => r.inputs.filter((i) => i.dataId === d.id).map((i) => ({ mountpoint: { path: i.path, tags: [] }, run: kfRunSummary(r) })));
-  return { knitId: d.id, tags, upstream, downstreams, nomination: [] };
+async function kfData(q: Queryable, d: DataRecord): Promise<KfDataDetail> {
+  return (await kfDataList(q, [d]))[0]!;
 }

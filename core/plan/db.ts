@@ -75,6 +75,13 @@ export async function getPlan(q: Queryable, id: string): Promise<PlanRecord | un
   return r.rows[0] ? toRecord(r.rows[0]) : undefined;
 }
 
+/** The plans of the given ids that exist, in one query. */
+export async function getPlans(q: Queryable, ids: readonly string[]): Promise<PlanRecord[]> {
+  if (ids.length === 0) return [];
+  const r = await q.query<PlanRow>(`${SELECT} WHERE p.id = ANY($1::uuid[]) ORDER BY p.created_at, p.id`, [[...new Set(ids)]]);
+  return r.rows.map(toRecord);
+}
+
 export interface PlanFilter {
   active?: boolean | undefined;
   image?: string | undefined;

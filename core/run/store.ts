@@ -64,6 +64,23 @@ export async function getRun(q: Queryable, id: string): Promise<RunDetail | unde
   return r.rows[0] ? toDetail(r.rows[0]) : undefined;
 }
 
+/** The runs of the given ids that exist, in one query (for lists that show many Data's producers). */
+export async function getRuns(q: Queryable, ids: readonly string[]): Promise<RunDetail[]> {
+  if (ids.length === 0) return [];
+  const r = await q.query<RunRow>(`${SELECT} WHERE r.id = ANY($1::uuid[]) ORDER BY r.updated_at, r.id`, [[...new Set(ids)]]);
+  return r.rows.map(toDetail);
+}
+
+/** The runs that read any of the given Data, in one query. */
+export async function runsReadingAny(q: Queryable, dataIds: readonly string[]): Promise<RunDetail[]> {
+  if (dataIds.length === 0) return [];
+  const r = await q.query<RunRow>(
+    `${SELECT} WHERE EXISTS (SELECT 1 FROM run_input ri WHERE ri.run_id = r.id AND ri.data_id = ANY($1::uuid[])) ORDER BY r.updated_at, r.id`,
+    [[...new Set(dataIds)]],
+  );
+  return r.rows.map(toDetail);
+}
+
 export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> {
   const params = new SqlParams();
   const p = (v: unknown) => params.add(v);

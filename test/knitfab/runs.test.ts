@@ -47,7 +47,15 @@ test('Knitfab\'s CLI finds, shows, retries, stops and removes runs', async (t) =
   const log = await kf.run(['run', 'show', '--log', first.runId]);
   t.is(log.code, 0, log.stderr);
   t.is(log.stdout, 'copied\n');
-  await done(use.planId);
+  const used = await done(use.planId);
+
+  // Data links carry their mounts' paths and the plans' tags for them, as Knitfab's do.
+  const [output] = parseJson<unknown[]>(await kf.run(['data', 'find', '-t', 'kfrun:out'])).map((x) => KfDataDetail.parse(x));
+  t.deepEqual(output!.upstream.mountpoint, { path: '/out/y', tags: ['kfrun:out'] });
+  t.is(output!.upstream.run.runId, first.runId);
+  t.deepEqual(output!.downstreams.map((d) => [d.run.runId, d.mountpoint.path, d.mountpoint.tags]), [[used.runId, '/in/x', ['kfrun:out']]]);
+  const [logData] = parseJson<unknown[]>(await kf.run(['data', 'find', '-t', 'kfrun:log'])).map((x) => KfDataDetail.parse(x));
+  t.deepEqual(logData!.upstream.log, { tags: ['kfrun:log'] });
 
   // The upload's pseudo run, which Knitfab's lineage reads.
   const upload = KfRunDetail.parse(parseJson(await kf.run(['run', 'show', data.upstream.run.runId])));
