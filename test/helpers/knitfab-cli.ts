@@ -17,7 +17,7 @@ export function knitfabCli(): string {
 }
 
 /** Runs Knitfab's CLI in `cwd` (also its HOME, so nothing of the machine's own profile leaks in). */
-export function runKnitfabCli(args: string[], opts: { cwd: string; input?: string }): Promise<CliResult> {
+export function runKnitfabCli(args: string[], opts: { cwd: string; input?: string | Buffer }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(knitfabCli(), args, { cwd: opts.cwd, env: { PATH: process.env['PATH'], HOME: opts.cwd }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -33,7 +33,7 @@ export function runKnitfabCli(args: string[], opts: { cwd: string; input?: strin
 export interface KnitfabProject {
   /** The project folder, where `knit init` ran: the CLI's cwd. */
   readonly dir: string;
-  run(args: string[], opts?: { input?: string }): Promise<CliResult>;
+  run(args: string[], opts?: { input?: string | Buffer }): Promise<CliResult>;
   close(): Promise<void>;
 }
 
@@ -50,7 +50,7 @@ export async function knitfabProject(apiUrl: string, token: string | undefined):
     url.password = token;
   }
   await writeFile(join(dir, 'profile.yaml'), `apiRoot: ${url.toString()}\n`);
-  const run = (args: string[], opts: { input?: string } = {}) => runKnitfabCli(['--profile-store', store, ...args], { cwd: dir, ...opts });
+  const run = (args: string[], opts: { input?: string | Buffer } = {}) => runKnitfabCli(['--profile-store', store, ...args], { cwd: dir, ...opts });
   const init = await run(['init', 'profile.yaml']);
   if (init.code !== 0) throw new Error(`knit init failed (exit ${init.code}): ${init.stderr}`);
   return { dir, run, close: () => rm(dir, { recursive: true, force: true }) };
