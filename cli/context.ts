@@ -29,7 +29,7 @@ export function profilePath(env: NodeJS.ProcessEnv = process.env): string {
   return join(knitHome(env), 'profile.json');
 }
 
-type ProfileInUse = z.infer<typeof Profile> & { name?: string | undefined };
+type ProfileInUse = z.infer<typeof Profile> & { name?: string | undefined; ca?: string | undefined };
 
 function readProfile(name: string | undefined, env: NodeJS.ProcessEnv): ProfileInUse {
   const path = profilePath(env);
@@ -66,13 +66,15 @@ function resolveProfile(args: GlobalArgs, env: NodeJS.ProcessEnv): ProfileInUse 
 }
 
 /** Flags win over the environment, which wins over the profile, which wins over the default; `profile` names the one in use. */
-export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): { server: string; token: string | undefined; profile: string | undefined } {
+export function resolveConnection(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): { server: string; token: string | undefined; profile: string | undefined; ca?: string } {
   const profile = resolveProfile(args, env);
   const [server, from] =
     args.server !== undefined ? [args.server, '--server'] : env['KNIT_SERVER'] !== undefined ? [env['KNIT_SERVER'], 'KNIT_SERVER'] : profile.server !== undefined ? [profile.server, 'the profile'] : [DEFAULT_SERVER, 'the default'];
   checkServerUrl(server, from);
   const token = args.token ?? env['KNIT_TOKEN'] ?? profile.token;
-  return { server, token, profile: profile.name };
+  // The profile's CA is for the profile's server only.
+  const ca = server === profile.server ? profile.ca : undefined;
+  return { server, token, profile: profile.name, ...(ca !== undefined ? { ca } : {}) };
 }
 
 /** A server that is not an http(s) URL is named with where it came from, and how to write it. */
@@ -90,6 +92,6 @@ function checkServerUrl(server: string, from: string): void {
 }
 
 export function clientFor(args: GlobalArgs): KnitClient {
-  const { server, token } = resolveConnection(args);
-  return new KnitClient({ server, token });
+  const { server, token, ca } = resolveConnection(args);
+  return new KnitClient({ server, token, ca });
 }

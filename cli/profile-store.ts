@@ -66,12 +66,13 @@ export function localProfileName(cwd: string = process.cwd()): string {
   }
 }
 
-/** knit's server and token from a Knitfab profile. */
-export function connectionOf(p: KnitfabProfile): { server: string; token: string | undefined } {
+/** knit's server, token and trusted CA (the PEM that cert.ca holds in base64) from a Knitfab profile. */
+export function connectionOf(p: KnitfabProfile): { server: string; token: string | undefined; ca?: string } {
   const url = new URL(p.apiRoot);
   const token = url.password ? decodeURIComponent(url.password) : undefined;
   url.username = '';
   url.password = '';
   url.pathname = url.pathname.replace(KNITFAB_API_PATH, '') || '/';
-  return { server: url.toString().replace(/\/$/, ''), token };
+  const ca = p.cert?.ca === undefined ? undefined : Buffer.from(p.cert.ca.replace(/\s+/g, ''), 'base64').toString('utf8');
+  return { server: url.toString().replace(/\/$/, ''), token, ...(ca !== undefined ? { ca } : {}) };
 }

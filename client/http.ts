@@ -7,6 +7,8 @@ export interface Connection {
   /** Base URL of the knit API, e.g. http://127.0.0.1:7420 */
   readonly server: string;
   readonly token?: string | undefined;
+  /** PEM certificates of the authorities to trust for an https server (a Knitfab profile's cert.ca); the system's when absent. */
+  readonly ca?: string | undefined;
   /**
    * Whether Data downloads may come straight from the blob store by a signed URL, when knitd
    * offers one (default true). False for a client that reaches knitd but not the bucket.
@@ -31,6 +33,16 @@ export interface RequestOptions {
 }
 
 const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+/** One agent per trusted authority, so connections to a server with its own CA are kept alive too. */
+const caAgents = new Map<string, https.Agent>();
+
+function agentFor(conn: Connection, url: URL): http.Agent {
+  if (url.protocol !== 'https:') return agents.http;
+  if (conn.ca === undefined) return agents.https;
+  let agent = caAgents.get(conn.ca);
+  if (!agent) caAgents.set(conn.ca, (agent = new https.Agent({ keepAlive: true, ca: conn.ca })));
+  return agent;
+}
 
 function buildUrl(server: string, path: string, query: Query | undefined): URL {
   const url = new URL(path, server.endsWith('/') ? server : `${server}/`);
@@ -41,7 +53,18 @@ function buildUrl(server: string, path: string, query: Query | undefined): URL {
   return url;
 }
 
+/** TLS verification failures (OpenSSL's codes as Node reports them). */
+const UNTRUSTED_CERT = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
 function unreachable(server: string, err: Error): KnitError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (UNTRUSTED_CERT.test(code)) {
+    return new KnitError(
+      'unavailable',
+      `the knit API at ${server} has a certificate this machine does not trust (${code}); put its authority's certificate, base64-encoded, in the profile's cert.ca (as a Knitfab handout profile has it), or trust it system-wide`,
+      { cause: err },
+    );
+  }
   return new KnitError(
     'unavailable',
     `cannot reach the knit API at ${server} (${(err as NodeJS.ErrnoException).code ?? err.message}); start it with 'knit up', or point --server / KNIT_SERVER at a running one`,
@@ -65,7 +88,7 @@ export function send(conn: Connection, opts: RequestOptions): Promise<IncomingMe
     headers['content-length'] = String(payload.length);
   }
   const mod = url.protocol === 'https:' ? https : http;
-  const agent = url.protocol === 'https:' ? agents.https : agents.http;
+  const agent = agentFor(conn, url);
   return new Promise<IncomingMessage>((resolve, reject) => {
     let answered = false;
     const upload = opts.upload;
@@ -93,7 +116,7 @@ export function send(conn: Connection, opts: RequestOptions): Promise<IncomingMe
       if (answered) return;
       if (upload && typeof upload !== 'function' && upload.errored) return reject(upload.errored);
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') reject(unreachable(conn.server, err));
+      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || UNTRUSTED_CERT.test(code ?? '')) reject(unreachable(conn.server, err));
       else reject(err);
     });
     if (upload === undefined) {
