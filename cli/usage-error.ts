@@ -22,3 +22,11 @@ export function many(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   return (Array.isArray(v) ? v : [v]).map(String);
 }
+
+/** `--numbers` (`-n`): how many generations a graph is traced, or "all". */
+export function parseDepth(raw: string): number | 'all' {
+  if (raw === 'all') return 'all';
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) throw new UsageError(`--numbers ${JSON.stringify(raw)}: must be a whole number or "all"`);
+  return n;
+}

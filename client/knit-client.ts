@@ -113,8 +113,10 @@ export class KnitClient {
     });
   }
 
-  planGraph(): Promise<PlanGraph> {
-    return this.json(PlanGraphBody, 'GET', '/api/plans/graph');
+  /** Every plan and what feeds what; around one plan only, with `plan` and how far up and down. */
+  planGraph(around?: { plan: string; up: number | 'all'; down: number | 'all' }): Promise<PlanGraph> {
+    const query = around ? { plan: around.plan, up: String(around.up), down: String(around.down) } : {};
+    return this.json(PlanGraphBody, 'GET', '/api/plans/graph', { query });
   }
 
   // ---------- runs ----------

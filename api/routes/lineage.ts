@@ -3,21 +3,9 @@ import { z } from 'zod';
 import { notFound } from '../../core/errors/knit-error.js';
 import { traceLineage } from '../../core/lineage/graph.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
+import { depthParam as depth } from '../../core/validation/query.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
-
-const depth = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined) return 0;
-    if (v === 'all') return 'all' as const;
-    if (!/^\d+$/.test(v)) {
-      ctx.addIssue({ code: 'custom', message: `must be a number of generations or "all", got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return Number(v);
-  });
 
 const LineageQuery = z.object({ up: depth, down: depth }).strict();
 

@@ -3,13 +3,13 @@ import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { notFound } from '../../core/errors/knit-error.js';
 import { findPlans, getPlan, shapeOf } from '../../core/plan/db.js';
-import { feedEdges } from '../../core/plan/graph.js';
+import { feedEdges, planNeighbourhood } from '../../core/plan/graph.js';
 import { ActiveChange, ServiceAccountChange, toPlanDetail } from '../../core/plan/model.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { LIMITS } from '../../core/limits/limits.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
-import { repeated } from '../../core/validation/query.js';
+import { depthParam, repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
@@ -27,6 +27,13 @@ const PlanQuery = z
   })
   .strict();
 
+const PlanGraphQuery = z
+  .object({ plan: z.uuid({ error: 'must be a plan id (a UUID)' }).optional(), up: depthParam, down: depthParam })
+  .strict()
+  .superRefine((q, ctx) => {
+    if (q.plan === undefined && (q.up !== 0 || q.down !== 0)) ctx.addIssue({ code: 'custom', path: ['plan'], message: 'is needed with up or down: they count generations from a plan' });
+  });
+
 export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Applies a plan (api/services/plans.ts); a new plan answers 201. */
   app.post('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
@@ -41,10 +48,22 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return (await findPlans(abortableQueries(deps.pool, clientGone(reply)), { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
   });
 
-  /** Which plans feed which: an edge wherever an output's tags satisfy another plan's input. */
-  app.get('/api/plans/graph', async () => {
+  /**
+   * Which plans feed which: an edge wherever an output's tags satisfy another plan's input. With
+   * `plan`, only the plans `up` generations upstream of it and `down` downstream (numbers or "all").
+   */
+  app.get('/api/plans/graph', { config: { takesQuery: true } }, async (req) => {
+    const q = parseOrThrow(PlanGraphQuery, req.query);
     const plans = await findPlans(deps.pool, {});
-    return { plans: plans.map((p) => ({ id: p.id, image: p.image, active: p.active })), edges: feedEdges(plans.map(shapeOf)) };
+    let edges = feedEdges(plans.map(shapeOf));
+    let shown = plans;
+    if (q.plan !== undefined) {
+      if (!plans.some((p) => p.id === q.plan)) throw notFound('plan', q.plan);
+      const keep = planNeighbourhood(edges, q.plan, q.up, q.down);
+      shown = plans.filter((p) => keep.has(p.id));
+      edges = edges.filter((e) => keep.has(e.from) && keep.has(e.to));
+    }
+    return { plans: shown.map((p) => ({ id: p.id, image: p.image, active: p.active })), edges };
   });
 
   app.get('/api/plans/:id', async (req) => {

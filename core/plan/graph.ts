@@ -36,6 +36,25 @@ export function feedEdges(plans: readonly PlanShape[]): FeedEdge[] {
 }
 
 /**
+ * The plans within `up` generations upstream of `start` and `down` downstream (each a number or
+ * "all"), `start` included: the part of the feed graph `knit plan graph ID` draws.
+ */
+export function planNeighbourhood(edges: readonly FeedEdge[], start: string, up: number | 'all', down: number | 'all'): Set<string> {
+  const reached = new Set([start]);
+  const walk = (depth: number | 'all', next: (id: string) => string[]) => {
+    let frontier = [start];
+    const seen = new Set([start]);
+    for (let level = 0; frontier.length > 0 && (depth === 'all' || level < depth); level++) {
+      frontier = frontier.flatMap(next).filter((id) => !seen.has(id) && (seen.add(id), true));
+      for (const id of frontier) reached.add(id);
+    }
+  };
+  walk(up, (id) => edges.filter((e) => e.to === id).map((e) => e.from));
+  walk(down, (id) => edges.filter((e) => e.from === id).map((e) => e.to));
+  return reached;
+}
+
+/**
  * A cycle of plans through `start`, as the edges walked, or undefined. A cycle means a plan's
  * outputs would, directly or through other plans, become its own inputs: runs without end.
  */

@@ -62,3 +62,17 @@ export function durationNeedsSince(q: { since?: Date | undefined; duration?: num
     ctx.addIssue({ code: 'custom', path: ['duration'], message: 'needs since: the window is [since, since + duration)' });
   }
 }
+
+/** How far a graph is traced (`up`, `down`): a number of generations or "all"; 0 when absent. */
+export const depthParam = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return 0;
+    if (v === 'all') return 'all' as const;
+    if (!/^\d+$/.test(v)) {
+      ctx.addIssue({ code: 'custom', message: `must be a number of generations or "all", got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return Number(v);
+  });

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { lineageToDot } from '../../../core/lineage/dot.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { printJson } from '../../output.js';
-import { UsageError } from '../../usage-error.js';
+import { parseDepth } from '../../usage-error.js';
 
 interface Args extends GlobalArgs {
   id: string;
@@ -25,8 +25,7 @@ export const lineageCommand: CommandModule<GlobalArgs, Args> = {
       .example('$0 data lineage 3f0c… | dot -Tsvg > lineage.svg', 'draw it')
       .example('$0 data lineage -u -n all --format json 3f0c…', 'everything it came from, as JSON') as unknown as Argv<Args>,
   handler: async (args) => {
-    const n = args.numbers === 'all' ? 'all' : Number(args.numbers);
-    if (n !== 'all' && (!Number.isInteger(n) || n < 0)) throw new UsageError(`--numbers ${JSON.stringify(args.numbers)}: must be a whole number or "all"`);
+    const n = parseDepth(args.numbers);
     const both = !args.upstream && !args.downstream;
     const lineage = await clientFor(args).lineage(args.id, { up: both || args.upstream ? n : 0, down: both || args.downstream ? n : 0 });
     if (args.format === 'json') printJson(lineage);

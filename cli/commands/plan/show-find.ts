@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { SelectorTag, UserTag } from '../../../core/tags/tag.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
-import { many, parseFlagValues, UsageError } from '../../usage-error.js';
+import { many, parseDepth, parseFlagValues, UsageError } from '../../usage-error.js';
 import { printJson } from '../../output.js';
 import { planGraphToDot } from '../../../core/plan/graph-dot.js';
 import { printPlan, printPlans } from './render.js';
@@ -59,18 +59,36 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
 };
 
 interface GraphArgs extends GlobalArgs {
+  id?: string;
+  upstream?: boolean;
+  downstream?: boolean;
+  numbers: string;
   format: string;
 }
 
 export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
-  command: 'graph',
-  describe: 'Show which plans feed which (Graphviz dot, or JSON)',
+  command: 'graph [id]',
+  describe: 'Show which plans feed which, all or around one plan (Graphviz dot, or JSON)',
   builder: (y) =>
     (y as Argv<GlobalArgs>)
+      .positional('id', { type: 'string', describe: 'plan id: only the plans around it (default: every plan)' })
+      .option('upstream', { alias: 'u', type: 'boolean', describe: 'with an id: the plans feeding it (default: both ways)' })
+      .option('downstream', { alias: 'd', type: 'boolean', describe: 'with an id: the plans it feeds (default: both ways)' })
+      .option('numbers', { alias: 'n', type: 'string', default: '3', describe: 'with an id: generations to trace, or "all"' })
       .option('format', { type: 'string', choices: ['dot', 'json'], default: 'dot', describe: 'output format' })
-      .example('$0 plan graph | dot -Tsvg > plans.svg', 'draw the pipeline') as unknown as Argv<GraphArgs>,
+      .example('$0 plan graph | dot -Tsvg > plans.svg', 'draw the pipeline')
+      .example('$0 plan graph -d -n all 9a7e…', 'everything built on one plan') as unknown as Argv<GraphArgs>,
   handler: async (args) => {
-    const graph = await clientFor(args).planGraph();
+    const client = clientFor(args);
+    let graph;
+    if (args.id === undefined) {
+      if (args.upstream || args.downstream) throw new UsageError('--upstream and --downstream need a plan id: they trace from it');
+      graph = await client.planGraph();
+    } else {
+      const n = parseDepth(args.numbers);
+      const both = !args.upstream && !args.downstream;
+      graph = await client.planGraph({ plan: args.id, up: both || args.upstream ? n : 0, down: both || args.downstream ? n : 0 });
+    }
     if (args.format === 'json') printJson(graph);
     else process.stdout.write(planGraphToDot(graph));
   },
