@@ -21,7 +21,8 @@ export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
 function buildCli(argv: string[]) {
-  return yargs(argv)
+  const cli = yargs(argv);
+  return cli
     .scriptName('knit')
     .usage('$0 <command>\n\nknit runs every combination of tagged Data through your Plans, once, and records lineage.')
     .option('server', { type: 'string', describe: 'knit API URL (env KNIT_SERVER, else profile, else http://127.0.0.1:7420)', global: true })
@@ -51,8 +52,34 @@ function buildCli(argv: string[]) {
     .fail((msg, err) => {
       // yargs reports its own validation failures as a message, and handler failures as err.
       if (err) throw err;
-      throw new UsageError(msg);
+      // The instance holds the options of the command that failed by now.
+      throw new UsageError(unknownFlagFirst(msg, argv, (cli as unknown as { getOptions(): KnownOptions }).getOptions()));
     });
+}
+
+/**
+ * An unknown flag takes the word after it as its value, so `knit run show --bogus ID` would be
+ * refused for a missing id, naming neither the flag nor the id: the unknown flag is named first.
+ */
+interface KnownOptions {
+  key: Record<string, unknown>;
+  alias: Record<string, string[]>;
+}
+
+function unknownFlagFirst(msg: string, argv: string[], options: KnownOptions): string {
+  if (!/^Not enough non-option arguments/.test(msg)) return msg;
+  const known = new Set([...Object.keys(options.key), ...Object.values(options.alias).flat(), 'help', 'h', 'version']);
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--?([^=]+)(=.*)?$/.exec(argv[i]!);
+    if (!m || argv[i] === '-' || argv[i] === '--') continue;
+    const name = m[1]!.replace(/^no-/, '');
+    if (known.has(name) || known.has(name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()))) continue;
+    const next = argv[i + 1];
+    const flag = argv[i]!.split('=')[0];
+    if (m[2] === undefined && next !== undefined && !next.startsWith('-')) return `unknown option ${flag}: it took ${JSON.stringify(next)} as its value, so an argument is missing (${msg})`;
+    return `unknown option ${flag} (${msg})`;
+  }
+  return msg;
 }
 
 const BUILTIN = new Set(['data', 'plan', 'run', 'up', 'admin', 'init', 'version', 'license', 'completion', 'help']);

@@ -13,6 +13,18 @@ test('a noun without a verb lists the verbs', async (t) => {
   }
 });
 
+test('an unknown flag that swallows the id is named, with the id it took', async (t) => {
+  const r = await runKnit(['run', 'show', '--bogus', '0c4d1e2f']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /unknown option --bogus: it took "0c4d1e2f" as its value, so an argument is missing/);
+  const short = await runKnit(['data', 'pull', '-q', 'ID']);
+  t.regex(short.stderr, /unknown option -q: it took "ID"/);
+  // Known flags with values are not taken for unknown ones.
+  const known = await runKnit(['data', 'lineage', '-n', 'all']);
+  t.is(known.code, 2);
+  t.notRegex(known.stderr, /unknown option/);
+});
+
 test('a server address without a scheme is named, with how to write it', async (t) => {
   const r = await runKnit(['data', 'find'], { env: { KNIT_SERVER: '127.0.0.1:7620' } });
   t.is(r.code, 1);
