@@ -1,7 +1,8 @@
 import test from 'ava';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runKnit } from '../helpers/cli.js';
+import { startTestApi } from '../helpers/api.js';
+import { parseJson, runKnit, runKnitOnTerminal } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // What surprised a Knitfab user trying knit: each answer now says what is wrong and what to do.
@@ -23,6 +24,24 @@ test('an unknown flag that swallows the id is named, with the id it took', async
   const known = await runKnit(['data', 'lineage', '-n', 'all']);
   t.is(known.code, 2);
   t.notRegex(known.stderr, /unknown option/);
+});
+
+test('data push shows the Data readably on a terminal, and JSON when piped or with --json', async (t) => {
+  const api = await startTestApi();
+  t.teardown(() => api.close());
+  const dir = await tempDir('knit-push-tty-');
+  t.teardown(dir.cleanup);
+  await writeFile(join(dir.path, 'f'), 'x\n');
+  const env = { KNIT_SERVER: api.url };
+  const shown = await runKnitOnTerminal(['data', 'push', '-t', 'tty:yes', dir.path], { env });
+  t.is(shown.code, 0, shown.output);
+  t.regex(shown.output, /^id: +[0-9a-f-]{36}$/m);
+  t.regex(shown.output, /^ {2}tty:yes$/m);
+  t.notRegex(shown.output, /"id":/);
+  const json = await runKnitOnTerminal(['data', 'push', '--json', '-t', 'tty:json', dir.path], { env });
+  t.regex(json.output, /"tags": \[/);
+  const piped = await runKnit(['data', 'push', '-t', 'tty:no', dir.path], { env });
+  t.true(parseJson<{ tags: string[] }>(piped).tags.includes('tty:no'));
 });
 
 test('a server address without a scheme is named, with how to write it', async (t) => {

@@ -28,6 +28,24 @@ export function runKnit(args: string[], opts: { env?: Record<string, string | un
   });
 }
 
+/**
+ * The CLI on a terminal (a pseudo-terminal from util-linux's `script`), as a person sees it:
+ * stdout and stderr arrive mixed, in `output`.
+ */
+export function runKnitOnTerminal(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<{ code: number; output: string }> {
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], TERM: 'dumb', ...opts.env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const command = [process.execPath, knitBin, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = spawn('script', ['-qefc', command, '/dev/null'], { env, cwd: opts.cwd ?? repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stdin.end();
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, output: output.replace(/\r\n/g, '\n') }));
+  });
+}
+
 export function parseJson<T = unknown>(r: CliResult): T {
   try {
     return JSON.parse(r.stdout) as T;

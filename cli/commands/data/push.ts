@@ -3,12 +3,14 @@ import type { Argv, CommandModule } from 'yargs';
 import { UserTag } from '../../../core/tags/tag.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { readKnitenv } from '../../knitenv.js';
-import { info, printJson, ProgressBar } from '../../output.js';
+import { info, ProgressBar } from '../../output.js';
+import { printData } from './render.js';
 import { many, parseFlagValues } from '../../usage-error.js';
 
 interface Args extends GlobalArgs {
   tag?: string[];
   name?: boolean;
+  json?: boolean;
   dir: string[];
 }
 
@@ -20,6 +22,7 @@ export const pushCommand: CommandModule<GlobalArgs, Args> = {
       .positional('dir', { type: 'string', array: true, demandOption: true, describe: 'directory to push; one Data per directory' })
       .option('tag', { alias: 't', type: 'string', requiresArg: true, describe: 'tag KEY:VALUE to put on the Data (repeatable); knitenv\'s tags are added too' })
       .option('name', { alias: 'n', type: 'boolean', describe: 'also add the tag name:<directory name>' })
+      .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
       .example('$0 data push -t type:dataset -t project:mnist ./train', 'push ./train with two tags')
       .example('$0 data push -n ./train ./test', 'push two directories, each tagged with its name') as unknown as Argv<Args>,
   handler: async (args) => {
@@ -33,7 +36,7 @@ export const pushCommand: CommandModule<GlobalArgs, Args> = {
       const data = await client.pushDirectory(full, withName, (done, total) => bar.update(done, total));
       bar.done();
       info(`pushed ${dir} as ${data.id}`);
-      printJson(data);
+      printData(args, data);
     }
   },
 };
