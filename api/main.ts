@@ -52,6 +52,7 @@ export async function startApiServer(env: ServerEnv): Promise<RunningApi> {
       resourceBounds: { maxCpu: env.KNIT_MAX_CPU, maxMemory: env.KNIT_MAX_MEMORY },
       allowNetwork: env.KNIT_ALLOW_NETWORK,
       agentSecret: env.KNIT_AGENT_SECRET,
+      lineageMaxNodes: env.KNIT_LINEAGE_MAX_NODES,
     },
     orchestrator,
     onChange: () => orchestrator.wake(),

@@ -33,6 +33,8 @@ export interface ApiDeps {
     allowNetwork: boolean;
     /** Signs the agent tokens of Kubernetes Pods (KNIT_AGENT_SECRET); unset, the agent routes answer 404. */
     agentSecret?: string | undefined;
+    /** The most nodes a lineage answer holds (KNIT_LINEAGE_MAX_NODES); LIMITS.lineageNodes when absent. */
+    lineageMaxNodes?: number | undefined;
   };
   /** Temporal, as the API sees it: waking the matcher, signalling runs. */
   orchestrator: Orchestrator;

@@ -1,21 +1,26 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { notFound } from '../../core/errors/knit-error.js';
+import { abortableQueries } from '../../core/db/abortable.js';
+import { badRequest, notFound } from '../../core/errors/knit-error.js';
+import { LIMITS } from '../../core/limits/limits.js';
+import { clientGone } from '../client-gone.js';
 import { traceLineage } from '../../core/lineage/graph.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { depthParam as depth } from '../../core/validation/query.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 
-const LineageQuery = z.object({ up: depth, down: depth }).strict();
+const LineageQuery = z.object({ up: depth, down: depth, max: z.coerce.number().int().positive().optional() }).strict();
 
 export function registerLineageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Nodes (Data, Runs; uploads as root runs) and edges (mount path, log or upload) around a Data. */
-  app.get('/api/lineage/data/:id', { config: { takesQuery: true } }, async (req) => {
+  app.get('/api/lineage/data/:id', { config: { takesQuery: true } }, async (req, reply) => {
     const id = idParam(req.params, 'Data');
     const q = parseOrThrow(LineageQuery, req.query);
+    const cap = deps.config.lineageMaxNodes ?? LIMITS.lineageNodes;
+    if (q.max !== undefined && q.max > cap) throw badRequest('max', `at most ${cap} nodes (KNIT_LINEAGE_MAX_NODES), got ${q.max}`);
     try {
-      return await traceLineage(deps.pool, id, q.up, q.down);
+      return await traceLineage(abortableQueries(deps.pool, clientGone(reply)), id, q.up, q.down, q.max ?? cap);
     } catch (err) {
       if ((err as { notFound?: boolean }).notFound) throw notFound('data', id);
       throw err;

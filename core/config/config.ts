@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { MIN_SECRET_LENGTH } from '../agent/token.js';
+import { LIMITS } from '../limits/limits.js';
 import { parseOrThrow } from '../validation/parse.js';
 import { TemporalEnv } from './temporal.js';
 import { parseQuantity } from '../plan/quantity.js';
@@ -90,6 +91,8 @@ export const ServerEnv = TemporalEnv.extend({
   KNIT_GCS_SIGNED_URLS: flag(false),
   /** apply refuses to create more runs than this at once, unless asked to with `yes`. */
   KNIT_MAX_RUNS_PER_APPLY: int(100),
+  /** The most nodes one lineage answer holds; a request's `max` may ask fewer, never more. */
+  KNIT_LINEAGE_MAX_NODES: z.coerce.number().int().positive().default(LIMITS.lineageNodes),
   /** The longest one API query may run on the database; longer ones are cancelled and answered 503. */
   KNIT_STATEMENT_TIMEOUT: duration('30s'),
   /**

@@ -40,6 +40,11 @@ export const LIMITS = {
   runsPerMatch: 100_000,
   /** The longest one plan's run creation may take in a matching pass before it is marked and skipped. */
   matchStatementMs: 120_000,
+  /**
+   * Nodes (Data and runs) one lineage answer may hold, unless KNIT_LINEAGE_MAX_NODES says
+   * otherwise: a 20,000-node graph is a few MB of JSON, more than a screen or dot can show.
+   */
+  lineageNodes: 20_000,
 } as const;
 
 /** The message of a count over its limit: `at most 16 inputs per plan, got 3000`. */

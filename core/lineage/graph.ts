@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Queryable } from '../db/pool.js';
+import { LIMITS } from '../limits/limits.js';
 import { formatTag, tagsFromPairs } from '../tags/tag.js';
 
 export const LineageNode = z.discriminatedUnion('kind', [
@@ -16,6 +17,8 @@ export const LineageNode = z.discriminatedUnion('kind', [
     planId: z.string().nullable(),
     image: z.string().nullable(),
     status: z.string(),
+    /** The container's exit code once it has ended; null before, and for uploads. */
+    exitCode: z.number().int().nullable().default(null),
     /** Uploads appear as runs of their own, with no plan: the roots of every lineage. */
     upload: z.boolean(),
   }),
@@ -30,115 +33,163 @@ export const LineageEdge = z.object({
 });
 export type LineageEdge = z.infer<typeof LineageEdge>;
 
-export const Lineage = z.object({ root: z.string(), nodes: z.array(LineageNode), edges: z.array(LineageEdge) });
+export const Lineage = z.object({
+  root: z.string(),
+  nodes: z.array(LineageNode),
+  edges: z.array(LineageEdge),
+  /** Present when the node cap cut the graph: the runs nearest the root were kept. */
+  truncated: z.object({ maxNodes: z.number().int(), message: z.string() }).optional(),
+});
 export type Lineage = z.infer<typeof Lineage>;
 
 export type Depth = number | 'all';
 
 export const uploadRunId = (dataId: string) => `upload-${dataId}`;
 
-interface RunRow {
+/** Depth "all" as the query's bound: more generations than any lineage has. */
+const ALL = 2_147_483_647;
+
+interface TracedRun {
   id: string;
   plan_id: string;
   image: string;
   status: string;
-  inputs: Array<{ dataId: string; path: string }>;
-  outputs: Array<{ dataId: string; output: string }>;
+  exit_code: number | null;
+  depth: number;
+}
+interface TracedData {
+  id: string;
+  created_at: string;
+  transient: 'processing' | 'failed' | null;
+  producer_run_id: string | null;
+  tags: Array<[string, string]> | null;
+}
+interface Traced {
+  found: boolean;
+  runs: TracedRun[];
+  inputs: Array<{ runId: string; dataId: string; path: string }>;
+  outputs: Array<{ runId: string; dataId: string; output: string }>;
+  data: TracedData[];
 }
 
 /**
- * The lineage around one Data, computed level by level: `up` generations of producing runs and
- * their inputs, `down` generations of consuming runs and their outputs. A run in the graph
- * brings all its inputs and outputs, so each run reads complete.
+ * One statement: the runs `up` generations upstream of the Data (each producer, then the
+ * producers of its inputs, ...) and `down` generations downstream (each run reading it, then the
+ * runs reading their outputs, ...), each at its nearest generation, the nearest `maxRuns`; then
+ * those runs' inputs and outputs and every Data they touch, with tags. Recursion joins only
+ * indexed columns (data.producer_run_id, run_input's key and data_id), and (run, generation)
+ * pairs are kept once, so a diamond of many paths costs no more than its runs times its depth.
  */
-export async function traceLineage(q: Queryable, dataId: string, up: Depth, down: Depth): Promise<Lineage> {
+const TRACE = `
+WITH RECURSIVE
+up_runs(run_id, depth) AS (
+  SELECT d.producer_run_id, 1 FROM data d WHERE d.id = $1 AND d.producer_run_id IS NOT NULL AND $2::int >= 1
+  UNION
+  SELECT d.producer_run_id, u.depth + 1
+  FROM up_runs u JOIN run_input ri ON ri.run_id = u.run_id JOIN data d ON d.id = ri.data_id
+  WHERE d.producer_run_id IS NOT NULL AND u.depth < $2::int
+),
+down_runs(run_id, depth) AS (
+  SELECT ri.run_id, 1 FROM run_input ri JOIN run r ON r.id = ri.run_id
+  WHERE ri.data_id = $1 AND r.status <> 'invalidated' AND $3::int >= 1
+  UNION
+  SELECT ri.run_id, w.depth + 1
+  FROM down_runs w JOIN data d ON d.producer_run_id = w.run_id JOIN run_input ri ON ri.data_id = d.id JOIN run r ON r.id = ri.run_id
+  WHERE r.status <> 'invalidated' AND w.depth < $3::int
+),
+traced AS (
+  SELECT run_id, min(depth) AS depth FROM (SELECT * FROM up_runs UNION ALL SELECT * FROM down_runs) x
+  GROUP BY run_id ORDER BY min(depth), run_id LIMIT $4
+),
+inputs AS (
+  SELECT ri.run_id, ri.data_id, pi.path FROM traced t JOIN run r ON r.id = t.run_id
+  JOIN run_input ri ON ri.run_id = t.run_id JOIN plan_input pi ON pi.plan_id = r.plan_id AND pi.idx = ri.idx
+),
+outputs AS (
+  SELECT d.producer_run_id AS run_id, d.id AS data_id, d.producer_output AS output FROM traced t JOIN data d ON d.producer_run_id = t.run_id
+),
+touched AS (
+  SELECT $1::uuid AS id UNION SELECT data_id FROM inputs UNION SELECT data_id FROM outputs
+)
+SELECT
+  EXISTS (SELECT 1 FROM data WHERE id = $1) AS found,
+  COALESCE((SELECT json_agg(json_build_object('id', r.id, 'plan_id', r.plan_id, 'image', p.image, 'status', r.status, 'exit_code', r.exit_code, 'depth', t.depth) ORDER BY t.depth, r.id)
+    FROM traced t JOIN run r ON r.id = t.run_id JOIN plan p ON p.id = r.plan_id), '[]'::json) AS runs,
+  COALESCE((SELECT json_agg(json_build_object('runId', run_id, 'dataId', data_id, 'path', path)) FROM inputs), '[]'::json) AS inputs,
+  COALESCE((SELECT json_agg(json_build_object('runId', run_id, 'dataId', data_id, 'output', output) ORDER BY output) FROM outputs), '[]'::json) AS outputs,
+  COALESCE((SELECT json_agg(json_build_object('id', d.id, 'created_at', d.created_at, 'transient', d.transient, 'producer_run_id', d.producer_run_id,
+      'tags', (SELECT json_agg(json_build_array(g.key, g.value) ORDER BY g.key, g.value) FROM data_tag g WHERE g.data_id = d.id)))
+    FROM touched x JOIN data d ON d.id = x.id), '[]'::json) AS data`;
+
+/**
+ * The lineage around one Data, in one database statement (TRACE): `up` generations of producing
+ * runs and their inputs, `down` generations of consuming runs and their outputs. A run in the
+ * graph brings all its inputs and outputs, so each run reads complete; a Data without a producer
+ * is an upload, drawn as a root run of its own. At most `maxNodes` nodes: past it, the runs
+ * nearest the Data are kept, whole, and `truncated` says so.
+ */
+export async function traceLineage(q: Queryable, dataId: string, up: Depth, down: Depth, maxNodes: number = LIMITS.lineageNodes): Promise<Lineage> {
+  const bound = (d: Depth) => (d === 'all' ? ALL : Math.min(d, ALL));
+  // Each run brings at least one node; one more than the cap tells a cut graph from a full one.
+  const r = await q.query<Traced>(TRACE, [dataId, bound(up), bound(down), maxNodes + 1]);
+  const traced = r.rows[0]!;
+  if (!traced.found) throw Object.assign(new Error(`data ${dataId} not found`), { notFound: true });
+
+  const dataById = new Map(traced.data.map((d) => [d.id, d]));
+  const inputsOf = groupBy(traced.inputs, (i) => i.runId);
+  const outputsOf = groupBy(traced.outputs, (o) => o.runId);
   const nodes = new Map<string, LineageNode>();
-  const edges = new Map<string, LineageEdge>();
-  const data = new Set<string>();
-  const runs = new Set<string>();
-  const edge = (from: string, to: string, label: string) => edges.set(`${from}>${to}>${label}`, { from, to, label });
-
-  const addRuns = async (ids: string[]): Promise<{ inputs: string[]; outputs: string[] }> => {
-    const fresh = ids.filter((id) => !runs.has(id));
-    if (fresh.length === 0) return { inputs: [], outputs: [] };
-    const r = await q.query<RunRow>(
-      `SELECT r.id, r.plan_id, p.image, r.status,
-         COALESCE((SELECT json_agg(json_build_object('dataId', ri.data_id, 'path', pi.path) ORDER BY ri.idx)
-           FROM run_input ri JOIN plan_input pi ON pi.plan_id = r.plan_id AND pi.idx = ri.idx WHERE ri.run_id = r.id), '[]'::json) AS inputs,
-         COALESCE((SELECT json_agg(json_build_object('dataId', d.id, 'output', d.producer_output) ORDER BY d.producer_output)
-           FROM data d WHERE d.producer_run_id = r.id), '[]'::json) AS outputs
-       FROM run r JOIN plan p ON p.id = r.plan_id WHERE r.id = ANY($1::uuid[])`,
-      [fresh],
-    );
-    const inputs: string[] = [];
-    const outputs: string[] = [];
-    for (const run of r.rows) {
-      runs.add(run.id);
-      nodes.set(run.id, { kind: 'run', id: run.id, planId: run.plan_id, image: run.image, status: run.status, upload: false });
-      for (const i of run.inputs) {
-        edge(i.dataId, run.id, i.path);
-        inputs.push(i.dataId);
-      }
-      for (const o of run.outputs) {
-        edge(run.id, o.dataId, o.output);
-        outputs.push(o.dataId);
-      }
-    }
-    return { inputs, outputs };
-  };
-
-  const addData = async (ids: string[]): Promise<void> => {
-    const fresh = [...new Set(ids)].filter((id) => !data.has(id));
-    if (fresh.length === 0) return;
-    const r = await q.query<{ id: string; created_at: Date; transient: 'processing' | 'failed' | null; producer_run_id: string | null; tags: Array<[string, string]> | null }>(
-      `SELECT d.id, d.created_at, d.transient, d.producer_run_id,
-         (SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key, t.value) FROM data_tag t WHERE t.data_id = d.id) AS tags
-       FROM data d WHERE d.id = ANY($1::uuid[])`,
-      [fresh],
-    );
-    for (const d of r.rows) {
-      data.add(d.id);
-      nodes.set(d.id, {
-        kind: 'data',
-        id: d.id,
-        tags: tagsFromPairs(d.tags).map(formatTag),
-        createdAt: d.created_at.toISOString(),
-        transient: d.transient,
-      });
-      if (d.producer_run_id === null) {
-        const u = uploadRunId(d.id);
-        nodes.set(u, { kind: 'run', id: u, planId: null, image: null, status: 'done', upload: true });
-        edge(u, d.id, 'upload');
-      }
+  const edges: LineageEdge[] = [];
+  const addData = (id: string) => {
+    const d = dataById.get(id);
+    if (!d || nodes.has(id)) return;
+    nodes.set(id, { kind: 'data', id, tags: tagsFromPairs(d.tags).map(formatTag), createdAt: new Date(d.created_at).toISOString(), transient: d.transient });
+    if (d.producer_run_id === null) {
+      const u = uploadRunId(id);
+      nodes.set(u, { kind: 'run', id: u, planId: null, image: null, status: 'done', exitCode: null, upload: true });
+      edges.push({ from: u, to: id, label: 'upload' });
     }
   };
-
-  await addData([dataId]);
-  if (!data.has(dataId)) throw Object.assign(new Error(`data ${dataId} not found`), { notFound: true });
-
-  const more = (depth: Depth, level: number) => depth === 'all' || level < depth;
-
-  let frontier = [dataId];
-  for (let level = 0; frontier.length > 0 && more(up, level); level++) {
-    const producers = await q.query<{ producer_run_id: string }>('SELECT DISTINCT producer_run_id FROM data WHERE id = ANY($1::uuid[]) AND producer_run_id IS NOT NULL', [frontier]);
-    const { inputs, outputs } = await addRuns(producers.rows.map((r) => r.producer_run_id));
-    await addData([...inputs, ...outputs]);
-    frontier = inputs;
+  addData(dataId);
+  let truncated = false;
+  for (const run of traced.runs) {
+    const ins = inputsOf.get(run.id) ?? [];
+    const outs = outputsOf.get(run.id) ?? [];
+    // The Data (and uploads) this run would add, counted before it is taken, so no run is half drawn.
+    const fresh = new Set([...ins.map((i) => i.dataId), ...outs.map((o) => o.dataId)].filter((id) => !nodes.has(id)));
+    const uploads = [...fresh].filter((id) => dataById.get(id)?.producer_run_id === null).length;
+    if (nodes.size + 1 + fresh.size + uploads > maxNodes) {
+      truncated = true;
+      break;
+    }
+    nodes.set(run.id, { kind: 'run', id: run.id, planId: run.plan_id, image: run.image, status: run.status, exitCode: run.exit_code, upload: false });
+    for (const i of ins) {
+      addData(i.dataId);
+      edges.push({ from: i.dataId, to: run.id, label: i.path });
+    }
+    for (const o of outs) {
+      addData(o.dataId);
+      edges.push({ from: run.id, to: o.dataId, label: o.output });
+    }
   }
-
-  frontier = [dataId];
-  for (let level = 0; frontier.length > 0 && more(down, level); level++) {
-    const consumers = await q.query<{ run_id: string }>(
-      `SELECT DISTINCT ri.run_id FROM run_input ri JOIN run r ON r.id = ri.run_id WHERE ri.data_id = ANY($1::uuid[]) AND r.status <> 'invalidated'`,
-      [frontier],
-    );
-    const { inputs, outputs } = await addRuns(consumers.rows.map((r) => r.run_id));
-    await addData([...inputs, ...outputs]);
-    frontier = outputs;
+  if (traced.runs.length > maxNodes) truncated = true;
+  const lineage: Lineage = { root: dataId, nodes: [...nodes.values()], edges };
+  if (truncated) {
+    lineage.truncated = {
+      maxNodes,
+      message: `the lineage has more than ${maxNodes} nodes; the ${nodes.size} nearest ${dataId} are shown. Ask for fewer generations (up/down), or raise the cap (max, up to KNIT_LINEAGE_MAX_NODES)`,
+    };
   }
+  return lineage;
+}
 
-  // Edges may point at nodes outside the traced depth (a run's other inputs are included; an
-  // input's own producer is not): keep only edges between nodes in the graph.
-  const kept = [...edges.values()].filter((e) => nodes.has(e.from) && nodes.has(e.to));
-  return { root: dataId, nodes: [...nodes.values()], edges: kept };
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
 }

@@ -28,6 +28,8 @@ export const lineageCommand: CommandModule<GlobalArgs, Args> = {
     const n = parseDepth(args.numbers);
     const both = !args.upstream && !args.downstream;
     const lineage = await clientFor(args).lineage(args.id, { up: both || args.upstream ? n : 0, down: both || args.downstream ? n : 0 });
+    // On stderr, so a cut graph piped into dot still renders, and the person still learns it is cut.
+    if (lineage.truncated) process.stderr.write(`knit: ${lineage.truncated.message}\n`);
     if (args.format === 'json') printJson(lineage);
     else process.stdout.write(lineageToDot(lineage));
   },
