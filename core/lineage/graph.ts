@@ -80,7 +80,7 @@ interface Traced {
  * indexed columns (data.producer_run_id, run_input's key and data_id), and (run, generation)
  * pairs are kept once, so a diamond of many paths costs no more than its runs times its depth.
  */
-const TRACE = `
+export const TRACE_SQL = `
 WITH RECURSIVE
 up_runs(run_id, depth) AS (
   SELECT d.producer_run_id, 1 FROM data d WHERE d.id = $1 AND d.producer_run_id IS NOT NULL AND $2::int >= 1
@@ -131,7 +131,7 @@ SELECT
 export async function traceLineage(q: Queryable, dataId: string, up: Depth, down: Depth, maxNodes: number = LIMITS.lineageNodes): Promise<Lineage> {
   const bound = (d: Depth) => (d === 'all' ? ALL : Math.min(d, ALL));
   // Each run brings at least one node; one more than the cap tells a cut graph from a full one.
-  const r = await q.query<Traced>(TRACE, [dataId, bound(up), bound(down), maxNodes + 1]);
+  const r = await q.query<Traced>(TRACE_SQL, [dataId, bound(up), bound(down), maxNodes + 1]);
   const traced = r.rows[0]!;
   if (!traced.found) throw Object.assign(new Error(`data ${dataId} not found`), { notFound: true });
 
