@@ -6,7 +6,9 @@ import { packDirectory, planPack } from '../core/archive/pack.js';
 import { blobKeyOf } from '../core/data/db.js';
 import { withTx, type Pool } from '../core/db/pool.js';
 import type { Logger } from '../core/log/logger.js';
-import { beginAttempt, finishAttempt, type BeginResult, type Outcome, type StoredContent } from '../core/run/attempt.js';
+import { beginAttempt, enterFinish, finishAttempt, refuseBegin, type BeginResult, type Outcome, type StoredContent } from '../core/run/attempt.js';
+import type { HookSettings } from '../core/hooks/hooks.js';
+import type { RunStatus } from '../core/run/status.js';
 import { deleteLiveLog, notifyLiveLog } from '../core/run/live-log-db.js';
 import type { AttemptContext } from '../core/run/model.js';
 import { LOG_FILE, LOG_INDEX_FILE, storedLogFiles, type StoredLogEntry } from '../core/run/stored-log.js';
@@ -15,6 +17,7 @@ import type { BlobStore } from '../core/storage/blob-store.js';
 import { withScratch } from '../core/storage/scratch.js';
 import { RunRefused, type Executor } from '../executor/executor.js';
 import { heartbeating, throttledHeartbeat } from './heartbeat.js';
+import { runAfterHooks } from './hooks.js';
 import { LiveLogWriter } from './live-log.js';
 
 export interface AttemptDeps {
@@ -24,6 +27,8 @@ export interface AttemptDeps {
   log: Logger;
   /** Wakes the matcher after a run's outputs become eligible; best effort (the backstop covers it). */
   wakeMatcher: () => Promise<void>;
+  /** The lifecycle hooks (docs/hooks.md); unset or empty for none. */
+  hooks?: HookSettings | undefined;
   config: {
     /** Scratch space of single activities; nothing in it outlives the activity that made it. */
     workdir: string;
@@ -58,6 +63,18 @@ export function attemptActivities(deps: AttemptDeps) {
       return withTx(pool, (tx) => beginAttempt(tx, args.runId));
     },
 
+    /** Fails a waiting run that may not begin (its before hook refused); see core/run/attempt.ts. */
+    async refuseBegin(args: { runId: string; message: string }): Promise<boolean> {
+      const refused = await withTx(pool, (tx) => refuseBegin(tx, args.runId, args.message));
+      if (refused) await deps.wakeMatcher().catch((err: unknown) => deps.log.warn({ err, runId: args.runId }, 'could not wake the matcher; its backstop will'));
+      return refused;
+    },
+
+    /** With hooks: running (or earlier) → completing or aborting, as a step the hooks see. */
+    async enterFinish(ctx: AttemptContext, via: 'completing' | 'aborting'): Promise<RunStatus> {
+      return withTx(pool, (tx) => enterFinish(tx, ctx.runId, ctx.attempt, via));
+    },
+
     /** Puts each input, digest-verified, where the container will see it, and empty outputs. */
     async stageInputs(ctx: AttemptContext): Promise<void> {
       await refusalsFinal(() => executor.stage(ctx, throttledHeartbeat()));
@@ -83,7 +100,10 @@ export function attemptActivities(deps: AttemptDeps) {
         await refusalsFinal(() => executor.start(ctx));
         if (await stopRequested(ctx)) await executor.stop(ctx, config.stopGraceSeconds);
       }
-      await setStatus(pool, ctx.runId, ctx.attempt, 'running');
+      // The change to running is made here, inside the long activity, so its after hooks are
+      // called here too (once: only by the call that made the change), beside the log stream.
+      const changed = await setStatus(pool, ctx.runId, ctx.attempt, 'running');
+      const afterRunning = changed ? runAfterHooks(deps, { runId: ctx.runId, attempt: ctx.attempt, to: 'running' }) : Promise.resolve();
 
       const resume = activity.info.heartbeatDetails as { seq: number; lastTimestamp: string } | undefined;
       const live = new LiveLogWriter(pool, ctx.runId, ctx.attempt, resume?.seq ?? 0, resume?.lastTimestamp);
@@ -117,6 +137,7 @@ export function attemptActivities(deps: AttemptDeps) {
         });
         await pump;
         await live.flush();
+        await afterRunning;
         return result;
       } finally {
         clearInterval(beat);

@@ -18,6 +18,8 @@ export interface ReconcileDeps {
     containerQueue: string;
     heartbeatTimeout: string;
     stepTimeout: string;
+    /** Given when lifecycle hooks are configured: every run workflow started then calls them. */
+    hooks?: RunOptions['hooks'];
     /** Workflows started per reconcile; the matcher comes back at once for the rest. */
     startBatch: number;
     /** How long the matcher waits for a wake-up before it reconciles and sweeps anyway. */
@@ -43,7 +45,7 @@ export function reconcileActivities(deps: ReconcileDeps) {
     await client.workflow.start('run', {
       workflowId: runWorkflowId(args.runId),
       taskQueue: config.taskQueue,
-      args: [args, { containerQueue: config.containerQueue, heartbeatTimeout: config.heartbeatTimeout, stepTimeout: config.stepTimeout } satisfies RunOptions],
+      args: [args, { containerQueue: config.containerQueue, heartbeatTimeout: config.heartbeatTimeout, stepTimeout: config.stepTimeout, ...(config.hooks ? { hooks: config.hooks } : {}) } satisfies RunOptions],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: [

@@ -94,6 +94,8 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
 
+  const hooks = { before: env.KNIT_HOOKS_BEFORE, after: env.KNIT_HOOKS_AFTER, timeoutMs: parseDuration(env.KNIT_HOOKS_TIMEOUT)! };
+  const hooked = hooks.before.length + hooks.after.length > 0;
   const wake = () => wakeMatcher(client, env.KNIT_INSTANCE, { heartbeatTimeout: env.KNIT_HEARTBEAT_TIMEOUT });
   const activities = createActivities({
     pool,
@@ -102,6 +104,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
     client,
     log,
     wakeMatcher: wake,
+    hooks,
     config: {
       workdir,
       stopGraceSeconds: env.KNIT_STOP_GRACE_SECONDS,
@@ -111,6 +114,17 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
       stepTimeout: env.KNIT_STEP_TIMEOUT,
       startBatch: 200,
       backstop: env.KNIT_MATCHER_BACKSTOP,
+      ...(hooked
+        ? {
+            hooks: {
+              before: hooks.before.length > 0,
+              after: hooks.after.length > 0,
+              callTimeout: env.KNIT_HOOKS_TIMEOUT,
+              count: Math.max(hooks.before.length, hooks.after.length),
+              beforeAttempts: env.KNIT_HOOKS_BEFORE_ATTEMPTS,
+            },
+          }
+        : {}),
     },
   });
   const { runContainer, ...steps } = withFaultInjection(activities, process.env['KNIT_FAULT'], process.env['KNIT_FAULT_MARKER']);
@@ -158,7 +172,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
     await clientConnection.close();
     await pool.end();
   });
-  log.info({ executor: executor.kind, taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS, ...(health ? { health: health.url } : {}) }, 'worker started');
+  log.info({ executor: executor.kind, taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS, ...(hooked ? { hooksBefore: hooks.before.length, hooksAfter: hooks.after.length } : {}), ...(health ? { health: health.url } : {}) }, 'worker started');
   return {
     done,
     async stop() {

@@ -1,5 +1,6 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, condition, isCancellation, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { KnitActivities } from '../activities/index.js';
+import type { RunStatus } from '../core/run/status.js';
 import { RUN_STATUS, stopSignal, type RunArgs, type RunResult } from './definitions.js';
 
 const retry = { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 };
@@ -11,6 +12,23 @@ export interface RunOptions {
   heartbeatTimeout: string;
   /** The longest a short step may take; a worker lost in one is noticed after this. */
   stepTimeout: string;
+  /**
+   * Set by the worker when lifecycle hooks are configured (docs/hooks.md); absent, the workflow
+   * makes exactly the calls it made before hooks existed (no extra round trips, and histories
+   * recorded then still replay).
+   */
+  hooks?: RunHookOptions;
+}
+
+export interface RunHookOptions {
+  before: boolean;
+  after: boolean;
+  /** KNIT_HOOKS_TIMEOUT: one call's limit, as Temporal reads a duration. */
+  callTimeout: string;
+  /** How many hooks of each kind: one round's activity may take that many calls' time. */
+  count: number;
+  /** KNIT_HOOKS_BEFORE_ATTEMPTS: tries of one change's before hooks before they count as refusing. */
+  beforeAttempts: number;
 }
 
 /**
@@ -43,10 +61,56 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
   const requested = (): 'stop' | 'fail' | undefined => stopMode;
   const status = (s: string) => upsertSearchAttributes([{ key: RUN_STATUS, value: s }]);
 
+  const hooks = options.hooks;
+  // A round of hooks may take each one's timeout, plus the database reads around it.
+  const roundTimeout = hooks ? `${(hookMs(hooks.callTimeout) * hooks.count + 30_000) / 1000} seconds` : '1 minute';
+  const beforeHooks = hooks?.before
+    ? proxyActivities<KnitActivities>({
+        startToCloseTimeout: roundTimeout,
+        retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: hooks.beforeAttempts, nonRetryableErrorTypes: ['HookEnvInvalid'] },
+      })
+    : undefined;
+  // At most once: no retry.
+  const afterHooks = hooks?.after ? proxyActivities<KnitActivities>({ startToCloseTimeout: roundTimeout, retry: { maximumAttempts: 1 } }) : undefined;
+
+  /**
+   * The before hooks of the change to `to`, retried (with backoff) within the budget. Resolves to
+   * their env, or to why they stopped the change: the last refusal once the budget is spent, or
+   * a stop (`knit run stop`) that came meanwhile, with `stoppable`. The caller decides what that
+   * means: toward success it fails the run; toward failure it is noted and the change goes ahead.
+   */
+  async function before(to: RunStatus, attempt: number | undefined, stoppable: boolean): Promise<{ env: Record<string, string> } | { refused: string }> {
+    if (!beforeHooks) return { env: {} };
+    const scope = new CancellationScope();
+    const call = scope.run(() => beforeHooks.beforeHooks({ runId: args.runId, to, ...(attempt !== undefined ? { attempt } : {}) }));
+    const answered = call.then(
+      (r) => ({ env: r.env }),
+      (err: unknown) => ({ refused: describe(err) }),
+    );
+    // A stop that came earlier is the attempt's to handle as it always did (e.g. stopped before its container started).
+    if (!stoppable || requested() !== undefined) return answered;
+    const stopped = condition(() => requested() !== undefined).then(() => ({ refused: `stopped by user while the before hooks of → ${to} were being retried` }));
+    const first = await Promise.race([answered, stopped]);
+    if ('refused' in first && requested() !== undefined) scope.cancel();
+    return first;
+  }
+  async function after(to: RunStatus, attempt: number | undefined): Promise<void> {
+    if (afterHooks) await afterHooks.afterHooks({ runId: args.runId, to, ...(attempt !== undefined ? { attempt } : {}) });
+  }
+
+  if (!args.abandoned) {
+    const allowed = await before('ready', undefined, true);
+    if ('refused' in allowed) {
+      // The attempt never began: the run fails from waiting, and `knit run retry` is the way on.
+      await local.refuseBegin({ runId: args.runId, message: allowed.refused });
+      return { runId: args.runId, status: 'failed', exitCode: null, message: allowed.refused };
+    }
+  }
   const begun = await local.beginAttempt({ runId: args.runId });
   if (!begun.begun) return { runId: args.runId, skipped: begun.reason };
-  const ctx = begun.context;
+  let ctx = begun.context;
   if (begun.stopRequested && stopMode !== 'fail') stopMode = begun.stopRequested;
+  await after('ready', ctx.attempt);
   status('ready');
 
   /** Stages inputs, runs the container, and says how it went; never throws. */
@@ -55,9 +119,16 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     let exitCode: number | null = null;
     try {
       if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
+      // The env of the ready → starting hooks goes into the container, so they answer before it is created.
+      const starting = await before('starting', ctx.attempt, true);
+      if ('refused' in starting) throw ApplicationFailure.nonRetryable(starting.refused, 'HookRefused');
+      if (Object.keys(starting.env).length > 0) ctx = { ...ctx, env: starting.env };
       // Creating the container does not need the inputs in place, only starting it does.
       const [, created] = await Promise.all([transfers.stageInputs(ctx), steps.createContainer(ctx)]);
       notes.push(...created.warnings);
+      await after('starting', ctx.attempt);
+      const running = await before('running', ctx.attempt, true);
+      if ('refused' in running) throw ApplicationFailure.nonRetryable(running.refused, 'HookRefused');
       status('running');
       let exited = false;
       const stopper = (async () => {
@@ -96,16 +167,42 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     if (e.cancelled || args.abandoned) await steps.stopContainer(ctx);
     let failure = e.failure;
     const messageFor = (f: string | undefined) => f ?? (e.stopped ? ['stopped by user', e.stopDetail].filter((x) => x !== undefined).join('; ') : null);
+    const notes = [...e.notes];
+    // Toward success, a before hook that still refuses when the budget is spent fails the run;
+    // toward failure it cannot hold the change: the refusal is noted in the run's log.
+    const refusedTowardFailure = (refused: string) => notes.push(`${refused} (the run fails anyway)`);
+    if (hooks) {
+      const via = failure === undefined ? 'completing' : 'aborting';
+      const allowed = await before(via, ctx.attempt, false);
+      if ('refused' in allowed) {
+        if (via === 'completing') failure = allowed.refused;
+        else refusedTowardFailure(allowed.refused);
+      }
+      const entered = await local.enterFinish(ctx, failure === undefined ? 'completing' : 'aborting');
+      await after(entered, ctx.attempt);
+    }
     status(failure === undefined ? 'completing' : 'aborting');
-    let [collected, log] = await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, { notes: e.notes, message: messageFor(failure) })]);
+    let [collected, log] = await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, { notes, message: messageFor(failure) })]);
+    let relog = false;
     if (collected.problems.length > 0) {
       // An output that could not be stored fails the run; the log must say so too.
       failure = [failure, ...collected.problems].filter((x) => x !== undefined).join('; ');
-      log = await transfers.collectLog(ctx, { notes: e.notes, message: messageFor(failure) });
+      relog = true;
     }
+    if (hooks) {
+      const towardDone = failure === undefined;
+      const allowed = await before(towardDone ? 'done' : 'failed', ctx.attempt, false);
+      if ('refused' in allowed) {
+        if (towardDone) failure = allowed.refused;
+        else refusedTowardFailure(allowed.refused);
+        relog = true;
+      }
+    }
+    if (relog) log = await transfers.collectLog(ctx, { notes, message: messageFor(failure) });
     const outcome = failure === undefined ? 'done' : 'failed';
     const message = messageFor(failure);
     await local.finishAttempt(ctx, { status: outcome, exitCode: e.exitCode, message, contents: [...collected.contents, log] });
+    await after(outcome, ctx.attempt);
     status(outcome);
     await local.cleanupAttempt(ctx);
     return { runId: args.runId, status: outcome, exitCode: e.exitCode, message };
@@ -137,6 +234,13 @@ function stopDetail(exitCode: number): string {
   if (exitCode === 137) return 'its container did not exit on SIGTERM within the stop grace period (KNIT_STOP_GRACE_SECONDS) and was killed (exit 137)';
   if (exitCode === 143) return 'its container ended on SIGTERM (exit 143)';
   return `its container ended with code ${exitCode}`;
+}
+
+/** A Temporal duration as KNIT_HOOKS_TIMEOUT is written (`500ms`, `10s`, `1m`), in ms. */
+function hookMs(d: string): number {
+  const m = /^(\d+)(ms|s|m)$/.exec(d);
+  if (!m) return 60_000;
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
 }
 
 function describe(err: unknown): string {

@@ -5,11 +5,9 @@ import { getData } from '../../core/data/db.js';
 import { abortableQueries } from '../../core/db/abortable.js';
 import type { Queryable } from '../../core/db/pool.js';
 import { KnitError, notFound } from '../../core/errors/knit-error.js';
-import { getPlan } from '../../core/plan/db.js';
 import type { PlanRecord } from '../../core/plan/model.js';
 import { RunQuery, type RunDetail } from '../../core/run/model.js';
 import { findRuns, getRun } from '../../core/run/store.js';
-import { formatTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
@@ -18,8 +16,8 @@ import type { LiveLogHub } from '../../core/run/live-log-hub.js';
 import { streamRunLog } from '../services/run-log.js';
 import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
 import { goDurationParam } from './go-duration.js';
-import { kfRunSummary, UPLOAD_MOUNT, UPLOAD_RUN_PREFIX, uploadRunSummary } from './summaries.js';
-import type { KfRunDetail } from './shapes.js';
+import { kfRun, type KfRunDetail } from '../../core/knitfab/run-detail.js';
+import { UPLOAD_MOUNT, UPLOAD_RUN_PREFIX, uploadRunSummary } from './summaries.js';
 
 const KfRunQuery = z
   .object({
@@ -125,18 +123,4 @@ export function registerKnitfabRunRoutes(app: FastifyInstance, deps: ApiDeps, li
     await removeRun(deps, id);
     return reply.code(204).send();
   });
-}
-
-/** A run in Knitfab's shape: each mount with its plan's path and tags, exit code and message once it has ended. */
-export async function kfRun(q: Queryable, r: RunDetail, plans: Map<string, PlanRecord | undefined>): Promise<KfRunDetail> {
-  if (!plans.has(r.plan.id)) plans.set(r.plan.id, await getPlan(q, r.plan.id));
-  const plan = plans.get(r.plan.id);
-  const tagsOf = (mounts: PlanRecord['inputs'] | undefined, path: string) => (mounts?.find((m) => m.path === path)?.tags ?? []).map(formatTag);
-  return {
-    ...kfRunSummary(r),
-    ...(r.exitCode !== null ? { exit: { code: r.exitCode & 0xff, message: r.message ?? '' } } : {}),
-    inputs: r.inputs.map((i) => ({ path: i.path, tags: tagsOf(plan?.inputs, i.path), knitId: i.dataId })),
-    outputs: r.outputs.filter((o) => o.dataId !== null).map((o) => ({ path: o.path, tags: tagsOf(plan?.outputs, o.path), knitId: o.dataId! })),
-    log: r.log.dataId !== null ? { tags: (plan?.logTags ?? []).map(formatTag), knitId: r.log.dataId } : null,
-  };
 }

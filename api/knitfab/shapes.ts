@@ -1,23 +1,12 @@
 import { z } from 'zod';
+import { KfMountpoint, KfPlanSummary, KfRunSummary } from '../../core/knitfab/run-detail.js';
 
 /**
  * Knitfab v1.6.1's JSON, as its CLI reads it (docs/knitfab-compat.md, section 3). One source for
- * the TypeScript types of the compatibility routes and for their tests' checks.
+ * the TypeScript types of the compatibility routes and for their tests' checks. The run shapes
+ * are the lifecycle hooks' body too, so they live in core/knitfab/run-detail.ts.
  */
-export const KfPlanSummary = z.object({
-  planId: z.string(),
-  image: z.string().optional(),
-  name: z.string().optional(),
-});
-
-export const KfRunSummary = z.object({
-  runId: z.string(),
-  status: z.string(),
-  updatedAt: z.string(),
-  plan: KfPlanSummary,
-});
-
-export const KfMountpoint = z.object({ path: z.string(), tags: z.array(z.string()) });
+export { KfMountpoint, KfPlanSummary, KfRunDetail, KfRunSummary } from '../../core/knitfab/run-detail.js';
 
 export const KfDataDetail = z.object({
   knitId: z.string(),
@@ -69,12 +58,3 @@ export const KfPlanDetail = KfPlanSummary.extend({
   service_account: z.string().optional(),
 });
 export type KfPlanDetail = z.infer<typeof KfPlanDetail>;
-
-const KfAssignment = KfMountpoint.extend({ knitId: z.string() });
-export const KfRunDetail = KfRunSummary.extend({
-  exit: z.object({ code: z.number().int().min(0).max(255), message: z.string() }).optional(),
-  inputs: z.array(KfAssignment),
-  outputs: z.array(KfAssignment),
-  log: z.object({ tags: z.array(z.string()), knitId: z.string() }).nullable(),
-});
-export type KfRunDetail = z.infer<typeof KfRunDetail>;

@@ -1,15 +1,10 @@
-import type { RunDetail } from '../../core/run/model.js';
+export { kfRunSummary } from '../../core/knitfab/run-detail.js';
 
 /** The pseudo plan Knitfab names an upload's run after, and that run's id: `upload-<knitId>`. */
 export const UPLOADED = 'knit#uploaded';
 export const UPLOAD_RUN_PREFIX = 'upload-';
 /** Where an upload's pseudo run "wrote" its Data. */
 export const UPLOAD_MOUNT = '/upload';
-
-/** A run as Knitfab summarises it wherever another object names it. */
-export function kfRunSummary(r: RunDetail) {
-  return { runId: r.id, status: r.status, updatedAt: r.updatedAt, plan: { planId: r.plan.id, image: r.plan.image } };
-}
 
 /** The pseudo run of an upload, which Knitfab's lineage follows like any other. */
 export function uploadRunSummary(d: { id: string; createdAt: Date }) {

@@ -51,6 +51,21 @@ const capabilities = (fallback: string) =>
       return [...new Set(caps)];
     });
 
+/** http(s) URLs, comma-separated, in order; empty for none. */
+const urlList = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const urls = s.split(',').map((u) => u.trim()).filter((u) => u !== '');
+    for (const u of urls) {
+      if (!URL.canParse(u) || !/^https?:$/.test(new URL(u).protocol)) {
+        ctx.addIssue({ code: 'custom', message: `must be http(s) URLs, comma-separated, got ${JSON.stringify(u)}` });
+        return z.NEVER;
+      }
+    }
+    return urls;
+  });
+
 /** Setting types for the configurations of adapters (executor/, storage). */
 export const setting = { bytes, duration, quantity, int, flag };
 
@@ -139,6 +154,15 @@ export const WorkerEnv = ServerEnv.extend({
     .string()
     .regex(/^(\d+(:\d+)?)?$/, 'must be uid or uid:gid (numbers), or empty for the image\'s user')
     .default(''),
+  // Lifecycle hooks (docs/hooks.md): Knitfab's webhooks around every status change a run's workflow makes.
+  /** POSTed the run (Knitfab's RunDetail) before each change, in order; they may refuse it. */
+  KNIT_HOOKS_BEFORE: urlList,
+  /** POSTed the run after each change, at most once; their answers are ignored. */
+  KNIT_HOOKS_AFTER: urlList,
+  /** The longest one hook call may take. */
+  KNIT_HOOKS_TIMEOUT: temporalDuration('10s'),
+  /** How many times the before hooks of one change are tried (1: no retry) before they count as refusing. */
+  KNIT_HOOKS_BEFORE_ATTEMPTS: z.coerce.number().int().min(1).default(5),
 });
 export type WorkerEnv = z.output<typeof WorkerEnv>;
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/pool.js';
 import { appendOutbox } from '../outbox/db.js';
 import type { AttemptContext } from './model.js';
-import { assertTransition, TERMINAL, type RunStatus } from './status.js';
+import { assertTransition, canTransition, TERMINAL, type RunStatus } from './status.js';
 import { lockRun, now, setStatus } from './store.js';
 
 export type BeginResult =
@@ -80,6 +80,34 @@ function annotationRecord(entries: string[]): Record<string, string> {
     out[at < 0 ? e : e.slice(0, at)] = at < 0 ? '' : e.slice(at + 1);
   }
   return out;
+}
+
+/**
+ * Fails a waiting run whose attempt could not begin (its waiting → ready before hook refused, or
+ * it was stopped while that hook was retried): waiting → aborting → failed with `message`, and
+ * the outbox event of a finished run. False if the run was no longer waiting.
+ */
+export async function refuseBegin(tx: Tx, runId: string, message: string): Promise<boolean> {
+  const run = await lockRun(tx, runId);
+  if (run.status !== 'waiting') return false;
+  await setStatus(tx, runId, run.attempt, 'aborting');
+  await setStatus(tx, runId, run.attempt, 'failed', { exitCode: null, message });
+  await appendOutbox(tx, 'run.finished', runId);
+  return true;
+}
+
+/**
+ * With hooks, the run enters completing or aborting as a step of its own, so that the hooks see
+ * it (without, finishAttempt passes through it in its transaction). A recorded `stop --fail`
+ * turns completing into aborting, as finishAttempt would. Returns the status it is in.
+ */
+export async function enterFinish(tx: Tx, runId: string, attempt: number, via: 'completing' | 'aborting'): Promise<RunStatus> {
+  const run = await lockRun(tx, runId);
+  if (run.attempt !== attempt) return run.status;
+  const to: RunStatus = via === 'completing' && run.stopRequested === 'fail' ? 'aborting' : via;
+  if (run.status === to || !canTransition(run.status, to)) return run.status;
+  await setStatus(tx, runId, attempt, to);
+  return to;
 }
 
 export interface StoredContent {

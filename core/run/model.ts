@@ -64,4 +64,10 @@ export interface AttemptContext {
   inputs: Array<{ idx: number; path: string; dataId: string; blobKey: string; digest: string; size: number }>;
   outputs: Array<{ idx: number; path: string; dataId: string }>;
   log: { dataId: string };
+  /**
+   * Variables the before hooks of ready → starting asked for (docs/hooks.md), set in the run's
+   * container. Not in the database: the activity that asked returns them, so Temporal's history
+   * keeps them for a replaced worker. Absent without hooks.
+   */
+  env?: Record<string, string>;
 }

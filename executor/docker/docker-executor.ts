@@ -136,6 +136,7 @@ export class DockerExecutor implements Executor {
         image: ctx.image,
         entrypoint: ctx.entrypoint ?? undefined,
         cmd: ctx.args ?? undefined,
+        env: Object.entries(ctx.env ?? {}).map(([k, v]) => `${k}=${v}`),
         mounts: this.volumes.mounts(ctx),
         labels: this.labels(ctx, 'run'),
         nanoCpus: cpu ? cpu * 1e9 : undefined,

@@ -27,6 +27,8 @@ export interface ContainerSpec {
   binds?: string[] | undefined;
   mounts?: Array<{ volume: string; target: string; readOnly: boolean }> | undefined;
   labels: Record<string, string>;
+  /** `NAME=value` strings: the before hooks' variables (AttemptContext.env). */
+  env?: string[] | undefined;
   nanoCpus?: number | undefined;
   memoryBytes?: number | undefined;
   gpus?: number | undefined;
@@ -168,6 +170,7 @@ export class DockerEngine {
     if (iso.user) body['User'] = iso.user;
     if (spec.entrypoint) body['Entrypoint'] = spec.entrypoint;
     if (spec.cmd) body['Cmd'] = spec.cmd;
+    if (spec.env && spec.env.length > 0) body['Env'] = spec.env;
     const r = await this.call<{ Id: string }>('POST', `/containers/create?name=${encodeURIComponent(spec.name)}`, { body });
     return r.Id;
   }

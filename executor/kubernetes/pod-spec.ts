@@ -197,6 +197,8 @@ export function podSpec(ctx: AttemptContext, opts: PodSpecOptions): V1Pod {
     imagePullPolicy: 'IfNotPresent',
     ...(ctx.entrypoint ? { command: ctx.entrypoint } : {}),
     ...(ctx.args ? { args: ctx.args } : {}),
+    // The before hooks' variables (AttemptContext.env); knit sets none of its own in this container.
+    ...(ctx.env && Object.keys(ctx.env).length > 0 ? { env: Object.entries(ctx.env).map(([name, value]) => ({ name, value })) } : {}),
     volumeMounts: [
       ...ctx.inputs.map((i) => ({ name: `in${i.idx}`, mountPath: i.path, readOnly: true })),
       ...ctx.outputs.map((o) => ({ name: `out${o.idx}`, mountPath: o.path })),

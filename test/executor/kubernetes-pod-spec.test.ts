@@ -209,3 +209,11 @@ test('what Kubernetes would refuse is found before the Pod is made, naming the p
   t.regex(problems[5]!, /^annotations "bad key"/);
   t.regex(problems[6]!, /^service_account "Not_Valid"/);
 });
+
+test('the before hooks\' env is set in the run container only; without it the run container has no env', (t) => {
+  const pod = podSpec(ctx({ env: { FOO: 'bar', BAR: 'one' } }), opts);
+  const run = pod.spec!.containers[0]!;
+  t.deepEqual(env(run), { FOO: 'bar', BAR: 'one' });
+  for (const c of pod.spec!.initContainers ?? []) t.false('FOO' in env(c));
+  t.is(podSpec(ctx(), opts).spec!.containers[0]!.env, undefined);
+});
