@@ -7,7 +7,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { extractArchive } from '../core/archive/extract.js';
-import { planPack, writeArchive } from '../core/archive/pack.js';
+import { planPack, writeArchive, type PlanPackOptions } from '../core/archive/pack.js';
 import { ACCEPT_REDIRECT, DIGEST_HEADER, SIGNED_URL, SignedRedirect, SIZE_HEADER } from '../core/data/content-redirect.js';
 import { DataDetail } from '../core/data/model.js';
 import { Lineage } from '../core/lineage/graph.js';
@@ -166,11 +166,12 @@ export class KnitClient {
   }
 
   /** Packs `dir` straight into the request (streaming, never buffered) and registers it as new Data. */
-  async pushDirectory(dir: string, tags: readonly string[], onProgress?: Progress): Promise<DataDetail> {
+  /** Pushes a directory; with `dereference`, symlinks are followed and their targets stored in their place. */
+  async pushDirectory(dir: string, tags: readonly string[], onProgress?: Progress, opts: PlanPackOptions = {}): Promise<DataDetail> {
     const st = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
     if (st instanceof Error) throw new KnitError('bad_request', `${dir}: ${st.code === 'ENOENT' ? 'no such file or directory' : `cannot be read (${st.code ?? st.message})`}`, { field: 'DIR' });
     if (!st.isDirectory()) throw new KnitError('bad_request', `${dir}: not a directory; knit data push takes directories (push the folder that holds it)`, { field: 'DIR' });
-    const plan = await planPack(dir);
+    const plan = await planPack(dir, opts);
     return this.pushArchive(
       (sink) =>
         writeArchive(dir, plan, sink, {
