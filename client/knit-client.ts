@@ -19,6 +19,7 @@ import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
 import { memoryRelief } from '../core/streams/memory-relief.js';
 import { getForeign, readJson, send, type Connection, type Query } from './http.js';
+import { isUuid } from '../core/tags/tag.js';
 
 export interface DataFindQuery {
   tags?: readonly string[];
@@ -250,7 +251,9 @@ export class KnitClient {
    * Content lands in a hidden staging path and is renamed into place only once its digest has
    * been verified, so a failed pull leaves nothing half-written.
    */
-  async pullData(id: string, destDir: string, opts: { extract?: boolean; onProgress?: Progress } = {}): Promise<PullResult> {
+  async pullData(idOrPrefix: string, destDir: string, opts: { extract?: boolean; onProgress?: Progress } = {}): Promise<PullResult> {
+    // The file is named by the full id: a prefix is resolved by the server first.
+    const id = isUuid(idOrPrefix) ? idOrPrefix : (await this.getData(idOrPrefix)).id;
     const dest = resolve(destDir);
     await mkdir(dest, { recursive: true });
     const final = join(dest, opts.extract ? id : `${id}.tar`);

@@ -11,9 +11,9 @@ import { SelectorTag, UserTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
-import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 import { applyPlan, changePlanAnnotations, changePlanResources, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { resolveId } from '../services/ids.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
 
@@ -26,6 +26,9 @@ const PlanQuery = z
     out: repeated(UserTag, LIMITS.tagsPerSelector, 'tags per query'),
   })
   .strict();
+
+// An id or a unique prefix of one (api/services/ids.ts).
+const planId = (deps: ApiDeps, params: unknown) => resolveId(deps.pool, 'plan', (params as { id?: string }).id);
 
 export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Applies a plan (api/services/plans.ts); a new plan answers 201. */
@@ -48,24 +51,24 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/api/plans/:id', async (req) => {
-    const id = idParam(req.params, 'plan');
+    const id = await planId(deps, req.params);
     const plan = await getPlan(deps.pool, id);
     if (!plan) throw notFound('plan', id);
     return toPlanDetail(plan);
   });
 
   app.put('/api/plans/:id/active', async (req) => {
-    const id = idParam(req.params, 'plan');
+    const id = await planId(deps, req.params);
     const { active } = parseOrThrow(ActiveChange, req.body ?? {});
     return toPlanDetail(await setActive(deps, id, active));
   });
 
-  app.put('/api/plans/:id/resources', async (req) => toPlanDetail(await changePlanResources(deps, idParam(req.params, 'plan'), req.body ?? {})));
+  app.put('/api/plans/:id/resources', async (req) => toPlanDetail(await changePlanResources(deps, await planId(deps, req.params), req.body ?? {})));
 
   app.put('/api/plans/:id/serviceaccount', async (req) => {
     const { serviceAccount } = parseOrThrow(ServiceAccountChange, req.body ?? {});
-    return toPlanDetail(await setPlanServiceAccount(deps, idParam(req.params, 'plan'), serviceAccount));
+    return toPlanDetail(await setPlanServiceAccount(deps, await planId(deps, req.params), serviceAccount));
   });
 
-  app.put('/api/plans/:id/annotations', async (req) => toPlanDetail(await changePlanAnnotations(deps, idParam(req.params, 'plan'), req.body ?? {})));
+  app.put('/api/plans/:id/annotations', async (req) => toPlanDetail(await changePlanAnnotations(deps, await planId(deps, req.params), req.body ?? {})));
 }

@@ -3,6 +3,7 @@ import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import type { RunDetail, RunQuery } from './model.js';
 import { RunStatus, sourcesOf, TERMINAL } from './status.js';
+import type { IdPrefix } from '../validation/id-prefix.js';
 
 /** Timestamps in run rows have millisecond precision, like everything knit shows. */
 export const now = `date_trunc('milliseconds', clock_timestamp())`;
@@ -62,6 +63,12 @@ function toDetail(r: RunRow): RunDetail {
 export async function getRun(q: Queryable, id: string): Promise<RunDetail | undefined> {
   const r = await q.query<RunRow>(`${SELECT} WHERE r.id = $1`, [id]);
   return r.rows[0] ? toDetail(r.rows[0]) : undefined;
+}
+
+/** Ids of runs starting with the prefix, at most `limit`, in id order (the primary key's range). */
+export async function runIdsWithPrefix(q: Queryable, prefix: IdPrefix, limit: number): Promise<string[]> {
+  const r = await q.query<{ id: string }>('SELECT id FROM run WHERE id BETWEEN $1::uuid AND $2::uuid ORDER BY id LIMIT $3', [prefix.lo, prefix.hi, limit]);
+  return r.rows.map((row) => row.id);
 }
 
 export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> {
