@@ -12,7 +12,7 @@ import { parseOrThrow } from '../../core/validation/parse.js';
 import { repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
-import { applyPlan, changePlanAnnotations, changePlanResources, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { applyPlan, changePlanAnnotations, changePlanResources, planDetail, planLinks, planNeighbourhood, setActive, setPlanServiceAccount } from '../services/plans.js';
 import { resolveId } from '../services/ids.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
@@ -41,7 +41,11 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
     const q = parseOrThrow(PlanQuery, req.query);
-    return (await findPlans(abortableQueries(deps.pool, clientGone(reply)), { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
+    const queries = abortableQueries(deps.pool, clientGone(reply));
+    const plans = await findPlans(queries, { active: q.active, image: q.image, inTags: q.in, outTags: q.out });
+    if (plans.length === 0) return [];
+    const neighbourhood = await planNeighbourhood(queries);
+    return plans.map((p) => toPlanDetail(p, planLinks(neighbourhood, p.id)));
   });
 
   /** Which plans feed which: an edge wherever an output's tags satisfy another plan's input. */
@@ -54,21 +58,21 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const id = await planId(deps, req.params);
     const plan = await getPlan(deps.pool, id);
     if (!plan) throw notFound('plan', id);
-    return toPlanDetail(plan);
+    return planDetail(deps.pool, plan);
   });
 
   app.put('/api/plans/:id/active', async (req) => {
     const id = await planId(deps, req.params);
     const { active } = parseOrThrow(ActiveChange, req.body ?? {});
-    return toPlanDetail(await setActive(deps, id, active));
+    return planDetail(deps.pool, await setActive(deps, id, active));
   });
 
-  app.put('/api/plans/:id/resources', async (req) => toPlanDetail(await changePlanResources(deps, await planId(deps, req.params), req.body ?? {})));
+  app.put('/api/plans/:id/resources', async (req) => planDetail(deps.pool, await changePlanResources(deps, await planId(deps, req.params), req.body ?? {})));
 
   app.put('/api/plans/:id/serviceaccount', async (req) => {
     const { serviceAccount } = parseOrThrow(ServiceAccountChange, req.body ?? {});
-    return toPlanDetail(await setPlanServiceAccount(deps, await planId(deps, req.params), serviceAccount));
+    return planDetail(deps.pool, await setPlanServiceAccount(deps, await planId(deps, req.params), serviceAccount));
   });
 
-  app.put('/api/plans/:id/annotations', async (req) => toPlanDetail(await changePlanAnnotations(deps, await planId(deps, req.params), req.body ?? {})));
+  app.put('/api/plans/:id/annotations', async (req) => planDetail(deps.pool, await changePlanAnnotations(deps, await planId(deps, req.params), req.body ?? {})));
 }
