@@ -14,13 +14,18 @@ export function printJson(value: unknown): void {
 }
 
 export function printTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
+  process.stdout.write(`${formatTable(headers, rows).join('\n')}\n`);
+}
+
+/** The lines of a table, columns padded to their widest cell. */
+export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  process.stdout.write(`${[line(headers), ...rows.map(line)].join('\n')}\n`);
+  return [line(headers), ...rows.map(line)];
 }
 
 /** Progress and logs go to stderr, and only to a terminal. */

@@ -7,7 +7,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { extractArchive } from '../core/archive/extract.js';
-import { planPack, writeArchive } from '../core/archive/pack.js';
+import { planPack, writeArchive, type PlanPackOptions } from '../core/archive/pack.js';
 import { ACCEPT_REDIRECT, DIGEST_HEADER, SIGNED_URL, SignedRedirect, SIZE_HEADER } from '../core/data/content-redirect.js';
 import { DataDetail } from '../core/data/model.js';
 import { Lineage } from '../core/lineage/graph.js';
@@ -19,6 +19,7 @@ import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
 import { memoryRelief } from '../core/streams/memory-relief.js';
 import { getForeign, readJson, send, type Connection, type Query } from './http.js';
+import { isUuid } from '../core/tags/tag.js';
 
 export interface DataFindQuery {
   tags?: readonly string[];
@@ -168,11 +169,12 @@ export class KnitClient {
   }
 
   /** Packs `dir` straight into the request (streaming, never buffered) and registers it as new Data. */
-  async pushDirectory(dir: string, tags: readonly string[], onProgress?: Progress): Promise<DataDetail> {
+  /** Pushes a directory; with `dereference`, symlinks are followed and their targets stored in their place. */
+  async pushDirectory(dir: string, tags: readonly string[], onProgress?: Progress, opts: PlanPackOptions = {}): Promise<DataDetail> {
     const st = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
     if (st instanceof Error) throw new KnitError('bad_request', `${dir}: ${st.code === 'ENOENT' ? 'no such file or directory' : `cannot be read (${st.code ?? st.message})`}`, { field: 'DIR' });
     if (!st.isDirectory()) throw new KnitError('bad_request', `${dir}: not a directory; knit data push takes directories (push the folder that holds it)`, { field: 'DIR' });
-    const plan = await planPack(dir);
+    const plan = await planPack(dir, opts);
     return this.pushArchive(
       (sink) =>
         writeArchive(dir, plan, sink, {
@@ -251,7 +253,9 @@ export class KnitClient {
    * Content lands in a hidden staging path and is renamed into place only once its digest has
    * been verified, so a failed pull leaves nothing half-written.
    */
-  async pullData(id: string, destDir: string, opts: { extract?: boolean; onProgress?: Progress } = {}): Promise<PullResult> {
+  async pullData(idOrPrefix: string, destDir: string, opts: { extract?: boolean; onProgress?: Progress } = {}): Promise<PullResult> {
+    // The file is named by the full id: a prefix is resolved by the server first.
+    const id = isUuid(idOrPrefix) ? idOrPrefix : (await this.getData(idOrPrefix)).id;
     const dest = resolve(destDir);
     await mkdir(dest, { recursive: true });
     const final = join(dest, opts.extract ? id : `${id}.tar`);

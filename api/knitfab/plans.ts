@@ -12,7 +12,7 @@ import { parseOrThrow } from '../../core/validation/parse.js';
 import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
-import { applyPlan, changePlanAnnotations, changePlanResources, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { applyPlan, changePlanAnnotations, changePlanResources, neighbourEdges, planNeighbourhood, setActive, setPlanServiceAccount, type PlanNeighbourhood } from '../services/plans.js';
 import type { KfPlanDetail } from './shapes.js';
 
 /**
@@ -63,7 +63,7 @@ export function registerKnitfabPlanRoutes(app: FastifyInstance, deps: ApiDeps): 
       inTags: q.in_tag.map((t) => parseTagParam(t, 'in_tag')),
       outTags: q.out_tag.map((t) => parseTagParam(t, 'out_tag')),
     });
-    const context = await planContext(queries);
+    const context = await planNeighbourhood(queries);
     return plans.sort((a, b) => a.id.localeCompare(b.id)).map((p) => toKf(p, context));
   });
 
@@ -115,19 +115,8 @@ function parseTagParam(s: string, field: string): Tag {
   return { key: s.slice(0, at), value: s.slice(at + 1) };
 }
 
-interface PlanContext {
-  plans: Map<string, PlanRecord>;
-  edges: FeedEdge[];
-}
-
-/** Every plan and which feeds which: the up- and downstream links Knitfab shows on each mount. */
-async function planContext(q: Queryable): Promise<PlanContext> {
-  const all = await findPlans(q, {});
-  return { plans: new Map(all.map((p) => [p.id, p])), edges: feedEdges(all.map(shapeOf)) };
-}
-
 async function kfPlanDetail(q: Queryable, p: PlanRecord): Promise<KfPlanDetail> {
-  return toKf(p, await planContext(q));
+  return toKf(p, await planNeighbourhood(q));
 }
 
 const tagStrings = (tags: readonly Tag[]) => tags.map(formatTag);
@@ -142,27 +131,24 @@ function summary(p: PlanRecord) {
   };
 }
 
-function toKf(p: PlanRecord, ctx: PlanContext): KfPlanDetail {
+function toKf(p: PlanRecord, ctx: PlanNeighbourhood): KfPlanDetail {
   const mountOf = (plan: PlanRecord, path: string, side: 'in' | 'out') => {
     const m = (side === 'in' ? plan.inputs : plan.outputs).find((x) => x.path === path);
     return { path, tags: tagStrings(m?.tags ?? []) };
   };
+  // The same neighbours knit's own plan JSON lists (api/services/plans.ts), shown per mount.
+  const links = neighbourEdges(ctx, p.id);
   const downstreamsOf = (output: string) =>
-    ctx.edges
-      .filter((e) => e.from === p.id && e.output === output && ctx.plans.has(e.to))
-      .map((e) => ({ plan: summary(ctx.plans.get(e.to)!), mountpoint: mountOf(ctx.plans.get(e.to)!, e.input, 'in') }));
+    links.downstreams.filter((e) => e.output === output).map((e) => ({ plan: summary(e.plan), mountpoint: mountOf(e.plan, e.input, 'in') }));
   const onNode = Object.fromEntries(Object.entries(p.onNode ?? {}).filter(([, v]) => Array.isArray(v) && v.length > 0));
   return {
     ...summary(p),
     inputs: p.inputs.map((i) => ({
       path: i.path,
       tags: tagStrings(i.tags),
-      upstreams: ctx.edges
-        .filter((e) => e.to === p.id && e.input === i.path && ctx.plans.has(e.from))
-        .map((e) => {
-          const from = ctx.plans.get(e.from)!;
-          return e.output === 'log' ? { plan: summary(from), log: { tags: tagStrings(from.logTags ?? []) } } : { plan: summary(from), mountpoint: mountOf(from, e.output, 'out') };
-        }),
+      upstreams: links.upstreams
+        .filter((e) => e.input === i.path)
+        .map((e) => (e.output === 'log' ? { plan: summary(e.plan), log: { tags: tagStrings(e.plan.logTags ?? []) } } : { plan: summary(e.plan), mountpoint: mountOf(e.plan, e.output, 'out') })),
     })),
     outputs: p.outputs.map((o) => ({ path: o.path, tags: tagStrings(o.tags), downstreams: downstreamsOf(o.path) })),
     ...(p.logTags !== null ? { log: { tags: tagStrings(p.logTags), downstreams: downstreamsOf('log') } } : {}),

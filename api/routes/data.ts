@@ -9,13 +9,14 @@ import { badRequest, notFound } from '../../core/errors/knit-error.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { MemoryRelief } from '../../core/streams/memory-relief.js';
 import { clientGone } from '../client-gone.js';
-import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 import { changeDataTags, registerUpload, storedArchive } from '../services/data.js';
+import { resolveId } from '../services/ids.js';
 
 const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
 
-const dataId = (params: unknown) => idParam(params, 'Data');
+// An id or a unique prefix of one (api/services/ids.ts).
+const dataId = (deps: ApiDeps, params: unknown) => resolveId(deps.pool, 'data', (params as { id?: string }).id);
 
 /**
  * How long a signed URL stays valid. The store checks it when the client's GET starts, not while
@@ -43,14 +44,14 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/api/data/:id', async (req) => {
-    const id = dataId(req.params);
+    const id = await dataId(deps, req.params);
     const d = await getData(deps.pool, id);
     if (!d) throw notFound('data', id);
     return toDataDetail(d);
   });
 
   app.get('/api/data/:id/content', async (req, reply) => {
-    const id = dataId(req.params);
+    const id = await dataId(deps, req.params);
     const wants = parseOrThrow(ContentRequestHeaders, { [ACCEPT_REDIRECT]: req.headers[ACCEPT_REDIRECT] })[ACCEPT_REDIRECT];
     const d = await storedArchive(deps.pool, id);
     // Only a client that asked gets a redirect, and only from a store that signs; the digest and
@@ -77,7 +78,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.put('/api/data/:id/tags', async (req) => {
-    const id = dataId(req.params);
+    const id = await dataId(deps, req.params);
     const change = parseOrThrow(TagChange, req.body ?? {});
     return toDataDetail(await changeDataTags(deps, id, change));
   });

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { notFound } from '../../core/errors/knit-error.js';
-import { findPlans, getPlan, shapeOf } from '../../core/plan/db.js';
-import { feedEdges, planNeighbourhood } from '../../core/plan/graph.js';
+import { findPlans, getPlan } from '../../core/plan/db.js';
+import { plansAround } from '../../core/plan/graph.js';
 import { ActiveChange, ServiceAccountChange, toPlanDetail } from '../../core/plan/model.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { LIMITS } from '../../core/limits/limits.js';
@@ -11,9 +11,9 @@ import { SelectorTag, UserTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { depthParam, repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
-import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
-import { applyPlan, changePlanAnnotations, changePlanResources, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { applyPlan, changePlanAnnotations, changePlanResources, planDetail, planLinks, planNeighbourhood, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { resolveId } from '../services/ids.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
 
@@ -28,11 +28,14 @@ const PlanQuery = z
   .strict();
 
 const PlanGraphQuery = z
-  .object({ plan: z.uuid({ error: 'must be a plan id (a UUID)' }).optional(), up: depthParam, down: depthParam })
+  .object({ plan: z.string().min(1).optional(), up: depthParam, down: depthParam })
   .strict()
   .superRefine((q, ctx) => {
     if (q.plan === undefined && (q.up !== 0 || q.down !== 0)) ctx.addIssue({ code: 'custom', path: ['plan'], message: 'is needed with up or down: they count generations from a plan' });
   });
+
+// An id or a unique prefix of one (api/services/ids.ts).
+const planId = (deps: ApiDeps, params: unknown) => resolveId(deps.pool, 'plan', (params as { id?: string }).id);
 
 export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Applies a plan (api/services/plans.ts); a new plan answers 201. */
@@ -45,7 +48,11 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
     const q = parseOrThrow(PlanQuery, req.query);
-    return (await findPlans(abortableQueries(deps.pool, clientGone(reply)), { active: q.active, image: q.image, inTags: q.in, outTags: q.out })).map(toPlanDetail);
+    const queries = abortableQueries(deps.pool, clientGone(reply));
+    const plans = await findPlans(queries, { active: q.active, image: q.image, inTags: q.in, outTags: q.out });
+    if (plans.length === 0) return [];
+    const neighbourhood = await planNeighbourhood(queries);
+    return plans.map((p) => toPlanDetail(p, planLinks(neighbourhood, p.id)));
   });
 
   /**
@@ -54,37 +61,36 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
    */
   app.get('/api/plans/graph', { config: { takesQuery: true } }, async (req) => {
     const q = parseOrThrow(PlanGraphQuery, req.query);
-    const plans = await findPlans(deps.pool, {});
-    let edges = feedEdges(plans.map(shapeOf));
-    let shown = plans;
+    const all = await planNeighbourhood(deps.pool);
+    let shown = [...all.plans.values()];
+    let edges = all.edges;
     if (q.plan !== undefined) {
-      if (!plans.some((p) => p.id === q.plan)) throw notFound('plan', q.plan);
-      const keep = planNeighbourhood(edges, q.plan, q.up, q.down);
-      shown = plans.filter((p) => keep.has(p.id));
+      const keep = plansAround(edges, await resolveId(deps.pool, 'plan', q.plan), q.up, q.down);
+      shown = shown.filter((p) => keep.has(p.id));
       edges = edges.filter((e) => keep.has(e.from) && keep.has(e.to));
     }
     return { plans: shown.map((p) => ({ id: p.id, image: p.image, active: p.active })), edges };
   });
 
   app.get('/api/plans/:id', async (req) => {
-    const id = idParam(req.params, 'plan');
+    const id = await planId(deps, req.params);
     const plan = await getPlan(deps.pool, id);
     if (!plan) throw notFound('plan', id);
-    return toPlanDetail(plan);
+    return planDetail(deps.pool, plan);
   });
 
   app.put('/api/plans/:id/active', async (req) => {
-    const id = idParam(req.params, 'plan');
+    const id = await planId(deps, req.params);
     const { active } = parseOrThrow(ActiveChange, req.body ?? {});
-    return toPlanDetail(await setActive(deps, id, active));
+    return planDetail(deps.pool, await setActive(deps, id, active));
   });
 
-  app.put('/api/plans/:id/resources', async (req) => toPlanDetail(await changePlanResources(deps, idParam(req.params, 'plan'), req.body ?? {})));
+  app.put('/api/plans/:id/resources', async (req) => planDetail(deps.pool, await changePlanResources(deps, await planId(deps, req.params), req.body ?? {})));
 
   app.put('/api/plans/:id/serviceaccount', async (req) => {
     const { serviceAccount } = parseOrThrow(ServiceAccountChange, req.body ?? {});
-    return toPlanDetail(await setPlanServiceAccount(deps, idParam(req.params, 'plan'), serviceAccount));
+    return planDetail(deps.pool, await setPlanServiceAccount(deps, await planId(deps, req.params), serviceAccount));
   });
 
-  app.put('/api/plans/:id/annotations', async (req) => toPlanDetail(await changePlanAnnotations(deps, idParam(req.params, 'plan'), req.body ?? {})));
+  app.put('/api/plans/:id/annotations', async (req) => planDetail(deps.pool, await changePlanAnnotations(deps, await planId(deps, req.params), req.body ?? {})));
 }

@@ -9,14 +9,17 @@ import type { LiveLogHub } from '../../core/run/live-log-hub.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { DurationMs } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
-import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 import { streamRunLog } from '../services/run-log.js';
 import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
+import { resolveId } from '../services/ids.js';
 
 const POLL_MS = 300;
 const LogQuery = z.object({ follow: z.enum(['true', 'false']).optional().transform((v) => v === 'true') }).strict();
 const WaitQuery = z.object({ timeout: DurationMs.default(30_000).pipe(z.number().max(120_000, 'must be at most 2m')) }).strict();
+
+// An id or a unique prefix of one (api/services/ids.ts).
+const runId = (deps: ApiDeps, params: unknown) => resolveId(deps.pool, 'run', (params as { id?: string }).id);
 
 export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs: LiveLogHub): void {
   const mustGet = (id: string) => mustGetRun(deps, id);
@@ -26,11 +29,11 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
     return findRuns(abortableQueries(deps.pool, clientGone(reply)), query);
   });
 
-  app.get('/api/runs/:id', async (req) => mustGet(idParam(req.params, 'run')));
+  app.get('/api/runs/:id', async (req) => mustGet(await runId(deps, req.params)));
 
   /** Long-polls until the run has finished or `timeout` passes; returns the run either way. */
   app.get('/api/runs/:id/wait', { config: { takesQuery: true } }, async (req) => {
-    const id = idParam(req.params, 'run');
+    const id = await runId(deps, req.params);
     const { timeout } = parseOrThrow(WaitQuery, req.query);
     const until = Date.now() + timeout;
     for (;;) {
@@ -43,7 +46,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
   // The stop is recorded first, so it is never lost: if Temporal cannot be told now, the answer
   // is 202 (accepted, not yet acted on) and the matcher delivers it when Temporal is back.
   app.post('/api/runs/:id/stop', async (req, reply) => {
-    const id = idParam(req.params, 'run');
+    const id = await runId(deps, req.params);
     const { fail } = parseOrThrow(StopRequest, req.body ?? {});
     const { run, delivered } = await stopRun(deps, id, fail);
     if (delivered) return run;
@@ -51,9 +54,9 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
     return reply.code(202).send({ ...run, notice } satisfies StopResult);
   });
 
-  app.post('/api/runs/:id/retry', async (req) => retry(deps, idParam(req.params, 'run')));
+  app.post('/api/runs/:id/retry', async (req) => retry(deps, await runId(deps, req.params)));
 
-  app.delete('/api/runs/:id', async (req) => removeRun(deps, idParam(req.params, 'run')));
+  app.delete('/api/runs/:id', async (req) => removeRun(deps, await runId(deps, req.params)));
 
   /**
    * The run's log as text. While it runs, what the worker has stored so far (and, with follow,
@@ -61,7 +64,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
    * the run is live, only the database is read, never object storage.
    */
   app.get('/api/runs/:id/log', { config: { takesQuery: true } }, async (req, reply) => {
-    const id = idParam(req.params, 'run');
+    const id = await runId(deps, req.params);
     const { follow } = parseOrThrow(LogQuery, req.query);
     const run = await mustGet(id);
     const gone = new AbortController();

@@ -1,8 +1,9 @@
 import type { Queryable } from '../../core/db/pool.js';
 import { withTx } from '../../core/db/pool.js';
 import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
-import { changeAnnotations, changeResources, checkApplicable, insertPlan, previewPlan, setPlanActive, setServiceAccount } from '../../core/plan/db.js';
-import { AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult, type PlanRecord } from '../../core/plan/model.js';
+import { changeAnnotations, changeResources, checkApplicable, findPlans, insertPlan, previewPlan, setPlanActive, setServiceAccount, shapeOf } from '../../core/plan/db.js';
+import { feedEdges, type FeedEdge } from '../../core/plan/graph.js';
+import { AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult, type PlanLinks, type PlanRecord } from '../../core/plan/model.js';
 import { resourceBoundProblem, resourceValueProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import type { PlanSpec } from '../../core/plan/spec.js';
@@ -45,7 +46,7 @@ export async function applyPlan(deps: ApiDeps, spec: PlanSpec, opts: { dryRun: b
   }
   const plan = await withTx(deps.pool, (tx) => insertPlan(tx, spec));
   deps.onChange('plan.applied', plan.id);
-  return { plan: toPlanDetail(plan), preview, dryRun: false };
+  return { plan: toPlanDetail(plan, planLinks(await planNeighbourhood(deps.pool), plan.id)), preview, dryRun: false };
 }
 
 export async function setActive(deps: ApiDeps, id: string, active: boolean): Promise<PlanRecord> {
@@ -86,4 +87,48 @@ export async function setPlanServiceAccount(deps: ApiDeps, id: string, serviceAc
   const plan = await withTx(deps.pool, (tx) => setServiceAccount(tx, id, serviceAccount));
   if (!plan) throw notFound('plan', id);
   return plan;
+}
+
+/** Every plan, and which feeds which: what up- and downstreams are read from. */
+export interface PlanNeighbourhood {
+  plans: Map<string, PlanRecord>;
+  edges: FeedEdge[];
+}
+
+/** One read of all plans serves any number of planLinks calls (a list of plans reads it once). */
+export async function planNeighbourhood(q: Queryable): Promise<PlanNeighbourhood> {
+  const all = await findPlans(q, {});
+  return { plans: new Map(all.map((p) => [p.id, p])), edges: feedEdges(all.map(shapeOf)) };
+}
+
+/** A plan's edges to its neighbours, with the neighbour plan; `output` is the producer's side, `input` the consumer's. */
+export interface NeighbourEdge {
+  plan: PlanRecord;
+  output: string;
+  input: string;
+}
+
+/** The plans feeding `planId`'s inputs and those its outputs and log feed, in edge order. */
+export function neighbourEdges(n: PlanNeighbourhood, planId: string): { upstreams: NeighbourEdge[]; downstreams: NeighbourEdge[] } {
+  const upstreams: NeighbourEdge[] = [];
+  const downstreams: NeighbourEdge[] = [];
+  for (const e of n.edges) {
+    const from = n.plans.get(e.from);
+    const to = n.plans.get(e.to);
+    if (e.to === planId && from) upstreams.push({ plan: from, output: e.output, input: e.input });
+    if (e.from === planId && to) downstreams.push({ plan: to, output: e.output, input: e.input });
+  }
+  return { upstreams, downstreams };
+}
+
+/** neighbourEdges in the shape of knit's plan JSON. */
+export function planLinks(n: PlanNeighbourhood, planId: string): PlanLinks {
+  const { upstreams, downstreams } = neighbourEdges(n, planId);
+  const link = (e: NeighbourEdge) => ({ planId: e.plan.id, image: e.plan.image, output: e.output, input: e.input });
+  return { upstreams: upstreams.map(link), downstreams: downstreams.map(link) };
+}
+
+/** A plan with its neighbours, as knit's routes answer. */
+export async function planDetail(q: Queryable, plan: PlanRecord) {
+  return toPlanDetail(plan, planLinks(await planNeighbourhood(q), plan.id));
 }

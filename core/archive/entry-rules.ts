@@ -27,6 +27,8 @@ export class UnsafeEntryError extends Error {
   constructor(
     readonly entryPath: string,
     readonly reason: string,
+    /** A symlink refused for where it points: packing with dereference would store its target instead. */
+    readonly symlinkTarget?: string,
   ) {
     super(`archive entry ${JSON.stringify(entryPath)}: ${reason}`);
     this.name = 'UnsafeEntryError';
@@ -118,7 +120,7 @@ export class ArchiveChecker {
     if (target === '') throw new UnsafeEntryError(h.path, 'symlink has an empty target');
     if (target.includes('\0')) throw new UnsafeEntryError(h.path, 'symlink target contains a NUL byte');
     if (Buffer.byteLength(target, 'utf8') > PATH_MAX_BYTES) throw new UnsafeEntryError(shorten(h.path), `symlink target is longer than ${PATH_MAX_BYTES} bytes`);
-    if (target.startsWith('/')) throw new UnsafeEntryError(h.path, `symlink target ${JSON.stringify(target)} is absolute; it must point inside the data`);
+    if (target.startsWith('/')) throw new UnsafeEntryError(h.path, `symlink target ${JSON.stringify(target)} is absolute; it must point inside the data`, target);
     // Leading '..' only climbs real directories (entries are never written through symlinks),
     // so it can be counted exactly. A '..' after a name could climb out of a symlinked
     // directory, which a lexical check cannot see; such targets are refused.
@@ -126,10 +128,10 @@ export class ArchiveChecker {
     let ups = 0;
     while (parts[ups] === '..') ups++;
     if (parts.slice(ups).includes('..')) {
-      throw new UnsafeEntryError(h.path, `symlink target ${JSON.stringify(target)} uses '..' after a path component; write it as a direct relative path`);
+      throw new UnsafeEntryError(h.path, `symlink target ${JSON.stringify(target)} uses '..' after a path component; write it as a direct relative path`, target);
     }
     const depth = segs.length - 1;
-    if (ups > depth) throw new UnsafeEntryError(h.path, `symlink target ${JSON.stringify(target)} points outside the data root`);
+    if (ups > depth) throw new UnsafeEntryError(h.path, `symlink target ${JSON.stringify(target)} points outside the data root`, target);
     return target;
   }
 

@@ -1,7 +1,7 @@
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { ArchiveChecker } from './entry-rules.js';
+import { ArchiveChecker, UnsafeEntryError } from './entry-rules.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarType } from './tar-format.js';
 
 export interface PackEntry {
@@ -33,21 +33,44 @@ function typeOf(st: Awaited<ReturnType<typeof lstat>>): TarType {
   return 'other';
 }
 
+export interface PlanPackOptions {
+  /**
+   * Follow symlinks (`data push -L`): store what each link points to, files and directories, in
+   * its place. A link that points nowhere, or a directory that contains itself through links,
+   * is refused, naming it.
+   */
+  dereference?: boolean;
+}
+
 /**
- * Walks `root` without following symlinks and returns what will be archived. Doing this first
- * lets the CLI refuse an unsafe tree (a symlink pointing out, a device file) before sending a
- * byte, and gives the progress bar its total.
+ * Walks `root` and returns what will be archived; without `dereference` symlinks are kept as
+ * links (and the archive rules refuse one pointing out of `root`). Doing this first lets the CLI
+ * refuse an unsafe tree (a symlink pointing out, a device file) before sending a byte, and gives
+ * the progress bar its total. writeArchive reads files by path, so a dereferenced file is read
+ * through its link.
  */
-export async function planPack(root: string): Promise<PackPlan> {
+export async function planPack(root: string, opts: PlanPackOptions = {}): Promise<PackPlan> {
   const entries: PackEntry[] = [];
   let contentBytes = 0;
   const checker = new ArchiveChecker();
+  // dev:ino of the directories being walked, to catch a link back to one of them.
+  const walking = new Set<string>();
+  const statOf = async (abs: string, path: string) => {
+    if (!opts.dereference) return lstat(abs);
+    try {
+      return await stat(abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') throw new UnsafeEntryError(path, `is a symlink to ${JSON.stringify(await readlink(abs).catch(() => '?'))}, which ${code === 'ELOOP' ? 'loops' : 'does not exist'}; nothing to store in its place`);
+      throw err;
+    }
+  };
   const walk = async (rel: string): Promise<void> => {
     const names = (await readdir(join(root, rel))).sort();
     for (const name of names) {
       const path = rel === '' ? name : `${rel}/${name}`;
       const abs = join(root, path);
-      const st = await lstat(abs);
+      const st = await statOf(abs, path);
       const type = typeOf(st);
       const linkpath = type === 'symlink' ? await readlink(abs) : undefined;
       checker.check({ path, type, linkpath });
@@ -62,9 +85,17 @@ export async function planPack(root: string): Promise<PackPlan> {
       };
       entries.push(entry);
       if (type === 'file') contentBytes += st.size;
-      if (type === 'directory') await walk(path);
+      if (type === 'directory') {
+        const id = `${st.dev}:${st.ino}`;
+        if (walking.has(id)) throw new UnsafeEntryError(path, 'is a symlink to a directory that contains it; following it would never end');
+        walking.add(id);
+        await walk(path);
+        walking.delete(id);
+      }
     }
   };
+  const top = await stat(root);
+  walking.add(`${top.dev}:${top.ino}`);
   await walk('');
   return { entries, contentBytes };
 }

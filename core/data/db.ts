@@ -6,6 +6,7 @@ import { appendOutbox } from '../outbox/db.js';
 import { normalizeTags, tagsFromPairs, type Tag } from '../tags/tag.js';
 import type { DataQuery, DataRecord, TagChange, Transient } from './model.js';
 import { tagConditions } from './selectors.js';
+import type { IdPrefix } from '../validation/id-prefix.js';
 
 interface Row {
   id: string;
@@ -80,6 +81,12 @@ async function insertTags(q: Queryable, id: string, tags: readonly Tag[]): Promi
 export async function getData(q: Queryable, id: string): Promise<StoredData | undefined> {
   const r = await q.query<Row>(`${SELECT} WHERE d.id = $1`, [id]);
   return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+}
+
+/** Ids of Data starting with the prefix, at most `limit`, in id order (the primary key's range). */
+export async function dataIdsWithPrefix(q: Queryable, prefix: IdPrefix, limit: number): Promise<string[]> {
+  const r = await q.query<{ id: string }>('SELECT id FROM data WHERE id BETWEEN $1::uuid AND $2::uuid ORDER BY id LIMIT $3', [prefix.lo, prefix.hi, limit]);
+  return r.rows.map((row) => row.id);
 }
 
 /** Data holding every tag of the query, in the time window, oldest first. */

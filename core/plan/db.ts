@@ -9,6 +9,7 @@ import { formatTag, normalizeTags, tagsFromPairs, type Tag } from '../tags/tag.j
 import { findCycle, type PlanShape } from './graph.js';
 import type { PlanPreview, PlanRecord } from './model.js';
 import { specHash, type PlanSpec } from './spec.js';
+import type { IdPrefix } from '../validation/id-prefix.js';
 
 // Applying plans one at a time keeps the equivalence and cycle checks true at commit.
 const APPLY_LOCK = 7_420_002;
@@ -80,6 +81,12 @@ export async function getPlans(q: Queryable, ids: readonly string[]): Promise<Pl
   if (ids.length === 0) return [];
   const r = await q.query<PlanRow>(`${SELECT} WHERE p.id = ANY($1::uuid[]) ORDER BY p.created_at, p.id`, [[...new Set(ids)]]);
   return r.rows.map(toRecord);
+}
+
+/** Ids of plans starting with the prefix, at most `limit`, in id order (the primary key's range). */
+export async function planIdsWithPrefix(q: Queryable, prefix: IdPrefix, limit: number): Promise<string[]> {
+  const r = await q.query<{ id: string }>('SELECT id FROM plan WHERE id BETWEEN $1::uuid AND $2::uuid ORDER BY id LIMIT $3', [prefix.lo, prefix.hi, limit]);
+  return r.rows.map((row) => row.id);
 }
 
 export interface PlanFilter {

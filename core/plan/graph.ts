@@ -39,7 +39,7 @@ export function feedEdges(plans: readonly PlanShape[]): FeedEdge[] {
  * The plans within `up` generations upstream of `start` and `down` downstream (each a number or
  * "all"), `start` included: the part of the feed graph `knit plan graph ID` draws.
  */
-export function planNeighbourhood(edges: readonly FeedEdge[], start: string, up: number | 'all', down: number | 'all'): Set<string> {
+export function plansAround(edges: readonly FeedEdge[], start: string, up: number | 'all', down: number | 'all'): Set<string> {
   const reached = new Set([start]);
   const walk = (depth: number | 'all', next: (id: string) => string[]) => {
     let frontier = [start];

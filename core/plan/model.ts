@@ -6,6 +6,19 @@ import { ServiceAccountName, type PlanSpec } from './spec.js';
 
 const Mount = z.object({ path: z.string(), tags: z.array(z.string()) });
 
+/**
+ * One plan feeding another: `output` (a path, or "log") of the producing plan has tags that
+ * `input` (a path) of the consuming plan selects. `planId` and `image` are the other plan's.
+ */
+export const PlanLink = z.object({ planId: z.string(), image: z.string(), output: z.string(), input: z.string() });
+export type PlanLink = z.infer<typeof PlanLink>;
+
+/** A plan's neighbours: the plans that feed its inputs, and those its outputs and log feed. */
+export interface PlanLinks {
+  upstreams: PlanLink[];
+  downstreams: PlanLink[];
+}
+
 /** A Plan as the API returns it: its id, and its spec in the same field names as plan files. */
 export const PlanDetail = z.object({
   id: z.string(),
@@ -28,6 +41,10 @@ export const PlanDetail = z.object({
   matchError: z.object({ message: z.string(), failedAt: z.string(), failures: z.number().int(), retryAt: z.string() }).nullable(),
   /** knit's extension: whether runs may use the network (Knitfab has no such field). */
   network: z.boolean(),
+  /** Plans whose outputs (or log) this plan's inputs take, as Knitfab's plan shows on each input. */
+  upstreams: z.array(PlanLink),
+  /** Plans whose inputs take this plan's outputs (or log). */
+  downstreams: z.array(PlanLink),
 });
 export type PlanDetail = z.infer<typeof PlanDetail>;
 
@@ -49,7 +66,8 @@ export interface PlanRecord {
   network: boolean;
 }
 
-export function toPlanDetail(p: PlanRecord): PlanDetail {
+/** The plan as the API returns it, with its neighbours (api/services/plans.ts: planLinks). */
+export function toPlanDetail(p: PlanRecord, links: PlanLinks): PlanDetail {
   const mount = (m: { path: string; tags: Tag[] }) => ({ path: m.path, tags: m.tags.map(formatTag) });
   return {
     id: p.id,
@@ -67,6 +85,8 @@ export function toPlanDetail(p: PlanRecord): PlanDetail {
     annotations: p.annotations,
     matchError: p.matchError === null ? null : { ...p.matchError, failedAt: p.matchError.failedAt.toISOString(), retryAt: p.matchError.retryAt.toISOString() },
     network: p.network,
+    upstreams: links.upstreams,
+    downstreams: links.downstreams,
   };
 }
 

@@ -3,6 +3,7 @@ import { SqlParams } from '../db/params.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import type { RunDetail, RunQuery } from './model.js';
 import { RunStatus, sourcesOf, TERMINAL } from './status.js';
+import type { IdPrefix } from '../validation/id-prefix.js';
 
 /** Timestamps in run rows have millisecond precision, like everything knit shows. */
 export const now = `date_trunc('milliseconds', clock_timestamp())`;
@@ -79,6 +80,12 @@ export async function runsReadingAny(q: Queryable, dataIds: readonly string[]): 
     [[...new Set(dataIds)]],
   );
   return r.rows.map(toDetail);
+}
+
+/** Ids of runs starting with the prefix, at most `limit`, in id order (the primary key's range). */
+export async function runIdsWithPrefix(q: Queryable, prefix: IdPrefix, limit: number): Promise<string[]> {
+  const r = await q.query<{ id: string }>('SELECT id FROM run WHERE id BETWEEN $1::uuid AND $2::uuid ORDER BY id LIMIT $3', [prefix.lo, prefix.hi, limit]);
+  return r.rows.map((row) => row.id);
 }
 
 export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DataDetail } from '../../core/data/model.js';
@@ -186,4 +186,64 @@ for (const [label, bytes] of [
     t.regex(r.stderr, /digest mismatch/);
     t.deepEqual(await readdir(dest), []);
   });
+}
+
+test.serial('push stores symlinks as links; -L stores what they point to; a link out of DIR is refused without -L, naming it', async (t) => {
+  const outside = join(work.path, 'outside');
+  await mkdir(join(outside, 'shared'), { recursive: true });
+  await writeFile(join(outside, 'weights.bin'), 'weights\n');
+  await writeFile(join(outside, 'shared', 'vocab.txt'), 'a b c\n');
+  const linked = join(work.path, 'linked');
+  await mkdir(linked, { recursive: true });
+  await writeFile(join(linked, 'real.txt'), 'real\n');
+  await symlink('real.txt', join(linked, 'inside-link'));
+
+  // Without -L a link inside DIR is stored as a link.
+  const asLinks = await knit(['data', 'push', '-t', 'links:kept', linked]);
+  t.is(asLinks.code, 0, asLinks.stderr);
+  const kept = parseJson<DataDetail>(asLinks);
+  const keptDest = join(work.path, 'kept');
+  t.is((await knit(['data', 'pull', '-x', kept.id, keptDest])).code, 0);
+  t.is(await readlink(join(keptDest, kept.id, 'inside-link')), 'real.txt');
+
+  // A link pointing out of DIR: refused, naming the path and suggesting -L; nothing is stored.
+  await symlink(join(outside, 'weights.bin'), join(linked, 'weights.bin'));
+  await symlink('../outside/shared', join(linked, 'shared'));
+  const before = (await api.client.findData({ tags: ['links:out'] })).length;
+  const refused = await knit(['data', 'push', '-t', 'links:out', linked]);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /linked\/(shared|weights\.bin): symlink target .*; push with -L \(--dereference\)/);
+  t.is((await api.client.findData({ tags: ['links:out'] })).length, before);
+
+  // With -L every link's target is stored in its place: files and directories.
+  const deref = await knit(['data', 'push', '-L', '-t', 'links:out', linked]);
+  t.is(deref.code, 0, deref.stderr);
+  const data = parseJson<DataDetail>(deref);
+  const dest = join(work.path, 'dereferenced');
+  t.is((await knit(['data', 'pull', '-x', data.id, dest])).code, 0);
+  const root = join(dest, data.id);
+  t.deepEqual(await describeTree(root), await describeTree(await materialize(linked, join(work.path, 'expected'))));
+  t.is(await readFile(join(root, 'weights.bin'), 'utf8'), 'weights\n');
+  t.is(await readFile(join(root, 'shared', 'vocab.txt'), 'utf8'), 'a b c\n');
+  t.false((await lstat(join(root, 'inside-link'))).isSymbolicLink());
+
+  // --dereference: a dangling link and a directory that contains itself are named, not followed.
+  const loop = join(work.path, 'loop');
+  await mkdir(join(loop, 'd'), { recursive: true });
+  await symlink('..', join(loop, 'd', 'up'));
+  const looping = await knit(['data', 'push', '--dereference', loop]);
+  t.is(looping.code, 1);
+  t.regex(looping.stderr, /loop\/d\/up: is a symlink to a directory that contains it/);
+  const dangling = join(work.path, 'dangling');
+  await mkdir(dangling, { recursive: true });
+  await symlink('nowhere', join(dangling, 'gone'));
+  const gone = await knit(['data', 'push', '-L', dangling]);
+  t.is(gone.code, 1);
+  t.regex(gone.stderr, /dangling\/gone: is a symlink to "nowhere", which does not exist/);
+});
+
+/** `cp -rL`: the tree with every link replaced by what it points to, to compare against. */
+async function materialize(from: string, to: string): Promise<string> {
+  await promisify(execFile)('cp', ['-rL', from, to]);
+  return to;
 }

@@ -21,7 +21,7 @@ async function runCount(planId: string): Promise<number> {
 }
 
 async function detail(planId: string) {
-  return toPlanDetail((await getPlan(db.pool, planId))!);
+  return toPlanDetail((await getPlan(db.pool, planId))!, { upstreams: [], downstreams: [] });
 }
 
 async function settle(opts: MatchOptions = {}) {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -171,4 +171,21 @@ test.serial('a corrupted stored archive fails Knitfab\'s pull instead of handing
   await api.store.put(key, Readable.from([bytes]));
   const r = await kf.run(['data', 'pull', '-x', id, 'corrupt']);
   t.not(r.code, 0, r.stdout);
+});
+
+// Knitfab's CLI dereferences on the client; knitd stores what it sends like any other push. (v1.6.1
+// takes only the long flag: its -L is read as a path.)
+test('Knitfab\'s CLI data push --dereference stores the targets of symlinks, through knitd', async (t) => {
+  await mkdir(join(kf.dir, 'elsewhere'), { recursive: true });
+  await writeFile(join(kf.dir, 'elsewhere', 'w.bin'), 'weights\n');
+  const dir = join(kf.dir, 'with-links');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'own.txt'), 'own\n');
+  await symlink(join(kf.dir, 'elsewhere', 'w.bin'), join(dir, 'w.bin'));
+  const pushed = await kf.run(['data', 'push', '--dereference', '-t', 'links:kf', 'with-links']);
+  t.is(pushed.code, 0, pushed.stderr);
+  const data = KfDataDetail.parse(parseJson(pushed));
+  const mine = await api.client.pullData(data.knitId, join(kf.dir, 'links-back'), { extract: true });
+  t.is(await readFile(join(mine.path, 'w.bin'), 'utf8'), 'weights\n');
+  t.false((await lstat(join(mine.path, 'w.bin'))).isSymbolicLink());
 });
