@@ -65,7 +65,9 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     let shown = [...all.plans.values()];
     let edges = all.edges;
     if (q.plan !== undefined) {
-      const keep = plansAround(edges, await resolveId(deps.pool, 'plan', q.plan), q.up, q.down);
+      const id = await resolveId(deps.pool, 'plan', q.plan);
+      if (!all.plans.has(id)) throw notFound('plan', id);
+      const keep = plansAround(edges, id, q.up, q.down);
       shown = shown.filter((p) => keep.has(p.id));
       edges = edges.filter((e) => keep.has(e.from) && keep.has(e.to));
     }
