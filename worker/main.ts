@@ -119,7 +119,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
             hooks: {
               before: hooks.before.length > 0,
               after: hooks.after.length > 0,
-              callTimeout: env.KNIT_HOOKS_TIMEOUT,
+              callTimeoutMs: hooks.timeoutMs,
               count: Math.max(hooks.before.length, hooks.after.length),
               beforeAttempts: env.KNIT_HOOKS_BEFORE_ATTEMPTS,
             },

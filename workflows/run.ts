@@ -23,8 +23,8 @@ export interface RunOptions {
 export interface RunHookOptions {
   before: boolean;
   after: boolean;
-  /** KNIT_HOOKS_TIMEOUT: one call's limit, as Temporal reads a duration. */
-  callTimeout: string;
+  /** KNIT_HOOKS_TIMEOUT, in milliseconds: one call's limit. */
+  callTimeoutMs: number;
   /** How many hooks of each kind: one round's activity may take that many calls' time. */
   count: number;
   /** KNIT_HOOKS_BEFORE_ATTEMPTS: tries of one change's before hooks before they count as refusing. */
@@ -63,7 +63,7 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
 
   const hooks = options.hooks;
   // A round of hooks may take each one's timeout, plus the database reads around it.
-  const roundTimeout = hooks ? `${(hookMs(hooks.callTimeout) * hooks.count + 30_000) / 1000} seconds` : '1 minute';
+  const roundTimeout = hooks ? `${(hooks.callTimeoutMs * hooks.count + 30_000) / 1000} seconds` : '1 minute';
   const beforeHooks = hooks?.before
     ? proxyActivities<KnitActivities>({
         startToCloseTimeout: roundTimeout,
@@ -234,13 +234,6 @@ function stopDetail(exitCode: number): string {
   if (exitCode === 137) return 'its container did not exit on SIGTERM within the stop grace period (KNIT_STOP_GRACE_SECONDS) and was killed (exit 137)';
   if (exitCode === 143) return 'its container ended on SIGTERM (exit 143)';
   return `its container ended with code ${exitCode}`;
-}
-
-/** A Temporal duration as KNIT_HOOKS_TIMEOUT is written (`500ms`, `10s`, `1m`), in ms. */
-function hookMs(d: string): number {
-  const m = /^(\d+)(ms|s|m)$/.exec(d);
-  if (!m) return 60_000;
-  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
 }
 
 function describe(err: unknown): string {
