@@ -11,7 +11,7 @@ import type { Queryable } from '../../core/db/pool.js';
 import { badRequest } from '../../core/errors/knit-error.js';
 import { getRuns, runsReadingAny } from '../../core/run/store.js';
 import { getPlans } from '../../core/plan/db.js';
-import type { PlanRecord } from '../../core/plan/model.js';
+import { mountTags } from '../../core/knitfab/run-detail.js';
 import type { RunDetail } from '../../core/run/model.js';
 import { formatTag } from '../../core/tags/tag.js';
 import { systemTags } from '../../core/data/model.js';
@@ -156,7 +156,6 @@ async function kfDataList(q: Queryable, found: readonly DataRecord[]): Promise<K
       readersOf.set(i.dataId, list);
     }
   }
-  const mountTags = (mounts: PlanRecord['inputs'] | undefined, path: string) => (mounts?.find((m) => m.path === path)?.tags ?? []).map(formatTag);
   return found.map((d) => {
     const producer = d.producerRunId === null ? undefined : producerOf.get(d.producerRunId);
     const plan = producer && plans.get(producer.plan.id);

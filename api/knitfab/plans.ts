@@ -13,6 +13,7 @@ import { clientGone } from '../client-gone.js';
 import { idParam } from '../ids.js';
 import type { ApiDeps } from '../server.js';
 import { applyPlan, changePlanAnnotations, changePlanResources, neighbourEdges, planNeighbourhood, setActive, setPlanServiceAccount, type PlanNeighbourhood } from '../services/plans.js';
+import { mountTags } from '../../core/knitfab/run-detail.js';
 import type { KfPlanDetail } from './shapes.js';
 
 /**
@@ -132,10 +133,7 @@ function summary(p: PlanRecord) {
 }
 
 function toKf(p: PlanRecord, ctx: PlanNeighbourhood): KfPlanDetail {
-  const mountOf = (plan: PlanRecord, path: string, side: 'in' | 'out') => {
-    const m = (side === 'in' ? plan.inputs : plan.outputs).find((x) => x.path === path);
-    return { path, tags: tagStrings(m?.tags ?? []) };
-  };
+  const mountOf = (plan: PlanRecord, path: string, side: 'in' | 'out') => ({ path, tags: mountTags(side === 'in' ? plan.inputs : plan.outputs, path) });
   // The same neighbours knit's own plan JSON lists (api/services/plans.ts), shown per mount.
   const links = neighbourEdges(ctx, p.id);
   const downstreamsOf = (output: string) =>

@@ -11,12 +11,12 @@ import { MemoryRelief } from '../../core/streams/memory-relief.js';
 import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
 import { changeDataTags, registerUpload, storedArchive } from '../services/data.js';
-import { resolveId } from '../services/ids.js';
+import { resolveIdParam } from '../services/ids.js';
 
 const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
 
 // An id or a unique prefix of one (api/services/ids.ts).
-const dataId = (deps: ApiDeps, params: unknown) => resolveId(deps.pool, 'data', (params as { id?: string }).id);
+const dataId = (deps: ApiDeps, params: unknown) => resolveIdParam(deps.pool, 'data', params);
 
 /**
  * How long a signed URL stays valid. The store checks it when the client's GET starts, not while

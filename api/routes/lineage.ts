@@ -8,14 +8,14 @@ import { traceLineage } from '../../core/lineage/graph.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { depthParam as depth } from '../../core/validation/query.js';
 import type { ApiDeps } from '../server.js';
-import { resolveId } from '../services/ids.js';
+import { resolveIdParam } from '../services/ids.js';
 
 const LineageQuery = z.object({ up: depth, down: depth, max: z.coerce.number().int().positive().optional() }).strict();
 
 export function registerLineageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Nodes (Data, Runs; uploads as root runs) and edges (mount path, log or upload) around a Data. */
   app.get('/api/lineage/data/:id', { config: { takesQuery: true } }, async (req, reply) => {
-    const id = await resolveId(deps.pool, 'data', (req.params as { id?: string }).id);
+    const id = await resolveIdParam(deps.pool, 'data', req.params);
     const q = parseOrThrow(LineageQuery, req.query);
     const cap = deps.config.lineageMaxNodes ?? LIMITS.lineageNodes;
     if (q.max !== undefined && q.max > cap) throw badRequest('max', `at most ${cap} nodes (KNIT_LINEAGE_MAX_NODES), got ${q.max}`);

@@ -13,7 +13,7 @@ import { depthParam, repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
 import { applyPlan, changePlanAnnotations, changePlanResources, planDetail, planLinks, planNeighbourhood, setActive, setPlanServiceAccount } from '../services/plans.js';
-import { resolveId } from '../services/ids.js';
+import { resolveId, resolveIdParam } from '../services/ids.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
 
@@ -35,7 +35,7 @@ const PlanGraphQuery = z
   });
 
 // An id or a unique prefix of one (api/services/ids.ts).
-const planId = (deps: ApiDeps, params: unknown) => resolveId(deps.pool, 'plan', (params as { id?: string }).id);
+const planId = (deps: ApiDeps, params: unknown) => resolveIdParam(deps.pool, 'plan', params);
 
 export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Applies a plan (api/services/plans.ts); a new plan answers 201. */

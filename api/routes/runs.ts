@@ -12,14 +12,14 @@ import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
 import { streamRunLog } from '../services/run-log.js';
 import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
-import { resolveId } from '../services/ids.js';
+import { resolveIdParam } from '../services/ids.js';
 
 const POLL_MS = 300;
 const LogQuery = z.object({ follow: z.enum(['true', 'false']).optional().transform((v) => v === 'true') }).strict();
 const WaitQuery = z.object({ timeout: DurationMs.default(30_000).pipe(z.number().max(120_000, 'must be at most 2m')) }).strict();
 
 // An id or a unique prefix of one (api/services/ids.ts).
-const runId = (deps: ApiDeps, params: unknown) => resolveId(deps.pool, 'run', (params as { id?: string }).id);
+const runId = (deps: ApiDeps, params: unknown) => resolveIdParam(deps.pool, 'run', params);
 
 export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs: LiveLogHub): void {
   const mustGet = (id: string) => mustGetRun(deps, id);

@@ -20,6 +20,11 @@ const NAME: Record<IdKind, string> = { run: 'run', data: 'Data', plan: 'plan' };
 /** How many matches an ambiguous prefix lists; one more is fetched, to say there are more. */
 export const AMBIGUOUS_LISTED = 10;
 
+/** The full id a route's `:id` path parameter stands for (resolveId). */
+export function resolveIdParam(q: Queryable, kind: IdKind, params: unknown): Promise<string> {
+  return resolveId(q, kind, (params as { id?: string }).id);
+}
+
 /**
  * The full id that `raw` stands for: a UUID as it is (whether it exists is the caller's
  * lookup), or the one id starting with a prefix of at least ID_PREFIX_MIN hex characters. A

@@ -40,16 +40,20 @@ export function kfRunSummary(r: RunDetail) {
   return { runId: r.id, status: r.status, updatedAt: r.updatedAt, plan: { planId: r.plan.id, image: r.plan.image } };
 }
 
+/** The tags a plan gives the mount at `path`, as Knitfab shows them on a link to it; none if it has no such mount. */
+export function mountTags(mounts: PlanRecord['inputs'] | undefined, path: string): string[] {
+  return (mounts?.find((m) => m.path === path)?.tags ?? []).map(formatTag);
+}
+
 /** A run in Knitfab's shape: each mount with its plan's path and tags, exit code and message once it has ended. */
 export async function kfRun(q: Queryable, r: RunDetail, plans: Map<string, PlanRecord | undefined>): Promise<KfRunDetail> {
   if (!plans.has(r.plan.id)) plans.set(r.plan.id, await getPlan(q, r.plan.id));
   const plan = plans.get(r.plan.id);
-  const tagsOf = (mounts: PlanRecord['inputs'] | undefined, path: string) => (mounts?.find((m) => m.path === path)?.tags ?? []).map(formatTag);
   return {
     ...kfRunSummary(r),
     ...(r.exitCode !== null ? { exit: { code: r.exitCode & 0xff, message: r.message ?? '' } } : {}),
-    inputs: r.inputs.map((i) => ({ path: i.path, tags: tagsOf(plan?.inputs, i.path), knitId: i.dataId })),
-    outputs: r.outputs.filter((o) => o.dataId !== null).map((o) => ({ path: o.path, tags: tagsOf(plan?.outputs, o.path), knitId: o.dataId! })),
+    inputs: r.inputs.map((i) => ({ path: i.path, tags: mountTags(plan?.inputs, i.path), knitId: i.dataId })),
+    outputs: r.outputs.filter((o) => o.dataId !== null).map((o) => ({ path: o.path, tags: mountTags(plan?.outputs, o.path), knitId: o.dataId! })),
     log: r.log.dataId !== null ? { tags: (plan?.logTags ?? []).map(formatTag), knitId: r.log.dataId } : null,
   };
 }
