@@ -15,7 +15,8 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildApi } from '../api/server.js';
 import { withTx } from '../core/db/pool.js';
-import { traceLineage, TRACE_SQL } from '../core/lineage/graph.js';
+import { traceArgs, traceLineage, TRACE_SQL } from '../core/lineage/graph.js';
+import { LIMITS } from '../core/limits/limits.js';
 import { insertPlan } from '../core/plan/db.js';
 import { PlanSpec } from '../core/plan/spec.js';
 import { createLogger } from '../core/log/logger.js';
@@ -84,7 +85,7 @@ export async function main(): Promise<void> {
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     try {
       if (process.env['KNIT_BENCH_EXPLAIN']) {
-        const plan = await db.pool.query(`EXPLAIN (ANALYZE, FORMAT TEXT) ${TRACE_SQL}`, [rootId, 0, 2_147_483_647, 20_001]);
+        const plan = await db.pool.query(`EXPLAIN (ANALYZE, FORMAT TEXT) ${TRACE_SQL}`, traceArgs(rootId, 0, 'all', LIMITS.lineageNodes));
         process.stderr.write(`${plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n')}\n`);
       }
       let nodes = 0;
@@ -94,7 +95,7 @@ export async function main(): Promise<void> {
       const cliMs: number[] = [];
       let dotBytes = 0;
       for (let i = 0; i < ROUNDS; i++) {
-        sql.push(await timed(() => db.pool.query(TRACE_SQL, [rootId, 0, 2_147_483_647, 20_001])));
+        sql.push(await timed(() => db.pool.query(TRACE_SQL, traceArgs(rootId, 0, 'all', LIMITS.lineageNodes))));
         query.push(await timed(async () => (nodes = (await traceLineage(db.pool, rootId, 0, 'all')).nodes.length)));
         route.push(await timed(async () => {
           const res = await fetch(`${url}/api/lineage/data/${rootId}?down=all`);

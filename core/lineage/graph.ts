@@ -121,17 +121,21 @@ SELECT
       'tags', (SELECT json_agg(json_build_array(g.key, g.value) ORDER BY g.key, g.value) FROM data_tag g WHERE g.data_id = d.id)))
     FROM touched x JOIN data d ON d.id = x.id), '[]'::json) AS data`;
 
+/** TRACE_SQL's parameters. Each run brings at least one node: one more run than the cap tells a cut graph from a full one. */
+export function traceArgs(dataId: string, up: Depth, down: Depth, maxNodes: number): [string, number, number, number] {
+  const bound = (d: Depth) => (d === 'all' ? ALL : Math.min(d, ALL));
+  return [dataId, bound(up), bound(down), maxNodes + 1];
+}
+
 /**
- * The lineage around one Data, in one database statement (TRACE): `up` generations of producing
+ * The lineage around one Data, in one database statement (TRACE_SQL): `up` generations of producing
  * runs and their inputs, `down` generations of consuming runs and their outputs. A run in the
  * graph brings all its inputs and outputs, so each run reads complete; a Data without a producer
  * is an upload, drawn as a root run of its own. At most `maxNodes` nodes: past it, the runs
  * nearest the Data are kept, whole, and `truncated` says so.
  */
 export async function traceLineage(q: Queryable, dataId: string, up: Depth, down: Depth, maxNodes: number = LIMITS.lineageNodes): Promise<Lineage> {
-  const bound = (d: Depth) => (d === 'all' ? ALL : Math.min(d, ALL));
-  // Each run brings at least one node; one more than the cap tells a cut graph from a full one.
-  const r = await q.query<Traced>(TRACE_SQL, [dataId, bound(up), bound(down), maxNodes + 1]);
+  const r = await q.query<Traced>(TRACE_SQL, traceArgs(dataId, up, down, maxNodes));
   const traced = r.rows[0]!;
   if (!traced.found) throw Object.assign(new Error(`data ${dataId} not found`), { notFound: true });
 

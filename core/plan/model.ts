@@ -14,10 +14,13 @@ export const PlanLink = z.object({ planId: z.string(), image: z.string(), output
 export type PlanLink = z.infer<typeof PlanLink>;
 
 /** A plan's neighbours: the plans that feed its inputs, and those its outputs and log feed. */
-export interface PlanLinks {
-  upstreams: PlanLink[];
-  downstreams: PlanLink[];
-}
+export const PlanLinks = z.object({
+  /** Plans whose outputs (or log) this plan's inputs take, as Knitfab's plan shows on each input. */
+  upstreams: z.array(PlanLink),
+  /** Plans whose inputs take this plan's outputs (or log). */
+  downstreams: z.array(PlanLink),
+});
+export type PlanLinks = z.infer<typeof PlanLinks>;
 
 /** A Plan as the API returns it: its id, and its spec in the same field names as plan files. */
 export const PlanDetail = z.object({
@@ -41,10 +44,7 @@ export const PlanDetail = z.object({
   matchError: z.object({ message: z.string(), failedAt: z.string(), failures: z.number().int(), retryAt: z.string() }).nullable(),
   /** knit's extension: whether runs may use the network (Knitfab has no such field). */
   network: z.boolean(),
-  /** Plans whose outputs (or log) this plan's inputs take, as Knitfab's plan shows on each input. */
-  upstreams: z.array(PlanLink),
-  /** Plans whose inputs take this plan's outputs (or log). */
-  downstreams: z.array(PlanLink),
+  ...PlanLinks.shape,
 });
 export type PlanDetail = z.infer<typeof PlanDetail>;
 

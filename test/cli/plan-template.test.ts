@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { PlanPreview } from '../../core/plan/model.js';
+import type { GeneratedPlan } from '../../cli/commands/plan/template.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { knitBin, parseJson, repoRoot, runKnit } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -49,16 +50,6 @@ test.after.always(async () => {
 
 const knit = (args: string[], input?: string) => runKnit(args, { env: { KNIT_SERVER: api.url, KNIT_HOME: join(work.path, 'home') }, cwd: work.path, ...(input !== undefined ? { input } : {}) });
 
-interface Generated {
-  image: string;
-  entrypoint?: string[];
-  args?: string[];
-  inputs: Array<{ path: string; tags: string[] }>;
-  outputs: Array<{ path: string; tags: string[] }>;
-  log: { tags: string[] };
-  resources: Record<string, string>;
-}
-
 async function dryRun(t: { is: (a: unknown, b: unknown, m?: string) => void }, yamlText: string, name: string): Promise<PlanPreview> {
   const file = join(work.path, `${name}.yaml`);
   await writeFile(file, yamlText);
@@ -70,7 +61,7 @@ async function dryRun(t: { is: (a: unknown, b: unknown, m?: string) => void }, y
 test.serial('plan template -i reads a docker save archive into a plan that plan apply accepts', async (t) => {
   const r = await knit(['plan', 'template', '-i', archive]);
   t.is(r.code, 0, r.stderr);
-  const plan = parseYaml(r.stdout) as Generated;
+  const plan = parseYaml(r.stdout) as GeneratedPlan;
   t.is(plan.image, PROBE_IMAGE);
   t.deepEqual(plan.entrypoint, ['/bin/sh', '-c']);
   t.deepEqual(plan.args, ['cat /in/data/x in/extra > /out/model/m']);
@@ -96,7 +87,7 @@ test.serial('plan template -i with several tags: the argument chooses, else an e
   t.regex(none.stderr, /several image tags \(.*template-probe:1.*template-probe:alias.*\)/);
   const chosen = await knit(['plan', 'template', '-i', twoTags, PROBE_ALIAS]);
   t.is(chosen.code, 0, chosen.stderr);
-  t.is((parseYaml(chosen.stdout) as Generated).image, PROBE_ALIAS);
+  t.is((parseYaml(chosen.stdout) as GeneratedPlan).image, PROBE_ALIAS);
   const missing = await knit(['plan', 'template', '-i', archive, 'other/image:2']);
   t.is(missing.code, 2);
   t.regex(missing.stderr, /other\/image:2: .* holds no image tagged so; it has knit-test\/template-probe:1/);
@@ -122,7 +113,7 @@ test.serial('plan template -i refuses what is not a docker save archive, naming 
 test.serial('plan template --scratch: /in, /out, a type:log log, knitenv tags and resources', async (t) => {
   const plain = await knit(['plan', 'template', '--scratch']);
   t.is(plain.code, 0, plain.stderr);
-  const p = parseYaml(plain.stdout) as Generated;
+  const p = parseYaml(plain.stdout) as GeneratedPlan;
   // Input and output differ by their type, or the plan would feed itself (apply refuses cycles).
   t.deepEqual(p.inputs, [{ path: '/in', tags: ['type:dataset'] }]);
   t.deepEqual(p.outputs, [{ path: '/out', tags: ['type:model'] }]);
@@ -135,13 +126,13 @@ test.serial('plan template --scratch: /in, /out, a type:log log, knitenv tags an
   await writeFile(envFile, 'tag:\n  - project:p\nresource:\n  memory: 2Gi\n');
   const withEnv = await runKnit(['plan', 'template', '--scratch'], { env: { KNIT_ENV: envFile }, cwd: work.path });
   t.is(withEnv.code, 0, withEnv.stderr);
-  const e = parseYaml(withEnv.stdout) as Generated;
+  const e = parseYaml(withEnv.stdout) as GeneratedPlan;
   t.deepEqual(e.inputs, [{ path: '/in', tags: ['project:p', 'type:dataset'] }]);
   t.deepEqual(e.log, { tags: ['type:log', 'project:p'] });
   t.deepEqual(e.resources, { cpu: '1', memory: '2Gi' });
   // -i with the same knitenv adds its tags before the type tag.
   const fromImage = await runKnit(['plan', 'template', '-i', archive], { env: { KNIT_ENV: envFile }, cwd: work.path });
-  t.deepEqual((parseYaml(fromImage.stdout) as Generated).outputs, [{ path: '/out/model', tags: ['project:p', 'type:model'] }]);
+  t.deepEqual((parseYaml(fromImage.stdout) as GeneratedPlan).outputs, [{ path: '/out/model', tags: ['project:p', 'type:model'] }]);
 
   const both = await knit(['plan', 'template', '--scratch', 'my/img:1']);
   t.is(both.code, 2);
