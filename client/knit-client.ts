@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { extractArchive } from '../core/archive/extract.js';
 import { planPack, writeArchive, type PlanPackOptions } from '../core/archive/pack.js';
@@ -13,13 +14,26 @@ import { DataDetail } from '../core/data/model.js';
 import { Lineage } from '../core/lineage/graph.js';
 import { ApplyResult, PlanDetail } from '../core/plan/model.js';
 import type { PlanGraph } from '../core/plan/graph-dot.js';
+import { RunEvent } from '../core/run/events.js';
 import { RunDetail, StopResult } from '../core/run/model.js';
+import { isTerminal } from '../core/run/status.js';
 import { KnitError } from '../core/errors/knit-error.js';
 import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
 import { memoryRelief } from '../core/streams/memory-relief.js';
 import { getForeign, readJson, send, type Connection, type Query } from './http.js';
 import { isUuid } from '../core/tags/tag.js';
+import { readServerSentEvents } from './sse.js';
+
+/** How long a follower whose event stream broke off waits before it follows again. */
+const RECONNECT_MS = 1000;
+
+/** The API could not be reached, or the connection broke midway: worth following again. */
+function brokeOff(err: unknown): boolean {
+  if (err instanceof KnitError) return err.code === 'unavailable';
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED' || (err as Error).message === 'aborted';
+}
 
 export interface DataFindQuery {
   tags?: readonly string[];
@@ -132,15 +146,62 @@ export class KnitClient {
     return this.json(RunDetail, 'GET', `/api/runs/${encodeURIComponent(id)}`);
   }
 
-  /** Resolves once the run is done, failed or invalidated (long-polling the API). */
-  async waitRun(id: string, opts: { timeoutMs?: number; onPoll?: (run: RunDetail) => void } = {}): Promise<RunDetail> {
-    const until = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
-    for (;;) {
-      const left = Math.max(1000, Math.min(30_000, until - Date.now()));
-      const run = await this.json(RunDetail, 'GET', `/api/runs/${encodeURIComponent(id)}/wait`, { query: { timeout: `${Math.round(left)}ms` } });
-      opts.onPoll?.(run);
-      if (['done', 'failed', 'invalidated'].includes(run.status)) return run;
-      if (Date.now() >= until) throw new KnitError('unavailable', `run ${id} is still ${run.status} after the timeout`, { details: { status: run.status } });
+  /**
+   * The run's changes as the API pushes them (Server-Sent Events): `run` at once and after each
+   * change, `log` chunks with `log`, `end` once it has ended. Ends when the server closes the
+   * stream or `signal` aborts.
+   */
+  async *runEvents(id: string, opts: { log?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<RunEvent> {
+    const res = await send(this.conn, {
+      method: 'GET',
+      path: `/api/runs/${encodeURIComponent(id)}/events`,
+      query: { log: String(opts.log ?? false) },
+      headers: { accept: 'text/event-stream' },
+    });
+    const close = () => res.destroy();
+    opts.signal?.addEventListener('abort', close, { once: true });
+    try {
+      for await (const raw of readServerSentEvents(res)) {
+        const e = RunEvent.safeParse({ event: raw.event, data: JSON.parse(raw.data) });
+        // An event of a newer server that this client does not know is skipped, not fatal.
+        if (e.success) yield e.data;
+      }
+    } catch (err) {
+      if (!opts.signal?.aborted) throw err;
+    } finally {
+      opts.signal?.removeEventListener('abort', close);
+      res.destroy();
+    }
+  }
+
+  /**
+   * Resolves once the run is done, failed or invalidated, told by the API's pushed events; a
+   * stream that breaks off (knitd restarting) is followed again until the timeout.
+   */
+  async waitRun(id: string, opts: { timeoutMs?: number; onChange?: (run: RunDetail) => void } = {}): Promise<RunDetail> {
+    const timeout = new AbortController();
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => timeout.abort(), opts.timeoutMs);
+    let last: RunDetail | undefined;
+    try {
+      while (!timeout.signal.aborted) {
+        try {
+          for await (const e of this.runEvents(id, { signal: timeout.signal })) {
+            if (e.event === 'run' || e.event === 'end') {
+              last = e.data;
+              opts.onChange?.(e.data);
+              if (isTerminal(e.data.status)) return e.data;
+            }
+          }
+        } catch (err) {
+          // Bad ids and refused tokens are answers, not breaks: only a lost API is followed again.
+          if (!brokeOff(err)) throw err;
+        }
+        if (!timeout.signal.aborted) await sleep(RECONNECT_MS, undefined, { signal: timeout.signal }).catch(() => {});
+      }
+      const status = last?.status ?? 'unknown';
+      throw new KnitError('unavailable', `run ${id} is still ${status} after the timeout`, { details: { status } });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
@@ -10,12 +9,14 @@ import { parseOrThrow } from '../../core/validation/parse.js';
 import { DurationMs } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
-import { streamRunLog } from '../services/run-log.js';
+import { runActivity, streamRunLog, type RunActivity } from '../services/run-log.js';
+import { sseStream, type ServerSentEvent } from '../sse.js';
 import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
 import { resolveIdParam } from '../services/ids.js';
 
-const POLL_MS = 300;
-const LogQuery = z.object({ follow: z.enum(['true', 'false']).optional().transform((v) => v === 'true') }).strict();
+const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
+const LogQuery = z.object({ follow: flag }).strict();
+const EventsQuery = z.object({ log: flag }).strict();
 const WaitQuery = z.object({ timeout: DurationMs.default(30_000).pipe(z.number().max(120_000, 'must be at most 2m')) }).strict();
 
 // An id or a unique prefix of one (api/services/ids.ts).
@@ -31,16 +32,45 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
 
   app.get('/api/runs/:id', async (req) => mustGet(await runId(deps, req.params)));
 
-  /** Long-polls until the run has finished or `timeout` passes; returns the run either way. */
+  /**
+   * Long-polls until the run has finished or `timeout` passes; returns the run either way. Woken
+   * by the run's change notifications (the hub), not by reading it over and over.
+   */
   app.get('/api/runs/:id/wait', { config: { takesQuery: true } }, async (req) => {
     const id = await runId(deps, req.params);
     const { timeout } = parseOrThrow(WaitQuery, req.query);
-    const until = Date.now() + timeout;
-    for (;;) {
-      const run = await mustGet(id);
-      if (isTerminal(run.status) || Date.now() >= until) return run;
-      await sleep(POLL_MS);
+    const gone = new AbortController();
+    req.raw.once('close', () => gone.abort());
+    const timer = setTimeout(() => gone.abort(), timeout);
+    const watch = liveLogs.watch(id);
+    try {
+      for (;;) {
+        const run = await mustGet(id);
+        if (isTerminal(run.status) || gone.signal.aborted || liveLogs.closed) return run;
+        await watch.next(gone.signal);
+      }
+    } finally {
+      clearTimeout(timer);
+      watch.close();
     }
+  });
+
+  /**
+   * The run's changes, pushed as Server-Sent Events: `run` (the run, at once and after each
+   * change of it), with `log=true` also `log` ({text}, the log as it comes, as /log serves it),
+   * then `end` once the run has ended and its log is out. What `knit run wait`, `knit run log -f`
+   * and the console follow.
+   */
+  app.get('/api/runs/:id/events', { config: { takesQuery: true } }, async (req, reply) => {
+    const id = await runId(deps, req.params);
+    const { log } = parseOrThrow(EventsQuery, req.query);
+    const first = await mustGet(id);
+    const gone = new AbortController();
+    req.raw.once('close', () => gone.abort());
+    const body = sseStream(runEvents(runActivity(deps, liveLogs, first, { follow: true, signal: gone.signal }), log), gone.signal);
+    reply.raw.once('pipe', () => reply.raw.flushHeaders());
+    void reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache').header('x-accel-buffering', 'no').send(body);
+    return reply;
   });
 
   // The stop is recorded first, so it is never lost: if Temporal cannot be told now, the answer
@@ -76,4 +106,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
     void reply.type('text/plain; charset=utf-8').send(out);
     return reply;
   });
+}
+
+/** Run activity as events; the log left out unless asked for. */
+async function* runEvents(activity: AsyncIterable<RunActivity>, withLog: boolean): AsyncGenerator<ServerSentEvent> {
+  let last: RunActivity | undefined;
+  for await (const a of activity) {
+    if (a.kind === 'run') yield { event: 'run', data: a.run };
+    else if (withLog) yield { event: 'log', data: { text: a.text } };
+    if (a.kind === 'run') last = a;
+  }
+  // The activity ends by itself only once the run has ended and its log is out.
+  if (last?.kind === 'run' && isTerminal(last.run.status)) yield { event: 'end', data: last.run };
 }

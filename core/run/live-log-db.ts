@@ -8,7 +8,10 @@ import { IN_FLIGHT } from './status.js';
  * SQL on the table is here.
  */
 
-/** The channel told of every new chunk (and of a run whose attempt finished); the payload is the run id. */
+/**
+ * The channel told of every new chunk, and (by the trigger of migration 0009) of every change of
+ * a run's status or attempt; the payload is the run id.
+ */
 export const LIVE_LOG_CHANNEL = 'knit_live_log';
 
 /** The most text one chunk holds, in UTF-8 bytes (the table checks it too). */

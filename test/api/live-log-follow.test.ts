@@ -1,17 +1,12 @@
 import test from 'ava';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { LiveLogWriter } from '../../activities/live-log.js';
-import { noOrchestrator } from '../../api/orchestrator.js';
-import { buildApi } from '../../api/server.js';
-import { KnitClient } from '../../client/knit-client.js';
 import { openPool, withTx, type Pool } from '../../core/db/pool.js';
-import { createLogger } from '../../core/log/logger.js';
-import { hostResourceBounds } from '../../core/plan/resource-bounds.js';
 import { notifyLiveLog } from '../../core/run/live-log-db.js';
 import { LiveLogHub, type LiveLogHubOptions } from '../../core/run/live-log-hub.js';
 import { LocalBlobStore } from '../../core/storage/local-store.js';
+import { startKnitd as startLiveKnitd, type Knitd } from '../helpers/in-process-knitd.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { insertRun, logLine } from '../helpers/live-log.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -34,12 +29,6 @@ class CountingStore extends LocalBlobStore {
   }
 }
 
-interface Knitd {
-  pool: Pool;
-  app: FastifyInstance;
-  client: KnitClient;
-}
-
 let db: TestDatabase;
 let store: CountingStore;
 let worker: Pool;
@@ -50,19 +39,7 @@ let cleanup: () => Promise<void>;
 const NEVER = 600_000;
 
 async function startKnitd(name: string, liveLog: LiveLogHubOptions): Promise<Knitd> {
-  const pool = openPool(db.url, { max: 4, applicationName: name });
-  const app = await buildApi({
-    pool,
-    store,
-    logger: createLogger(name, process.env['KNIT_TEST_LOG'] ?? 'silent'),
-    config: { token: undefined, maxDataBytes: 1 << 30, maxRunsPerApply: 10, resourceBounds: hostResourceBounds(), allowNetwork: true },
-    orchestrator: noOrchestrator,
-    onChange: () => {},
-    liveLog: { reconnectMs: 50, ...liveLog },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  const k = { pool, app, client: new KnitClient({ server: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}` }) };
+  const k = await startLiveKnitd(db.url, store, name, liveLog);
   knitds.push(k);
   return k;
 }
@@ -73,10 +50,7 @@ test.before(async () => {
   store = new CountingStore(join(home.path, 'storage'));
   worker = openPool(db.url, { max: 2, applicationName: 'worker-elsewhere' });
   cleanup = async () => {
-    for (const k of knitds) {
-      await k.app.close();
-      await k.pool.end();
-    }
+    for (const k of knitds) await k.close();
     await worker.end();
     await db.drop();
     await home.cleanup();

@@ -1,5 +1,7 @@
+import { once } from 'node:events';
 import type { Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../../../core/config/units.js';
+import { KnitError } from '../../../core/errors/knit-error.js';
 import { RunStatus } from '../../../core/run/status.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { info } from '../../output.js';
@@ -89,10 +91,28 @@ export function notStartedWhy(run: { id: string; status: string; plan: { id: str
 async function printLog(args: LogArgs): Promise<void> {
   const client = clientFor(args);
   // Before the run has started there is no log: say why instead of printing nothing.
-  const why = notStartedWhy(await client.getRun(args.id));
-  if (why) info(why);
-  const res = await client.runLog(args.id, { follow: args.follow === true });
-  for await (const chunk of res) process.stdout.write(chunk as Buffer);
+  let told = notStartedWhy(await client.getRun(args.id));
+  if (told) info(told);
+  if (!args.follow) {
+    for await (const chunk of await client.runLog(args.id)) process.stdout.write(chunk as Buffer);
+    return;
+  }
+  // Followed over the run's pushed events: the log as it comes, and a word when the run's state
+  // says why no more is coming yet.
+  for await (const e of client.runEvents(args.id, { log: true })) {
+    if (e.event === 'log') {
+      if (!process.stdout.write(e.data.text)) await once(process.stdout, 'drain');
+    } else if (e.event === 'run') {
+      const why = notStartedWhy(e.data);
+      if (why && why !== told) info(why);
+      told = why;
+    } else if (e.event === 'end') {
+      return;
+    } else {
+      throw new KnitError('unavailable', `following the log of run ${args.id} broke off: ${e.data.message}`);
+    }
+  }
+  throw new KnitError('unavailable', `the log of run ${args.id} stopped before the run ended (the API went away?); follow it again with knit run log -f ${args.id}`);
 }
 
 interface StopArgs extends IdArgs {
@@ -153,7 +173,7 @@ export const runCommand: CommandModule<GlobalArgs, GlobalArgs> = {
             let told: string | undefined;
             const run = await clientFor(a).waitRun(a.id, {
               ...(ms === undefined ? {} : { timeoutMs: ms }),
-              onPoll: (r) => {
+              onChange: (r) => {
                 const why = notStartedWhy(r);
                 if (why && why !== told) info(why);
                 told = why;
