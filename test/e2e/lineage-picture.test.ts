@@ -48,4 +48,17 @@ test.serial('scripts/lineage-picture.sh draws the demo pipeline\'s lineage from 
     t.true(text.includes(`>${label}<`), `the SVG shows ${label}`);
   }
   t.log(`picture: ${out}`);
+
+  // The same lineage as the README's tree: the metrics, back through evaluate and train to the upload.
+  const metrics = runs.flatMap((r) => r.outputs).find((o) => o.path === '/out/metrics')!.dataId!;
+  const tree = await runKnit(['data', 'lineage', '-u', '--format', 'tree', metrics], { env });
+  t.is(tree.code, 0, tree.stderr);
+  t.log(`\n${tree.stdout}`);
+  const lines = tree.stdout.split('\n');
+  t.regex(lines[0]!, new RegExp(`^data ${metrics.slice(0, 8)}  project:iris  type:metrics  `));
+  t.regex(tree.stdout, /└─ \/out\/metrics ← run [0-9a-f]{8}  plan [0-9a-f]{8}  knit-test\/busybox:1  done  exit 0\n/);
+  t.is(lines.filter((l) => l.includes(`data ${dataset.slice(0, 8)}  project:iris  type:dataset`)).length, 1, 'the dataset in full once');
+  t.true(lines.some((l) => l.endsWith(`/in/dataset ← data ${dataset.slice(0, 8)} (see above)`)), 'and once as a reference');
+  t.regex(tree.stdout, /└─ upload\n/);
+  t.true(lines.includes('led to: nothing traced'));
 });
