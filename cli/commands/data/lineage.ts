@@ -28,7 +28,7 @@ export const lineageCommand: CommandModule<GlobalArgs, Args> = {
     )
       .example('$0 data lineage 3f0c…', 'on a terminal: a tree of what it came from and led to')
       .example('$0 data lineage 3f0c… | dot -Tsvg > lineage.svg', 'draw it (piped, the output is dot)')
-      .example('$0 data lineage --format mermaid 3f0c… >> README.md', 'a mermaid flowchart, for Markdown that renders one')
+      .example('$0 data lineage --format mermaid 3f0c… > lineage.mmd', 'a mermaid flowchart, for a ```mermaid block in Markdown')
       .example('$0 data lineage -u -n all --format json 3f0c…', 'everything it came from, as JSON') as unknown as Argv<Args>,
   handler: async (args) => {
     const n = parseDepth(args.numbers);

@@ -82,7 +82,7 @@ export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
     )
       .example('$0 plan graph', 'on a terminal: each plan with the plans it feeds under it')
       .example('$0 plan graph | dot -Tsvg > plans.svg', 'draw the pipeline (piped, the output is dot)')
-      .example('$0 plan graph --format mermaid', 'a mermaid flowchart, for Markdown that renders one')
+      .example('$0 plan graph --format mermaid', 'a mermaid flowchart, for a ```mermaid block in Markdown')
       .example('$0 plan graph -d -n all 9a7e…', 'everything built on one plan') as unknown as Argv<GraphArgs>,
   handler: async (args) => {
     const client = clientFor(args);
