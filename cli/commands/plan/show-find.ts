@@ -1,12 +1,13 @@
 import type { Argv, CommandModule } from 'yargs';
 import { SelectorTag, UserTag } from '../../../core/tags/tag.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
-import { many, parseDepth, parseFlagValues, UsageError } from '../../usage-error.js';
+import { many, parseFlagValues, UsageError } from '../../usage-error.js';
 import { printJson } from '../../output.js';
 import { planGraphToDot } from '../../../core/plan/graph-dot.js';
 import { planGraphToMermaid } from '../../../core/plan/graph-mermaid.js';
 import { planGraphToTree } from '../../../core/plan/graph-tree.js';
 import { graphFormat, graphFormatOptions, type GraphFormatArgs } from '../../graph-format.js';
+import { traceDepths, traceOptions, type TraceArgs } from '../../trace-options.js';
 import { printPlan, printPlans } from './render.js';
 
 interface ShowArgs extends GlobalArgs {
@@ -61,11 +62,8 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
   },
 };
 
-interface GraphArgs extends GlobalArgs, GraphFormatArgs {
+interface GraphArgs extends GlobalArgs, GraphFormatArgs, TraceArgs {
   id?: string;
-  upstream?: boolean;
-  downstream?: boolean;
-  numbers: string;
 }
 
 export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
@@ -73,11 +71,11 @@ export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
   describe: 'Show which plans feed which, all or around one plan (a tree, Graphviz dot, mermaid or JSON)',
   builder: (y) =>
     graphFormatOptions(
-      (y as Argv<GlobalArgs>)
-        .positional('id', { type: 'string', describe: 'plan id: only the plans around it (default: every plan)' })
-        .option('upstream', { alias: 'u', type: 'boolean', describe: 'with an id: the plans feeding it (default: both ways)' })
-        .option('downstream', { alias: 'd', type: 'boolean', describe: 'with an id: the plans it feeds (default: both ways)' })
-        .option('numbers', { alias: 'n', type: 'string', default: '3', describe: 'with an id: generations to trace, or "all"' }),
+      traceOptions((y as Argv<GlobalArgs>).positional('id', { type: 'string', describe: 'plan id: only the plans around it (default: every plan)' }), {
+        upstream: 'with an id: the plans feeding it',
+        downstream: 'with an id: the plans it feeds',
+        numbers: 'with an id',
+      }),
       { color: false },
     )
       .example('$0 plan graph', 'on a terminal: each plan with the plans it feeds under it')
@@ -91,9 +89,7 @@ export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
       if (args.upstream || args.downstream) throw new UsageError('--upstream and --downstream need a plan id: they trace from it');
       graph = await client.planGraph();
     } else {
-      const n = parseDepth(args.numbers);
-      const both = !args.upstream && !args.downstream;
-      graph = await client.planGraph({ plan: args.id, up: both || args.upstream ? n : 0, down: both || args.downstream ? n : 0 });
+      graph = await client.planGraph({ plan: args.id, ...traceDepths(args) });
     }
     const format = graphFormat(args);
     if (format === 'json') printJson(graph);
