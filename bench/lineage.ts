@@ -5,8 +5,9 @@
  *   - sql: the one SQL statement alone, its answer received;
  *   - query: traceLineage, that statement and the graph's assembly (what the route spends);
  *   - route: GET /api/lineage/data/{id}?down=all through a real knitd in this process, JSON included;
- *   - cli: `knit data lineage -d -n all ID` as a person runs it (a new process, dot rendered).
- * Targets: server time ≤ 200 ms; the CLI's rendering ≤ 1 s. Median of KNIT_BENCH_ROUNDS (3).
+ *   - cli: `knit data lineage -d -n all ID` as a person runs it (a new process, dot rendered);
+ *   - cli tree: the same with `--format tree`, what a person at a terminal gets by default.
+ * Targets: server time ≤ 200 ms; the CLI's rendering ≤ 1 s, dot and tree alike. Median of KNIT_BENCH_ROUNDS (3).
  * DATABASE_URL chooses the server (a fresh database on it), else an in-memory PGlite;
  * KNIT_BENCH_EXPLAIN=1 prints the statement's EXPLAIN ANALYZE first.
  */
@@ -93,7 +94,9 @@ export async function main(): Promise<void> {
       const sql: number[] = [];
       const route: number[] = [];
       const cliMs: number[] = [];
+      const cliTreeMs: number[] = [];
       let dotBytes = 0;
+      let treeBytes = 0;
       for (let i = 0; i < ROUNDS; i++) {
         sql.push(await timed(() => db.pool.query(TRACE_SQL, traceArgs(rootId, 0, 'all', LIMITS.lineageNodes))));
         query.push(await timed(async () => (nodes = (await traceLineage(db.pool, rootId, 0, 'all')).nodes.length)));
@@ -107,6 +110,11 @@ export async function main(): Promise<void> {
           if (r.code !== 0) throw new Error(`knit data lineage exited ${r.code}`);
           dotBytes = r.bytes;
         }));
+        cliTreeMs.push(await timed(async () => {
+          const r = await cli(['data', 'lineage', '-d', '-n', 'all', '--format', 'tree', rootId], { KNIT_SERVER: url, HOME: root });
+          if (r.code !== 0) throw new Error(`knit data lineage --format tree exited ${r.code}`);
+          treeBytes = r.bytes;
+        }));
       }
       const result = {
         database: db.kind,
@@ -118,11 +126,13 @@ export async function main(): Promise<void> {
         routeMs: round(median(route)),
         cliMs: round(median(cliMs)),
         dotBytes,
-        targets: { serverMs: 200, cliMs: 1000 },
+        cliTreeMs: round(median(cliTreeMs)),
+        treeBytes,
+        targets: { serverMs: 200, cliMs: 1000, cliTreeMs: 1000 },
       };
       process.stdout.write(
         `lineage bench (${result.database}, ${result.data} Data, ${result.runs} Runs; depth all over ${nodes} nodes; median of ${ROUNDS})\n` +
-          `SQL ${result.sqlMs} ms  query ${result.queryMs} ms  route ${result.routeMs} ms (target ≤ 200)  CLI dot ${result.cliMs} ms (target ≤ 1000; ${dotBytes} bytes)\n${JSON.stringify(result)}\n`,
+          `SQL ${result.sqlMs} ms  query ${result.queryMs} ms  route ${result.routeMs} ms (target ≤ 200)  CLI dot ${result.cliMs} ms (target ≤ 1000; ${dotBytes} bytes)  CLI tree ${result.cliTreeMs} ms (target ≤ 1000; ${treeBytes} bytes)\n${JSON.stringify(result)}\n`,
       );
       writeFileSync(new URL('../../bench/last-lineage.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
     } finally {

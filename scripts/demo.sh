@@ -49,21 +49,7 @@ fi
 say "a dataset"
 DATASET="$WORK/iris"
 mkdir -p "$DATASET"
-cat > "$DATASET/iris.csv" <<'CSV'
-sepal_length,sepal_width,species
-5.1,3.5,setosa
-4.9,3.0,setosa
-4.7,3.2,setosa
-5.0,3.6,setosa
-7.0,3.2,versicolor
-6.4,3.2,versicolor
-6.9,3.1,versicolor
-5.5,2.3,versicolor
-6.3,3.3,virginica
-5.8,2.7,virginica
-7.1,3.0,virginica
-6.5,3.0,virginica
-CSV
+cp examples/iris/data/iris.csv "$DATASET/iris.csv"
 ln -s iris.csv "$DATASET/latest.csv"
 
 say "knit data push -t project:iris -t type:dataset -n iris/"
@@ -105,8 +91,8 @@ echo "  metrics ($METRICS_ID):"; sed 's/^/    /' "$WORK/out/$METRICS_ID/metrics.
 echo "  train log:"; knit run log "$TRAIN_RUN" | sed 's/^/    /'
 
 say "lineage of the metrics, back to the upload (knit data lineage -u $METRICS_ID)"
-knit data lineage -u -n all "$METRICS_ID" --format json | json 'v.edges.map(e => { const n = id => { const x = v.nodes.find(n => n.id === id); return x.kind === "data" ? `data ${id.slice(0,8)} [${x.tags.filter(t => !t.startsWith("knit#")).join(" ")}]` : x.upload ? "upload" : `run ${id.slice(0,8)}`; }; return `  ${n(e.from)} --${e.label}--> ${n(e.to)}`; }).join("\n")'
-echo "  (as Graphviz: knit data lineage $METRICS_ID | dot -Tsvg > lineage.svg)"
+knit data lineage -u -n all --format tree "$METRICS_ID" | sed 's/^/  /'
+echo "  (as a picture: bash scripts/lineage-picture.sh $METRICS_ID lineage.svg)"
 
 say "tags change, content never does: knit data tag --add stage:validated $DATA_ID"
 knit data tag --add stage:validated "$DATA_ID" --json | json '"  tags: " + v.tags.join(" ")'

@@ -187,7 +187,8 @@ export async function traceLineage(q: Queryable, dataId: string, up: Depth, down
   return lineage;
 }
 
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+/** Items by key, each key's in their order. */
+export function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();
   for (const item of items) {
     const k = key(item);

@@ -1,36 +1,40 @@
 import type { Argv, CommandModule } from 'yargs';
 import { lineageToDot } from '../../../core/lineage/dot.js';
+import { lineageToMermaid } from '../../../core/lineage/mermaid.js';
+import { lineageToTree } from '../../../core/lineage/tree.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
+import { graphFormat, graphFormatOptions, wantsColor, type GraphFormatArgs } from '../../graph-format.js';
 import { printJson } from '../../output.js';
-import { parseDepth } from '../../usage-error.js';
+import { traceDepths, traceOptions, type TraceArgs } from '../../trace-options.js';
 
-interface Args extends GlobalArgs {
+interface Args extends GlobalArgs, GraphFormatArgs, TraceArgs {
   id: string;
-  upstream?: boolean;
-  downstream?: boolean;
-  numbers: string;
-  format: string;
 }
 
 export const lineageCommand: CommandModule<GlobalArgs, Args> = {
   command: 'lineage <id>',
-  describe: 'Trace where a Data came from (-u) and what came of it (-d): Graphviz dot, or JSON',
+  describe: 'Trace where a Data came from (-u) and what came of it (-d): a tree, Graphviz dot, mermaid or JSON',
   builder: (y) =>
-    (y as Argv<GlobalArgs>)
-      .positional('id', { type: 'string', demandOption: true, describe: 'Data id' })
-      .option('upstream', { alias: 'u', type: 'boolean', describe: 'trace upstream (default: both ways)' })
-      .option('downstream', { alias: 'd', type: 'boolean', describe: 'trace downstream (default: both ways)' })
-      .option('numbers', { alias: 'n', type: 'string', default: '3', describe: 'generations to trace, or "all"' })
-      .option('format', { type: 'string', choices: ['dot', 'json'], default: 'dot', describe: 'output format' })
-      .example('$0 data lineage 3f0c… | dot -Tsvg > lineage.svg', 'draw it')
+    graphFormatOptions(
+      traceOptions((y as Argv<GlobalArgs>).positional('id', { type: 'string', demandOption: true, describe: 'Data id' }), {
+        upstream: 'trace upstream',
+        downstream: 'trace downstream',
+        numbers: 'how far',
+      }),
+      { color: true },
+    )
+      .example('$0 data lineage 3f0c…', 'on a terminal: a tree of what it came from and led to')
+      .example('$0 data lineage 3f0c… | dot -Tsvg > lineage.svg', 'draw it (piped, the output is dot)')
+      .example('$0 data lineage --format mermaid 3f0c… > lineage.mmd', 'a mermaid flowchart, for a ```mermaid block in Markdown')
       .example('$0 data lineage -u -n all --format json 3f0c…', 'everything it came from, as JSON') as unknown as Argv<Args>,
   handler: async (args) => {
-    const n = parseDepth(args.numbers);
-    const both = !args.upstream && !args.downstream;
-    const lineage = await clientFor(args).lineage(args.id, { up: both || args.upstream ? n : 0, down: both || args.downstream ? n : 0 });
+    const lineage = await clientFor(args).lineage(args.id, traceDepths(args));
     // On stderr, so a cut graph piped into dot still renders, and the person still learns it is cut.
     if (lineage.truncated) process.stderr.write(`knit: ${lineage.truncated.message}\n`);
-    if (args.format === 'json') printJson(lineage);
+    const format = graphFormat(args);
+    if (format === 'json') printJson(lineage);
+    else if (format === 'tree') process.stdout.write(lineageToTree(lineage, { color: wantsColor(args) }));
+    else if (format === 'mermaid') process.stdout.write(lineageToMermaid(lineage));
     else process.stdout.write(lineageToDot(lineage));
   },
 };

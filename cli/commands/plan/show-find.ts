@@ -1,9 +1,13 @@
 import type { Argv, CommandModule } from 'yargs';
 import { SelectorTag, UserTag } from '../../../core/tags/tag.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
-import { many, parseDepth, parseFlagValues, UsageError } from '../../usage-error.js';
+import { many, parseFlagValues, UsageError } from '../../usage-error.js';
 import { printJson } from '../../output.js';
 import { planGraphToDot } from '../../../core/plan/graph-dot.js';
+import { planGraphToMermaid } from '../../../core/plan/graph-mermaid.js';
+import { planGraphToTree } from '../../../core/plan/graph-tree.js';
+import { graphFormat, graphFormatOptions, type GraphFormatArgs } from '../../graph-format.js';
+import { traceDepths, traceOptions, type TraceArgs } from '../../trace-options.js';
 import { printPlan, printPlans } from './render.js';
 
 interface ShowArgs extends GlobalArgs {
@@ -58,25 +62,25 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
   },
 };
 
-interface GraphArgs extends GlobalArgs {
+interface GraphArgs extends GlobalArgs, GraphFormatArgs, TraceArgs {
   id?: string;
-  upstream?: boolean;
-  downstream?: boolean;
-  numbers: string;
-  format: string;
 }
 
 export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
   command: 'graph [id]',
-  describe: 'Show which plans feed which, all or around one plan (Graphviz dot, or JSON)',
+  describe: 'Show which plans feed which, all or around one plan (a tree, Graphviz dot, mermaid or JSON)',
   builder: (y) =>
-    (y as Argv<GlobalArgs>)
-      .positional('id', { type: 'string', describe: 'plan id: only the plans around it (default: every plan)' })
-      .option('upstream', { alias: 'u', type: 'boolean', describe: 'with an id: the plans feeding it (default: both ways)' })
-      .option('downstream', { alias: 'd', type: 'boolean', describe: 'with an id: the plans it feeds (default: both ways)' })
-      .option('numbers', { alias: 'n', type: 'string', default: '3', describe: 'with an id: generations to trace, or "all"' })
-      .option('format', { type: 'string', choices: ['dot', 'json'], default: 'dot', describe: 'output format' })
-      .example('$0 plan graph | dot -Tsvg > plans.svg', 'draw the pipeline')
+    graphFormatOptions(
+      traceOptions((y as Argv<GlobalArgs>).positional('id', { type: 'string', describe: 'plan id: only the plans around it (default: every plan)' }), {
+        upstream: 'with an id: the plans feeding it',
+        downstream: 'with an id: the plans it feeds',
+        numbers: 'with an id',
+      }),
+      { color: false },
+    )
+      .example('$0 plan graph', 'on a terminal: each plan with the plans it feeds under it')
+      .example('$0 plan graph | dot -Tsvg > plans.svg', 'draw the pipeline (piped, the output is dot)')
+      .example('$0 plan graph --format mermaid', 'a mermaid flowchart, for a ```mermaid block in Markdown')
       .example('$0 plan graph -d -n all 9a7e…', 'everything built on one plan') as unknown as Argv<GraphArgs>,
   handler: async (args) => {
     const client = clientFor(args);
@@ -85,11 +89,12 @@ export const graphCommand: CommandModule<GlobalArgs, GraphArgs> = {
       if (args.upstream || args.downstream) throw new UsageError('--upstream and --downstream need a plan id: they trace from it');
       graph = await client.planGraph();
     } else {
-      const n = parseDepth(args.numbers);
-      const both = !args.upstream && !args.downstream;
-      graph = await client.planGraph({ plan: args.id, up: both || args.upstream ? n : 0, down: both || args.downstream ? n : 0 });
+      graph = await client.planGraph({ plan: args.id, ...traceDepths(args) });
     }
-    if (args.format === 'json') printJson(graph);
+    const format = graphFormat(args);
+    if (format === 'json') printJson(graph);
+    else if (format === 'tree') process.stdout.write(planGraphToTree(graph));
+    else if (format === 'mermaid') process.stdout.write(planGraphToMermaid(graph));
     else process.stdout.write(planGraphToDot(graph));
   },
 };
