@@ -82,6 +82,7 @@ interface Visit {
   path: DiffStep[];
 }
 
+const pairKey = (v: Visit) => `${v.a}|${v.b}`;
 const same = (x: unknown, y: unknown) => canonical(x) === canonical(y);
 
 /** JSON with object keys sorted, so `{cpu, memory}` equals `{memory, cpu}`. */
@@ -178,6 +179,11 @@ export async function diffProvenance(load: Load, a: string, b: string, bounds: D
   let level: Visit[] = [{ a, b, path: [] }];
   let known = top;
   for (let depth = 0; level.length > 0; depth++) {
+    // A pair reached along two paths (a diamond) is compared, or listed, once: at its first path.
+    const firsts = new Map<string, Visit>();
+    for (const v of level) if (!seen.has(pairKey(v)) && !firsts.has(pairKey(v))) firsts.set(pairKey(v), v);
+    level = [...firsts.values()];
+    if (level.length === 0) break;
     if (depth >= bounds.depth) {
       cut = `stopped after ${bounds.depth} generations`;
       for (const v of level) differences.push(notFollowed(v, cut));
@@ -187,14 +193,12 @@ export async function diffProvenance(load: Load, a: string, b: string, bounds: D
     if (missing.length > 0) known = new Map([...known, ...(await load(missing))]);
     const next: Visit[] = [];
     for (const v of level) {
-      const key = `${v.a}|${v.b}`;
-      if (seen.has(key)) continue;
       if (seen.size >= bounds.pairs) {
         cut = `stopped after comparing ${bounds.pairs} pairs of Data`;
         differences.push(notFollowed(v, cut));
         continue;
       }
-      seen.add(key);
+      seen.add(pairKey(v));
       const pa = known.get(v.a);
       const pb = known.get(v.b);
       // Inputs are referenced by key, so both exist; a missing one would be a concurrent delete.
