@@ -6,4 +6,6 @@ export type { PlanDetail, ApplyResult, PlanPreview } from '../core/plan/model.js
 export type { RunDetail } from '../core/run/model.js';
 export type { RunStatus } from '../core/run/status.js';
 export type { Lineage, LineageNode, LineageEdge } from '../core/lineage/graph.js';
+export type { Impact, ImpactItem } from '../core/lineage/impact.js';
+export type { ProvenanceDiff, Difference, DiffKind, DiffStep } from '../core/lineage/diff.js';
 export { runWorkflowId, stopSignal, type RunArgs, type RunResult } from '../workflows/definitions.js';

@@ -11,7 +11,9 @@ import { extractArchive } from '../core/archive/extract.js';
 import { planPack, writeArchive, type PlanPackOptions } from '../core/archive/pack.js';
 import { ACCEPT_REDIRECT, DIGEST_HEADER, SIGNED_URL, SignedRedirect, SIZE_HEADER } from '../core/data/content-redirect.js';
 import { DataDetail } from '../core/data/model.js';
+import { ProvenanceDiff } from '../core/lineage/diff.js';
 import { Lineage } from '../core/lineage/graph.js';
+import { Impact } from '../core/lineage/impact.js';
 import { ApplyResult, PlanDetail } from '../core/plan/model.js';
 import type { PlanGraph } from '../core/plan/graph-dot.js';
 import { RunEvent } from '../core/run/events.js';
@@ -227,6 +229,16 @@ export class KnitClient {
 
   lineage(dataId: string, opts: { up: number | 'all'; down: number | 'all' }): Promise<Lineage> {
     return this.json(Lineage, 'GET', `/api/lineage/data/${encodeURIComponent(dataId)}`, { query: { up: String(opts.up), down: String(opts.down) } });
+  }
+
+  /** Every run and Data downstream of a Data, that would be stale were it wrong; changes nothing. */
+  impact(dataId: string): Promise<Impact> {
+    return this.json(Impact, 'GET', `/api/lineage/data/${encodeURIComponent(dataId)}/impact`);
+  }
+
+  /** Why two Data differ, by their provenance. */
+  diff(a: string, b: string): Promise<ProvenanceDiff> {
+    return this.json(ProvenanceDiff, 'GET', '/api/lineage/diff', { query: { a, b } });
   }
 
   /** Packs `dir` straight into the request (streaming, never buffered) and registers it as new Data. */

@@ -30,18 +30,18 @@ export function resolveIdParam(q: Queryable, kind: IdKind, params: unknown): Pro
  * lookup), or the one id starting with a prefix of at least ID_PREFIX_MIN hex characters. A
  * prefix matching several is a 400 listing them; one matching none, the usual 404.
  */
-export async function resolveId(q: Queryable, kind: IdKind, raw: string | undefined): Promise<string> {
+export async function resolveId(q: Queryable, kind: IdKind, raw: string | undefined, field = 'id'): Promise<string> {
   const text = raw ?? '';
   if (isUuid(text)) return text;
   const prefix = idPrefix(text);
-  if (!prefix) throw badRequest('id', `${JSON.stringify(text)} is not a ${NAME[kind]} id (a UUID, or a unique prefix of at least ${ID_PREFIX_MIN} hex characters)`);
+  if (!prefix) throw badRequest(field, `${JSON.stringify(text)} is not a ${NAME[kind]} id (a UUID, or a unique prefix of at least ${ID_PREFIX_MIN} hex characters)`);
   const ids = await OWNER[kind](q, prefix, AMBIGUOUS_LISTED + 1);
-  if (ids.length === 0) throw notFound(kind, text);
+  if (ids.length === 0) throw notFound(kind, text, field);
   if (ids.length === 1) return ids[0]!;
   const listed = ids.slice(0, AMBIGUOUS_LISTED);
   const more = ids.length > AMBIGUOUS_LISTED ? ', and more' : '';
-  throw new KnitError('bad_request', `id: ${JSON.stringify(text)} is ambiguous: it starts ${NAME[kind]} ids ${listed.join(', ')}${more}; give more characters`, {
-    field: 'id',
+  throw new KnitError('bad_request', `${field}: ${JSON.stringify(text)} is ambiguous: it starts ${NAME[kind]} ids ${listed.join(', ')}${more}; give more characters`, {
+    field,
     details: { matches: listed },
   });
 }

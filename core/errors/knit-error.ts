@@ -89,8 +89,8 @@ export function badRequest(field: string, message: string): KnitError {
   return new KnitError('bad_request', `${field}: ${message}`, { field });
 }
 
-export function notFound(what: string, id: string): KnitError {
-  return new KnitError('not_found', `${what} ${id} not found`, { field: 'id' });
+export function notFound(what: string, id: string, field = 'id'): KnitError {
+  return new KnitError('not_found', `${what} ${id} not found`, { field });
 }
 
 export function conflict(message: string, details?: Record<string, unknown>): KnitError {

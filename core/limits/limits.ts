@@ -45,6 +45,13 @@ export const LIMITS = {
    * otherwise: a 20,000-node graph is a few MB of JSON, more than a screen or dot can show.
    */
   lineageNodes: 20_000,
+  /**
+   * Generations `knit data diff` walks up from the two Data, and pairs of Data it compares: each
+   * generation is one database round trip, and a pair whose producers read the same Data ends
+   * there, so real lineages are explained in a few generations and tens of pairs.
+   */
+  diffDepth: 64,
+  diffPairs: 1_000,
 } as const;
 
 /** The message of a count over its limit: `at most 16 inputs per plan, got 3000`. */

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Pool } from '../../core/db/pool.js';
+import { insertData } from '../../core/data/db.js';
+import { withTx, type Pool } from '../../core/db/pool.js';
+import { parseTag } from '../../core/tags/tag.js';
 import { testData, testPlan } from './records.js';
 
 /**
@@ -22,12 +24,33 @@ export async function lineageFixture(pool: Pool) {
     }
     return id;
   };
+  let plansMade = 0;
   return {
     upload: async (...tags: string[]) => (await testData(pool, tag, ...tags)).id,
-    /** A run reading `inputs`; its output Data id, its log Data id and its own id. */
-    async run(inputs: string[], opts: { status?: string; exitCode?: number | null } = {}): Promise<{ run: string; out: string; log: string }> {
+    /** An upload of content with this digest (`sha256:` and 64 hex digits) and size. */
+    async uploadContent(content: { digest: string; size: number }, ...tags: string[]): Promise<string> {
+      const id = randomUUID();
+      await withTx(pool, (tx) => insertData(tx, { id, size: content.size, digest: content.digest, blobKey: `data/${id}`, tags: [tag, ...tags].map((t) => parseTag(t, 'tag')) }));
+      return id;
+    },
+    /**
+     * A plan of its own reading `/in/0`.. `/in/<inputs - 1>` (or `paths`), writing `/out/0`, with the
+     * rest of its spec (image, entrypoint, args, resources, network) from `spec`; its id.
+     */
+    async plan(inputs: number, spec: Record<string, unknown> = {}, paths?: string[]): Promise<string> {
+      const n = plansMade++;
+      const plan = await testPlan(pool, {
+        image: 'lineage/custom:1',
+        inputs: (paths ?? Array.from({ length: inputs }, (_, i) => `/in/${i}`)).map((path, i) => ({ path, tags: [`${tag}-p${n}-${i}`] })),
+        outputs: [{ path: '/out/0', tags: [`${tag}-out`] }],
+        ...spec,
+      });
+      return plan.id;
+    },
+    /** A run reading `inputs` (of `opts.plan`, or the fixture's plan of that many inputs); its output Data id, its log Data id and its own id. */
+    async run(inputs: string[], opts: { status?: string; exitCode?: number | null; plan?: string } = {}): Promise<{ run: string; out: string; log: string }> {
       const run = randomUUID();
-      const planId = await planFor(inputs.length);
+      const planId = opts.plan ?? (await planFor(inputs.length));
       // Two runs of one plan may read the same Data here (a diamond drawn with one plan): the key is made unique.
       await pool.query(`INSERT INTO run (id, plan_id, input_key, status, exit_code) VALUES ($1, $2, $3, $4, $5)`, [run, planId, `${inputs.join(',')}#${run}`, opts.status ?? 'done', opts.exitCode === undefined ? 0 : opts.exitCode]);
       for (const [idx, dataId] of inputs.entries()) await pool.query('INSERT INTO run_input (run_id, idx, data_id) VALUES ($1, $2, $3)', [run, idx, dataId]);

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../../context.js';
+import { diffCommand } from './diff.js';
 import { findCommand } from './find.js';
 import { lineageCommand } from './lineage.js';
 import { pullCommand } from './pull.js';
@@ -9,7 +10,7 @@ import { tagCommand } from './tag.js';
 
 export const dataCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'data',
-  describe: 'Push, find, tag and pull Data',
+  describe: 'Push, find, tag and pull Data; trace and compare their lineage',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .command(pushCommand)
@@ -18,6 +19,7 @@ export const dataCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .command(tagCommand)
       .command(pullCommand)
       .command(lineageCommand)
-      .demandCommand(1, 'name a data command: push, find, show, tag, pull or lineage'),
+      .command(diffCommand)
+      .demandCommand(1, 'name a data command: push, find, show, tag, pull, lineage or diff'),
   handler: () => {},
 };
