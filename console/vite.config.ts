@@ -12,5 +12,8 @@ export default defineConfig({
     // The graph library is most of the bundle; one chunk of a few hundred kB is fine for a console.
     chunkSizeWarningLimit: 1000,
   },
+  // `npx vite --config console/vite.config.ts`: the console with reloading, its API calls sent on
+  // to a running knitd (KNIT_SERVER, as for the CLI).
+  server: { proxy: { '/api': process.env['KNIT_SERVER'] ?? 'http://127.0.0.1:7420' } },
   logLevel: 'warn',
 });

@@ -84,6 +84,8 @@ test.serial('the console asks for the token, finds pushed Data, follows a live r
   await byTestId(page, 'run-status').filter({ hasText: /^done/ }).waitFor({ timeout: 60_000 });
   await byTestId(page, 'run-log').filter({ hasText: 'console-end' }).waitFor({ timeout: 20_000 });
   await byTestId(page, 'log-state').filter({ hasText: 'end of log' }).waitFor();
+  await mkdir(OUTPUT, { recursive: true });
+  await page.screenshot({ path: join(OUTPUT, 'console-run.png'), fullPage: true });
   const [done] = await s.waitRuns('the run is done', (rs) => rs.length === 1 && rs.every(terminal), { plans: [plan.id] });
   t.is(done!.status, 'done', done!.message ?? '');
   const output = done!.outputs[0]!.dataId!;
@@ -112,7 +114,6 @@ test.serial('the console asks for the token, finds pushed Data, follows a live r
     const b = (await byTestId(page, `node-${to}`).boundingBox())!;
     t.true(a.x + a.width <= b.x, `${from} is left of ${to}`);
   }
-  await mkdir(OUTPUT, { recursive: true });
   const shot = join(OUTPUT, 'console-lineage.png');
   await page.screenshot({ path: shot });
   t.true((await stat(shot)).size > 10_000, 'the screenshot has content');
