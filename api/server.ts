@@ -7,6 +7,7 @@ import type { OutboxKind } from '../core/outbox/db.js';
 import { LiveLogHub, type LiveLogHubOptions } from '../core/run/live-log-hub.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { registerBearerAuth } from './auth.js';
+import { registerConsole } from './console.js';
 import { clientError, frameworkError, MAX_PARAM_LENGTH, registerErrorHandling } from './errors.js';
 import { registerJsonBody } from './json-body.js';
 import { registerQueryChecks } from './query-check.js';
@@ -42,6 +43,8 @@ export interface ApiDeps {
   onChange: (kind: OutboxKind, subjectId: string) => void;
   /** How log followers learn of new live-log lines (core/run/live-log-hub.ts); the defaults suit production. */
   liveLog?: LiveLogHubOptions;
+  /** The built web console's folder (api/console.ts); dist/console when absent. */
+  consoleDir?: string;
 }
 
 
@@ -79,6 +82,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerLineageRoutes(app, deps);
   registerAgentRoutes(app, deps);
   await registerKnitfabApi(app, deps, liveLogs);
+  await registerConsole(app, deps.consoleDir);
   await app.ready();
   return app;
 }

@@ -6,6 +6,7 @@ import { findPlans, getPlan } from '../../core/plan/db.js';
 import { plansAround } from '../../core/plan/graph.js';
 import { ActiveChange, ServiceAccountChange, toPlanDetail } from '../../core/plan/model.js';
 import { PlanSpec } from '../../core/plan/spec.js';
+import { planFileYaml } from '../../core/plan/yaml.js';
 import { LIMITS } from '../../core/limits/limits.js';
 import { SelectorTag, UserTag } from '../../core/tags/tag.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
@@ -33,6 +34,8 @@ const PlanGraphQuery = z
   .superRefine((q, ctx) => {
     if (q.plan === undefined && (q.up !== 0 || q.down !== 0)) ctx.addIssue({ code: 'custom', path: ['plan'], message: 'is needed with up or down: they count generations from a plan' });
   });
+
+const PlanShowQuery = z.object({ format: z.enum(['json', 'yaml']).default('json') }).strict();
 
 // An id or a unique prefix of one (api/services/ids.ts).
 const planId = (deps: ApiDeps, params: unknown) => resolveIdParam(deps.pool, 'plan', params);
@@ -74,11 +77,14 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { plans: shown.map((p) => ({ id: p.id, image: p.image, active: p.active })), edges };
   });
 
-  app.get('/api/plans/:id', async (req) => {
+  /** The plan as JSON, or with `format=yaml` as its plan file (what `knit plan show` prints). */
+  app.get('/api/plans/:id', { config: { takesQuery: true } }, async (req, reply) => {
+    const { format } = parseOrThrow(PlanShowQuery, req.query);
     const id = await planId(deps, req.params);
     const plan = await getPlan(deps.pool, id);
     if (!plan) throw notFound('plan', id);
-    return planDetail(deps.pool, plan);
+    const detail = await planDetail(deps.pool, plan);
+    return format === 'yaml' ? reply.type('application/yaml; charset=utf-8').send(planFileYaml(detail)) : detail;
   });
 
   app.put('/api/plans/:id/active', async (req) => {

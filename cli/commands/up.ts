@@ -38,6 +38,7 @@ export const upCommand: CommandModule<GlobalArgs, Args> = {
       [
         'knit is up',
         `  API:         ${stack.apiUrl}`,
+        `  console:     ${stack.apiUrl}/`,
         `  Temporal:    ${stack.temporalAddress}`,
         ...(stack.uiUrl ? [`  Temporal UI: ${stack.uiUrl}  (runs are workflows named run-<run id>)`] : []),
         `  home:        ${home}`,

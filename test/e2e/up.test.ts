@@ -65,6 +65,11 @@ test.serial('knit up runs everything; one Ctrl-C stops it all, and a run in flig
   });
   t.true(up.stdout.some((l) => l.includes(`API:         ${up.api}`)));
   t.true(up.stdout.some((l) => l.includes(`Temporal UI: http://127.0.0.1:${ports.ui}`)));
+  // The web console is served by knitd itself, from the package's build.
+  t.true(up.stdout.some((l) => l.includes(`console:     ${up.api}/`)));
+  const page = await fetch(`${up.api}/`);
+  t.is(page.status, 200);
+  t.regex(await page.text(), /<title>knit console<\/title>/);
   const client = new KnitClient({ server: up.api });
   const since = Math.floor(Date.now() / 1000) - 1;
   const running = await runningRun(t, client, 'sleep 6; echo survived > /out/o/result', 'up');

@@ -21,7 +21,7 @@ export interface TestApi {
 
 /** A live API server on a free port, with its own database and storage folder. */
 export async function startTestApi(
-  opts: { token?: string; maxDataBytes?: number; resourceBounds?: ResourceBounds; allowNetwork?: boolean; agentSecret?: string; host?: string; databaseServer?: string } = {},
+  opts: { token?: string; maxDataBytes?: number; resourceBounds?: ResourceBounds; allowNetwork?: boolean; agentSecret?: string; host?: string; databaseServer?: string; consoleDir?: string } = {},
 ): Promise<TestApi> {
   const db = await createTestDatabase(opts.databaseServer ? { serverUrl: opts.databaseServer } : {});
   const home = await tempDir('knit-home-');
@@ -34,6 +34,7 @@ export async function startTestApi(
     config: { token: opts.token, maxDataBytes: opts.maxDataBytes ?? 2 ** 40, maxRunsPerApply: 100, resourceBounds: opts.resourceBounds ?? hostResourceBounds(), allowNetwork: opts.allowNetwork ?? true, agentSecret: opts.agentSecret },
     orchestrator: noOrchestrator,
     onChange: (kind, id) => changes.push({ kind, id }),
+    ...(opts.consoleDir !== undefined ? { consoleDir: opts.consoleDir } : {}),
   });
   const host = opts.host ?? '127.0.0.1';
   await app.listen({ host, port: 0 });

@@ -53,6 +53,8 @@ export interface StackOptions {
   kubernetes?: { namespace: string };
   /** Keep Data in this GCS bucket (on fake-gcs-server at `endpoint`) instead of the local folder. */
   gcs?: { endpoint: string; bucket: string; prefix: string };
+  /** KNIT_TOKEN for the in-process API; the stack's client sends it. */
+  token?: string;
 }
 
 export { POD_GATEWAY };
@@ -110,7 +112,7 @@ export class TestStack {
         store: this.opts.gcs ? openBlobStore({ ...this.storageEnv(), KNIT_HOME: this.home, KNIT_STORAGE_DIR: undefined }) : new LocalBlobStore(join(this.home, 'storage')),
         logger,
         config: {
-          token: undefined,
+          token: this.opts.token,
           maxDataBytes: 2 ** 40,
           maxRunsPerApply: this.opts.maxRunsPerApply ?? 1000,
           resourceBounds: this.opts.resourceBounds ?? hostResourceBounds(),
@@ -128,7 +130,7 @@ export class TestStack {
         await app.close();
         await orchestrator.close();
       };
-      this.client = new KnitClient({ server: this.url });
+      this.client = new KnitClient({ server: this.url, token: this.opts.token });
     }
     this.connection = await Connection.connect({ address: this.temporalTarget });
     this.temporal = new Client({ connection: this.connection });

@@ -1,5 +1,5 @@
-import { stringify } from 'yaml';
 import type { PlanDetail, PlanPreview } from '../../../core/plan/model.js';
+import { planFileYaml } from '../../../core/plan/yaml.js';
 import { formatTable, printJson, printTable, wantsJson, type OutputArgs } from '../../output.js';
 
 // Short ids in tables: 8 hex characters, which every command taking an id accepts as a prefix.
@@ -24,14 +24,12 @@ export function printPlans(args: OutputArgs, plans: readonly PlanDetail[]): void
 /** On a terminal, a plan reads as the plan file it came from, with its id on top. */
 export function printPlan(args: OutputArgs, p: PlanDetail): void {
   if (wantsJson(args)) return printJson(p);
-  const { id, createdAt, matchError, upstreams, downstreams, image, entrypoint, args: cmdArgs, ...rest } = p;
-  // A plan file has no null entrypoint or args (apply refuses one): absent means the image's own.
-  const spec = { image, ...(entrypoint !== null ? { entrypoint } : {}), ...(cmdArgs !== null ? { args: cmdArgs } : {}), ...rest };
+  const { id, createdAt, matchError, upstreams, downstreams } = p;
   process.stdout.write(`# plan ${id}, applied ${createdAt}\n`);
   if (matchError) {
     process.stdout.write(`# matching failed ${matchError.failures} time(s), last at ${matchError.failedAt}; next try ${matchError.retryAt}:\n#   ${matchError.message}\n`);
   }
-  process.stdout.write(stringify(spec));
+  process.stdout.write(planFileYaml(p));
   // The neighbours as comments, so what is printed still reads (and applies) as a plan file.
   const section = (title: string, headers: string[], rows: string[][]) =>
     process.stdout.write(rows.length === 0 ? `# ${title}: none\n` : `# ${title}:\n${formatTable(headers, rows).map((l) => `#   ${l}`).join('\n')}\n`);

@@ -1,0 +1,151 @@
+import { useEffect, useState } from 'react';
+import { getJson, streamText } from '../api.js';
+import { RunStatus, TERMINAL, type RunDetail } from '../types.js';
+import { Link, short, Status, useLoad } from '../ui.js';
+
+// Statuses change while a run is live; polled until the lead's SSE route (GET /api/runs/:id/events).
+const POLL_MS = 1500;
+
+export function RunTable({ runs }: { runs: RunDetail[] }) {
+  return (
+    <table data-testid="runs-table">
+      <thead>
+        <tr>
+          <th>id</th>
+          <th>plan</th>
+          <th>status</th>
+          <th>created</th>
+          <th>finished</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map((r) => (
+          <tr key={r.id} data-testid={`run-${r.id}`}>
+            <td>
+              <Link to={`/runs/${r.id}`}>{short(r.id)}</Link>
+            </td>
+            <td>
+              <Link to={`/plans/${r.plan.id}`}>{`${short(r.plan.id)} ${r.plan.image}`}</Link>
+            </td>
+            <td className={`status ${r.status}`} data-testid="run-status">
+              {r.status}
+            </td>
+            <td>{r.createdAt}</td>
+            <td>{r.finishedAt ?? '—'}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function RunsView() {
+  const [plan, setPlan] = useState('');
+  const [status, setStatus] = useState('');
+  const query = { plan: plan.trim() || undefined, status: status || undefined };
+  const state = useLoad((signal) => getJson<RunDetail[]>('runs', query, signal), [query.plan, query.status], POLL_MS);
+  return (
+    <section>
+      <h2>Runs</h2>
+      <div className="filters">
+        <input aria-label="plan" data-testid="runs-plan" placeholder="plan id" value={plan} onChange={(e) => setPlan(e.target.value)} />
+        <select aria-label="status" data-testid="runs-status" value={status} onChange={(e) => setStatus(e.target.value)}>
+          <option value="">any status</option>
+          {RunStatus.options.map((s) => (
+            <option key={s}>{s}</option>
+          ))}
+        </select>
+      </div>
+      <Status state={state}>{(runs) => <RunTable runs={runs} />}</Status>
+    </section>
+  );
+}
+
+const terminal = (r: RunDetail) => TERMINAL.includes(r.status);
+
+export function RunDetailView({ id }: { id: string }) {
+  const state = useLoad((signal) => getJson<RunDetail>(`runs/${encodeURIComponent(id)}`, {}, signal), [id], POLL_MS, (r) => !terminal(r));
+  return (
+    <section>
+      <Status state={state}>
+        {(r) => (
+          <div data-testid="run-detail">
+            <h2>Run {r.id}</h2>
+            <dl>
+              <dt>status</dt>
+              <dd className={`status ${r.status}`} data-testid="run-status">
+                {r.status}
+                {r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}
+              </dd>
+              {r.message && (
+                <>
+                  <dt>message</dt>
+                  <dd>{r.message}</dd>
+                </>
+              )}
+              <dt>plan</dt>
+              <dd>
+                <Link to={`/plans/${r.plan.id}`}>{`${r.plan.id} (${r.plan.image})`}</Link>
+              </dd>
+              <dt>attempt</dt>
+              <dd>{r.attempt}</dd>
+              <dt>started / finished</dt>
+              <dd>{`${r.startedAt ?? '—'} / ${r.finishedAt ?? '—'}`}</dd>
+              <dt>inputs</dt>
+              <dd>
+                {r.inputs.map((i) => (
+                  <div key={i.path}>
+                    {i.path} ← <Link to={`/data/${i.dataId}`}>{short(i.dataId)}</Link>
+                  </div>
+                ))}
+              </dd>
+              <dt>outputs</dt>
+              <dd>
+                {r.outputs.map((o) => (
+                  <div key={o.path}>
+                    {o.path} →{' '}
+                    {o.dataId ? (
+                      <>
+                        <Link to={`/data/${o.dataId}`}>{short(o.dataId)}</Link> (<Link to={`/lineage/data/${o.dataId}`} testId={`output-lineage-${o.path}`}>lineage</Link>)
+                      </>
+                    ) : (
+                      '—'
+                    )}
+                  </div>
+                ))}
+              </dd>
+            </dl>
+          </div>
+        )}
+      </Status>
+      <h3>Log</h3>
+      <RunLog id={id} />
+    </section>
+  );
+}
+
+/** The run's log, followed while the run is live: the API keeps the answer open and streams lines. */
+function RunLog({ id }: { id: string }) {
+  const [text, setText] = useState('');
+  const [state, setState] = useState<'following' | 'ended' | string>('following');
+  useEffect(() => {
+    const abort = new AbortController();
+    setText('');
+    setState('following');
+    streamText(`runs/${encodeURIComponent(id)}/log`, { follow: 'true' }, (s) => setText((t) => t + s), abort.signal).then(
+      () => setState('ended'),
+      (err: Error) => !abort.signal.aborted && setState(err.message),
+    );
+    return () => abort.abort();
+  }, [id]);
+  return (
+    <>
+      <p className="muted" data-testid="log-state">
+        {state === 'following' ? 'following…' : state === 'ended' ? 'end of log' : `log: ${state}`}
+      </p>
+      <pre className="log" data-testid="run-log">
+        {text}
+      </pre>
+    </>
+  );
+}
