@@ -132,8 +132,9 @@ export class KnitClient {
 
   /** Every plan and what feeds what; around one plan only, with `plan` and how far up and down. */
   planGraph(around?: { plan: string; up: number | 'all'; down: number | 'all' }): Promise<PlanGraph> {
-    const query = around ? { plan: around.plan, up: String(around.up), down: String(around.down) } : {};
-    return this.json(PlanGraphBody, 'GET', '/api/plans/graph', { query });
+    if (!around) return this.json(PlanGraphBody, 'GET', '/api/plans/graph');
+    const query = { up: String(around.up), down: String(around.down) };
+    return this.json(PlanGraphBody, 'GET', `/api/lineage/plans/${encodeURIComponent(around.plan)}`, { query });
   }
 
   // ---------- runs ----------

@@ -7,9 +7,11 @@ import { depthParam as depth } from '../../core/validation/query.js';
 import type { ApiDeps } from '../server.js';
 import { resolveIdParam } from '../services/ids.js';
 import { diffOf, impactOf, lineageOf } from '../services/lineage.js';
+import { planGraph } from '../services/plans.js';
 
 const max = z.coerce.number().int().positive().optional();
 const LineageQuery = z.object({ up: depth, down: depth, max }).strict();
+const PlanLineageQuery = z.object({ up: depth, down: depth }).strict();
 const ImpactQuery = z.object({ max }).strict();
 const dataId = z.string({ error: 'a Data id is needed (a UUID or a unique prefix)' }).min(1, 'a Data id is needed (a UUID or a unique prefix)');
 const DiffQuery = z.object({ a: dataId, b: dataId }).strict();
@@ -20,6 +22,16 @@ export function registerLineageRoutes(app: FastifyInstance, deps: ApiDeps): void
     const id = await resolveIdParam(deps.pool, 'data', req.params);
     const q = parseOrThrow(LineageQuery, req.query);
     return lineageOf(deps, abortableQueries(deps.pool, clientGone(reply)), id, q);
+  });
+
+  /**
+   * The plan graph around a plan: the plans `up` generations upstream of it and `down` downstream
+   * (numbers or "all"), linked where one plan's output tags satisfy another's input.
+   */
+  app.get('/api/lineage/plans/:id', { config: { takesQuery: true } }, async (req) => {
+    const plan = await resolveIdParam(deps.pool, 'plan', req.params);
+    const { up, down } = parseOrThrow(PlanLineageQuery, req.query);
+    return planGraph(deps.pool, { plan, up, down });
   });
 
   /** Every run and Data downstream of a Data: what would be stale were it wrong. Changes nothing. */

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { notFound } from '../../core/errors/knit-error.js';
 import { findPlans, getPlan } from '../../core/plan/db.js';
-import { plansAround } from '../../core/plan/graph.js';
 import { ActiveChange, ServiceAccountChange, toPlanDetail } from '../../core/plan/model.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { planFileYaml } from '../../core/plan/yaml.js';
@@ -13,7 +12,7 @@ import { parseOrThrow } from '../../core/validation/parse.js';
 import { depthParam, repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
-import { applyPlan, changePlanAnnotations, changePlanResources, planDetail, planLinks, planNeighbourhood, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { applyPlan, changePlanAnnotations, changePlanResources, planDetail, planGraph, planLinks, planNeighbourhood, setActive, setPlanServiceAccount } from '../services/plans.js';
 import { resolveId, resolveIdParam } from '../services/ids.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
@@ -64,17 +63,8 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
    */
   app.get('/api/plans/graph', { config: { takesQuery: true } }, async (req) => {
     const q = parseOrThrow(PlanGraphQuery, req.query);
-    const all = await planNeighbourhood(deps.pool);
-    let shown = [...all.plans.values()];
-    let edges = all.edges;
-    if (q.plan !== undefined) {
-      const id = await resolveId(deps.pool, 'plan', q.plan);
-      if (!all.plans.has(id)) throw notFound('plan', id);
-      const keep = plansAround(edges, id, q.up, q.down);
-      shown = shown.filter((p) => keep.has(p.id));
-      edges = edges.filter((e) => keep.has(e.from) && keep.has(e.to));
-    }
-    return { plans: shown.map((p) => ({ id: p.id, image: p.image, active: p.active })), edges };
+    if (q.plan === undefined) return planGraph(deps.pool);
+    return planGraph(deps.pool, { plan: await resolveId(deps.pool, 'plan', q.plan), up: q.up, down: q.down });
   });
 
   /** The plan as JSON, or with `format=yaml` as its plan file (what `knit plan show` prints). */

@@ -2,7 +2,7 @@ import type { Queryable } from '../../core/db/pool.js';
 import { withTx } from '../../core/db/pool.js';
 import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
 import { changeAnnotations, changeResources, checkApplicable, findPlans, insertPlan, previewPlan, setPlanActive, setServiceAccount, shapeOf } from '../../core/plan/db.js';
-import { feedEdges, type FeedEdge } from '../../core/plan/graph.js';
+import { feedEdges, plansAround, type FeedEdge } from '../../core/plan/graph.js';
 import { AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult, type PlanLinks, type PlanRecord } from '../../core/plan/model.js';
 import { resourceBoundProblem, resourceValueProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
@@ -99,6 +99,30 @@ export interface PlanNeighbourhood {
 export async function planNeighbourhood(q: Queryable): Promise<PlanNeighbourhood> {
   const all = await findPlans(q, {});
   return { plans: new Map(all.map((p) => [p.id, p])), edges: feedEdges(all.map(shapeOf)) };
+}
+
+/** How far from a plan a plan graph reaches, in generations upstream and downstream. */
+export interface PlanGraphReach {
+  plan: string;
+  up: number | 'all';
+  down: number | 'all';
+}
+
+/**
+ * Plans and which feeds which (an edge wherever an output's tags satisfy another plan's input):
+ * every plan, or with `around` only those within its reach. Answers 404 for an unknown plan.
+ */
+export async function planGraph(q: Queryable, around?: PlanGraphReach) {
+  const all = await planNeighbourhood(q);
+  let shown = [...all.plans.values()];
+  let edges = all.edges;
+  if (around !== undefined) {
+    if (!all.plans.has(around.plan)) throw notFound('plan', around.plan);
+    const keep = plansAround(edges, around.plan, around.up, around.down);
+    shown = shown.filter((p) => keep.has(p.id));
+    edges = edges.filter((e) => keep.has(e.from) && keep.has(e.to));
+  }
+  return { plans: shown.map((p) => ({ id: p.id, image: p.image, active: p.active })), edges };
 }
 
 /** A plan's edges to its neighbours, with the neighbour plan; `output` is the producer's side, `input` the consumer's. */

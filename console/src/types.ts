@@ -7,7 +7,7 @@ export type { Lineage, LineageNode, LineageEdge } from '../../core/lineage/graph
 export type { FeedEdge } from '../../core/plan/graph.js';
 export { RunStatus, TERMINAL } from '../../core/run/status.js';
 
-/** `GET /api/plans/graph` (api/routes/plans.ts). */
+/** `GET /api/lineage/plans/{id}` and `GET /api/plans/graph` (api/services/plans.ts planGraph). */
 export interface PlanGraph {
   plans: Array<{ id: string; image: string; active: boolean }>;
   edges: import('../../core/plan/graph.js').FeedEdge[];

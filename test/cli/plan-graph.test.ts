@@ -51,3 +51,34 @@ test('plan graph around one plan keeps the generations asked for, up, down or bo
   t.is(res.status, 400);
   t.regex(await res.text(), /plan.*is needed with up or down/);
 });
+
+// The lineage family's plan route: the same graph as /api/plans/graph?plan=, by id or prefix.
+test('GET /api/lineage/plans/{id} is the plan graph around a plan, checked like the others', async (t) => {
+  const api = await startTestApi();
+  t.teardown(() => api.close());
+  const stage = async (from: string, to: string) =>
+    (await api.client.applyPlan({ image: 'repo/alias:1.0', inputs: [{ path: '/in', tags: [`alias:${from}`] }], outputs: [{ path: '/out', tags: [`alias:${to}`] }] })).plan!.id;
+  const [a, b, c] = [await stage('0', '1'), await stage('1', '2'), await stage('2', '3')];
+  const get = async (path: string) => {
+    const res = await fetch(`${api.url}${path}`);
+    return { status: res.status, body: (await res.json()) as Graph & { error?: { field?: string; message: string } } };
+  };
+  const up = await get(`/api/lineage/plans/${c}?up=all`);
+  t.is(up.status, 200);
+  t.deepEqual(up.body.plans.map((p) => p.id).sort(), [a, b, c].sort());
+  t.deepEqual(up.body.edges.map((e) => `${e.from}>${e.to}`).sort(), [`${a}>${b}`, `${b}>${c}`].sort());
+  const down = await get(`/api/lineage/plans/${b.slice(0, 8)}?down=1`);
+  t.is(down.status, 200, 'a unique id prefix is enough');
+  t.deepEqual(down.body.plans.map((p) => p.id).sort(), [b, c].sort());
+  t.deepEqual(down.body, (await get(`/api/plans/graph?plan=${b}&down=1`)).body, 'the same answer as the plans route');
+  t.deepEqual((await get(`/api/lineage/plans/${a}`)).body.plans.map((p) => p.id), [a], 'no generations unless asked');
+
+  t.is((await get('/api/lineage/plans/00000000-0000-4000-8000-000000000000')).status, 404);
+  const bad = await get(`/api/lineage/plans/${a}?up=lots`);
+  t.is(bad.status, 400);
+  t.is(bad.body.error?.field, 'up');
+  t.regex(bad.body.error?.message ?? '', /must be a number of generations or "all"/);
+  const extra = await get(`/api/lineage/plans/${a}?plan=${b}`);
+  t.is(extra.status, 400);
+  t.regex(extra.body.error?.message ?? '', /plan/);
+});

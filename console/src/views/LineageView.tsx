@@ -98,7 +98,7 @@ const userTags = (tags: string[]) => tags.filter((t) => !t.startsWith('knit#')).
 
 /** Which plans feed which, around one plan. */
 export function PlanGraphView({ id }: { id: string }) {
-  const state = useLoad((signal) => getJson<PlanGraph>('plans/graph', { plan: id, up: 'all', down: 'all' }, signal), [id]);
+  const state = useLoad((signal) => getJson<PlanGraph>(`lineage/plans/${encodeURIComponent(id)}`, { up: 'all', down: 'all' }, signal), [id]);
   return (
     <section>
       <h2>
