@@ -1,4 +1,5 @@
 // The console's one way to the API: every call carries the token, and a 401 asks for it.
+import { ServerSentEventSplitter, type RawEvent } from '../../core/sse/parse.js';
 
 const TOKEN_KEY = 'knit.token';
 
@@ -65,6 +66,15 @@ export async function streamText(path: string, query: Record<string, string>, on
     if (done) return;
     onText(value);
   }
+}
+
+/**
+ * Follows a text/event-stream answer (fetch, not EventSource, which cannot send the token):
+ * `onEvent` gets each event as it arrives, until the server ends the stream or `signal` aborts.
+ */
+export async function streamEvents(path: string, query: Record<string, string>, onEvent: (e: RawEvent) => void, signal: AbortSignal): Promise<void> {
+  const splitter = new ServerSentEventSplitter();
+  await streamText(path, query, (text) => splitter.push(text).forEach(onEvent), signal);
 }
 
 /** Downloads a Data's archive with the token (a plain link could not send it), as <id>.tar. */

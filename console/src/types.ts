@@ -2,6 +2,7 @@
 // code reaches the bundle. RunStatus is the one runtime value, for the status filter.
 export type { DataDetail } from '../../core/data/model.js';
 export type { RunDetail } from '../../core/run/model.js';
+export type { RunEvent } from '../../core/run/events.js';
 export type { PlanDetail } from '../../core/plan/model.js';
 export type { Lineage, LineageNode, LineageEdge } from '../../core/lineage/graph.js';
 export type { FeedEdge } from '../../core/plan/graph.js';

@@ -36,7 +36,7 @@ export type Loaded<T> = { value: T; error?: undefined } | { value?: undefined; e
 
 /**
  * Loads with `load` when `deps` change, and again every `everyMs` while `keepPolling` says so
- * (live statuses until the lead's SSE route replaces polling). Errors are shown, not thrown.
+ * (lists, which have no event stream). Errors are shown, not thrown.
  */
 export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], everyMs?: number, keepPolling: (v: T) => boolean = () => true): Loaded<T> {
   const [state, setState] = useState<Loaded<T>>({});

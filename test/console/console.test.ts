@@ -76,6 +76,10 @@ test.serial('the console asks for the token, finds pushed Data, follows a live r
 
   // The run, watched while it is live: its log streams in before it has finished.
   const [run] = await s.waitRuns('the run is running', (rs) => rs.length === 1 && rs[0]!.status === 'running', { plans: [plan.id] });
+  const runRequests: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().includes(`/api/runs/${run!.id}`)) runRequests.push(new URL(r.url()).pathname);
+  });
   await page.goto(`${s.url}/runs/${run!.id}`);
   await byTestId(page, 'run-log').filter({ hasText: 'console-start' }).waitFor({ timeout: 20_000 });
   t.not(await byTestId(page, 'run-status').innerText(), 'done', 'the first line arrived while the run was live');
@@ -84,6 +88,7 @@ test.serial('the console asks for the token, finds pushed Data, follows a live r
   await byTestId(page, 'run-status').filter({ hasText: /^done/ }).waitFor({ timeout: 60_000 });
   await byTestId(page, 'run-log').filter({ hasText: 'console-end' }).waitFor({ timeout: 20_000 });
   await byTestId(page, 'log-state').filter({ hasText: 'end of log' }).waitFor();
+  t.deepEqual(runRequests, [`/api/runs/${run!.id}/events`], 'status and log were pushed over one event stream, not polled');
   await mkdir(OUTPUT, { recursive: true });
   await page.screenshot({ path: join(OUTPUT, 'console-run.png'), fullPage: true });
   const [done] = await s.waitRuns('the run is done', (rs) => rs.length === 1 && rs.every(terminal), { plans: [plan.id] });

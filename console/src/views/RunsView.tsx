@@ -1,10 +1,12 @@
 import { useEffect, useState } from 'react';
-import { getJson, streamText } from '../api.js';
-import { RunStatus, TERMINAL, type RunDetail } from '../types.js';
+import { getJson } from '../api.js';
+import { RunStatus, type RunDetail } from '../types.js';
 import { Link, short, Status, useLoad } from '../ui.js';
+import { useRunEvents } from '../run-events.js';
 
-// Statuses change while a run is live; polled until the lead's SSE route (GET /api/runs/:id/events).
-const POLL_MS = 1500;
+// The list has no event stream of its own (a run's page follows GET /api/runs/:id/events), so
+// statuses in the list are read again this often.
+const LIST_POLL_MS = 1500;
 
 export function RunTable({ runs }: { runs: RunDetail[] }) {
   return (
@@ -43,7 +45,7 @@ export function RunsView() {
   const [plan, setPlan] = useState('');
   const [status, setStatus] = useState('');
   const query = { plan: plan.trim() || undefined, status: status || undefined };
-  const state = useLoad((signal) => getJson<RunDetail[]>('runs', query, signal), [query.plan, query.status], POLL_MS);
+  const state = useLoad((signal) => getJson<RunDetail[]>('runs', query, signal), [query.plan, query.status], LIST_POLL_MS);
   return (
     <section>
       <h2>Runs</h2>
@@ -61,13 +63,12 @@ export function RunsView() {
   );
 }
 
-const terminal = (r: RunDetail) => TERMINAL.includes(r.status);
-
+/** A run, its status and its log live: both pushed by the API's event stream, none polled. */
 export function RunDetailView({ id }: { id: string }) {
-  const state = useLoad((signal) => getJson<RunDetail>(`runs/${encodeURIComponent(id)}`, {}, signal), [id], POLL_MS, (r) => !terminal(r));
+  const { run, log, following } = useRunEvents(id);
   return (
     <section>
-      <Status state={state}>
+      <Status state={run}>
         {(r) => (
           <div data-testid="run-detail">
             <h2>Run {r.id}</h2>
@@ -119,33 +120,12 @@ export function RunDetailView({ id }: { id: string }) {
         )}
       </Status>
       <h3>Log</h3>
-      <RunLog id={id} />
-    </section>
-  );
-}
-
-/** The run's log, followed while the run is live: the API keeps the answer open and streams lines. */
-function RunLog({ id }: { id: string }) {
-  const [text, setText] = useState('');
-  const [state, setState] = useState<'following' | 'ended' | string>('following');
-  useEffect(() => {
-    const abort = new AbortController();
-    setText('');
-    setState('following');
-    streamText(`runs/${encodeURIComponent(id)}/log`, { follow: 'true' }, (s) => setText((t) => t + s), abort.signal).then(
-      () => setState('ended'),
-      (err: Error) => !abort.signal.aborted && setState(err.message),
-    );
-    return () => abort.abort();
-  }, [id]);
-  return (
-    <>
       <p className="muted" data-testid="log-state">
-        {state === 'following' ? 'following…' : state === 'ended' ? 'end of log' : `log: ${state}`}
+        {following === 'following' ? 'following…' : following === 'ended' ? 'end of log' : `log: ${following}`}
       </p>
       <pre className="log" data-testid="run-log">
-        {text}
+        {log}
       </pre>
-    </>
+    </section>
   );
 }
