@@ -21,6 +21,9 @@ import { KnitClient } from '../client/knit-client.js';
 import { watchContainerStarts } from './lib/container-starts.js';
 import { peakRss } from './lib/proc.js';
 import { startBenchStack } from './lib/stack.js';
+import { formatRunTrace, traceRun } from './lib/run-trace.js';
+import { runWorkflowId } from '../workflows/definitions.js';
+import { Client, Connection } from '@temporalio/client';
 
 const IMAGE = 'knit-test/busybox:1';
 const CONCURRENCY = process.env['KNIT_MAX_CONCURRENT_RUNS'] ?? '4';
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
   const benchTag = (name: string) => `bench:${name}-${process.pid}`;
   const plan = (tag: string, active = true, inputs = [{ path: '/in', tags: [tag] }]) =>
     knit.applyPlan({ image: IMAGE, entrypoint: ['true'], inputs, outputs: [{ path: '/out', tags: [`${tag}-out`] }], active }, { yes: true });
+  let breakdown = '';
   const results: Record<string, unknown> = { bench: 'loop', database: stack.databaseKind, concurrency: Number(CONCURRENCY) };
   try {
     // Warm-up: the first run pays for caches everywhere.
@@ -88,11 +92,14 @@ async function main(): Promise<void> {
     const over = await plan(benchTag('overhead'));
     const e2e: number[] = [];
     const bare: number[] = [];
+    let traced = { runId: '', pushedAt: 0, pushS: 0 };
     for (let i = 0; i < 10; i++) {
       const t0 = Date.now();
       const d = await push([benchTag('overhead')], String(i));
+      const pushS = (Date.now() - t0) / 1000;
       const run = await knit.waitRun(await waitForRunOn(knit, over.plan!.id, d.id));
       e2e.push((Date.parse(run.finishedAt!) - t0) / 1000);
+      traced = { runId: run.id, pushedAt: t0, pushS };
       // Let the run's cleanup finish, so it does not share the engine with the bare run.
       while ((await docker.list({ 'knit.instance': instance })).length > 0) await sleep(20);
       const b0 = process.hrtime.bigint();
@@ -102,6 +109,18 @@ async function main(): Promise<void> {
     results['runEndToEndS'] = median(e2e);
     results['dockerRunRmS'] = median(bare);
     results['overheadRatio'] = median(e2e) / median(bare);
+    // The last of those runs, step by step: where the overhead goes.
+    const connection = await Connection.connect({ address: stack.temporalAddress });
+    try {
+      const temporal = new Client({ connection });
+      const trace = await traceRun(temporal, traced.runId);
+      const described = await temporal.workflow.getHandle(runWorkflowId(traced.runId)).describe().catch(() => undefined);
+      const matchedS = described ? (described.startTime.getTime() - traced.pushedAt) / 1000 : NaN;
+      breakdown = [`  push ${Math.round(traced.pushS * 1000)} ms; push start → run workflow started ${Math.round(matchedS * 1000)} ms (outbox, matcher, reconcile)`, formatRunTrace(trace)].join('\n');
+      results['runTrace'] = { pushS: traced.pushS, matchedS, ...trace };
+    } finally {
+      await connection.close();
+    }
 
     // Throughput: 200 trivial runs queued at once.
     const tp = await plan(benchTag('throughput'), false);
@@ -154,6 +173,7 @@ async function main(): Promise<void> {
       `  per-run overhead  ${r['runEndToEndS']!.toFixed(3)} s push-to-output vs ${r['dockerRunRmS']!.toFixed(3)} s docker run --rm = ${r['overheadRatio']!.toFixed(2)}x   [${ok(r['overheadRatio']! <= 1.5)}] target <= 1.5x`,
       `  matching scale    ${r['matchingRuns']} runs in ${r['matchingSeconds']!.toFixed(2)} s   [${ok(r['matchingSeconds']! <= 5)}] target <= 5 s; peak RSS API ${r['apiPeakRssMB']!.toFixed(0)} MB, worker ${r['workerPeakRssMB']!.toFixed(0)} MB`,
       `  throughput        ${r['throughputRuns']} runs in ${r['throughputSeconds']!.toFixed(1)} s = ${r['runsPerSecond']!.toFixed(2)} runs/s vs bare docker run --rm at ${CONCURRENCY} at once ${r['bareRunsPerSecond']!.toFixed(2)} runs/s = ${r['throughputRatio']!.toFixed(2)}x   [${ok(r['throughputRatio']! >= 0.8)}] target >= 0.8x`,
+      breakdown,
       JSON.stringify(results),
       '',
     ].join('\n'),
