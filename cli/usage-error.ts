@@ -30,3 +30,14 @@ export function parseDepth(raw: string): number | 'all' {
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) throw new UsageError(`--numbers ${JSON.stringify(raw)}: must be a whole number or "all"`);
   return n;
 }
+
+/** `--limit`: at most this many items of a list, a positive whole number; undefined when not given. */
+export function parseLimit(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--limit ${JSON.stringify(raw)}: must be a whole number of at least 1`);
+  return n;
+}
+
+/** The `--limit` option of the find commands. */
+export const limitOption = { type: 'string', requiresArg: true, describe: 'at most this many, the oldest first (default: all)' } as const;

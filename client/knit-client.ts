@@ -20,6 +20,8 @@ import { RunEvent } from '../core/run/events.js';
 import { RunDetail, StopResult } from '../core/run/model.js';
 import { isTerminal } from '../core/run/status.js';
 import { KnitError } from '../core/errors/knit-error.js';
+import { LIMITS } from '../core/limits/limits.js';
+import { nextCursor } from '../core/page/link.js';
 import { DigestCheck, VerifyingStream } from '../core/storage/digest.js';
 import { chunksOf } from '../core/streams/chunks.js';
 import { memoryRelief } from '../core/streams/memory-relief.js';
@@ -41,6 +43,8 @@ export interface DataFindQuery {
   tags?: readonly string[];
   since?: string;
   duration?: string;
+  /** At most this many, the oldest first. */
+  max?: number;
 }
 
 export interface TagChangeRequest {
@@ -78,6 +82,26 @@ export class KnitClient {
     return schema.parse(await readJson(res));
   }
 
+  /**
+   * Every item of a paginated list, following each page's rel="next" Link; with `max`, at most
+   * that many (asking no more of the server than that).
+   */
+  private async list<S extends z.ZodType>(item: S, path: string, query: Query, max?: number): Promise<z.output<S>[]> {
+    const page = z.array(item);
+    const items: z.output<S>[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const limit = max === undefined ? LIMITS.pageMax : Math.min(LIMITS.pageMax, max - items.length);
+      const res = await send(this.conn, { method: 'GET', path, query: { ...query, limit: String(limit), ...(after === undefined ? {} : { after }) } });
+      const next = nextCursor(res.headers.link);
+      items.push(...page.parse(await readJson(res)));
+      if (next === undefined || (max !== undefined && items.length >= max)) return items;
+      // A server handing back the cursor it was given would keep this loop going for ever.
+      if (next === after) throw new KnitError('internal', `the server gave the same next page of ${path} twice; it is not paginating properly`);
+      after = next;
+    }
+  }
+
   health() {
     return this.json(HealthBody, 'GET', '/api/health');
   }
@@ -105,10 +129,9 @@ export class KnitClient {
     return this.json(PlanDetail, 'GET', `/api/plans/${encodeURIComponent(id)}`);
   }
 
-  findPlans(q: { active?: boolean; image?: string; inTags?: readonly string[]; outTags?: readonly string[] } = {}): Promise<PlanDetail[]> {
-    return this.json(z.array(PlanDetail), 'GET', '/api/plans', {
-      query: { active: q.active === undefined ? undefined : String(q.active), image: q.image, in: q.inTags ?? [], out: q.outTags ?? [] },
-    });
+  findPlans(q: { active?: boolean; image?: string; inTags?: readonly string[]; outTags?: readonly string[]; max?: number } = {}): Promise<PlanDetail[]> {
+    const query = { active: q.active === undefined ? undefined : String(q.active), image: q.image, in: q.inTags ?? [], out: q.outTags ?? [] };
+    return this.list(PlanDetail, '/api/plans', query, q.max);
   }
 
   setPlanActive(id: string, active: boolean): Promise<PlanDetail> {
@@ -139,10 +162,9 @@ export class KnitClient {
 
   // ---------- runs ----------
 
-  findRuns(q: { plans?: readonly string[]; inputs?: readonly string[]; outputs?: readonly string[]; statuses?: readonly string[]; since?: string; duration?: string } = {}): Promise<RunDetail[]> {
-    return this.json(z.array(RunDetail), 'GET', '/api/runs', {
-      query: { plan: q.plans ?? [], in: q.inputs ?? [], out: q.outputs ?? [], status: q.statuses ?? [], since: q.since, duration: q.duration },
-    });
+  findRuns(q: { plans?: readonly string[]; inputs?: readonly string[]; outputs?: readonly string[]; statuses?: readonly string[]; since?: string; duration?: string; max?: number } = {}): Promise<RunDetail[]> {
+    const query = { plan: q.plans ?? [], in: q.inputs ?? [], out: q.outputs ?? [], status: q.statuses ?? [], since: q.since, duration: q.duration };
+    return this.list(RunDetail, '/api/runs', query, q.max);
   }
 
   getRun(id: string): Promise<RunDetail> {
@@ -261,7 +283,7 @@ export class KnitClient {
   }
 
   findData(q: DataFindQuery = {}): Promise<DataDetail[]> {
-    return this.json(z.array(DataDetail), 'GET', '/api/data', { query: { tag: q.tags ?? [], since: q.since, duration: q.duration } });
+    return this.list(DataDetail, '/api/data', { tag: q.tags ?? [], since: q.since, duration: q.duration }, q.max);
   }
 
   getData(id: string): Promise<DataDetail> {

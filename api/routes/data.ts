@@ -2,15 +2,17 @@ import { pipeline } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ArchiveValidator } from '../../core/archive/validate.js';
 import { ACCEPT_REDIRECT, ContentRequestHeaders, DIGEST_HEADER, SIZE_HEADER } from '../../core/data/content-redirect.js';
-import { findData, getData } from '../../core/data/db.js';
-import { DataQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
+import { getData } from '../../core/data/db.js';
+import { DataListQuery, TagChange, toDataDetail, UploadQuery } from '../../core/data/model.js';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { badRequest, notFound } from '../../core/errors/knit-error.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import { MemoryRelief } from '../../core/streams/memory-relief.js';
 import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
-import { changeDataTags, registerUpload, storedArchive } from '../services/data.js';
+import { changeDataTags, listData, registerUpload, storedArchive } from '../services/data.js';
+import { sendPage } from '../pagination.js';
+import { pageRequest } from '../../core/page/page.js';
 import { resolveIdParam } from '../services/ids.js';
 
 const TAR_TYPES = ['application/x-tar', 'application/octet-stream'];
@@ -39,8 +41,8 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/api/data', { config: { takesQuery: true } }, async (req, reply) => {
-    const query = parseOrThrow(DataQuery, req.query);
-    return (await findData(abortableQueries(deps.pool, clientGone(reply)), query)).map(toDataDetail);
+    const { limit, after, ...query } = parseOrThrow(DataListQuery, req.query);
+    return sendPage(req, reply, await listData(abortableQueries(deps.pool, clientGone(reply)), query, pageRequest({ limit, after })));
   });
 
   app.get('/api/data/:id', async (req) => {

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
 import { notFound } from '../../core/errors/knit-error.js';
-import { findPlans, getPlan } from '../../core/plan/db.js';
-import { ActiveChange, ServiceAccountChange, toPlanDetail } from '../../core/plan/model.js';
+import { getPlan } from '../../core/plan/db.js';
+import { ActiveChange, ServiceAccountChange } from '../../core/plan/model.js';
 import { PlanSpec } from '../../core/plan/spec.js';
 import { planFileYaml } from '../../core/plan/yaml.js';
 import { LIMITS } from '../../core/limits/limits.js';
@@ -12,7 +12,9 @@ import { parseOrThrow } from '../../core/validation/parse.js';
 import { depthParam, repeated } from '../../core/validation/query.js';
 import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
-import { applyPlan, changePlanAnnotations, changePlanResources, planDetail, planGraph, planLinks, planNeighbourhood, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { applyPlan, changePlanAnnotations, changePlanResources, listPlans, planDetail, planGraph, setActive, setPlanServiceAccount } from '../services/plans.js';
+import { sendPage } from '../pagination.js';
+import { pageQuery, pageRequest } from '../../core/page/page.js';
 import { resolveId, resolveIdParam } from '../services/ids.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
@@ -24,6 +26,7 @@ const PlanQuery = z
     image: z.string().min(1).optional(),
     in: repeated(SelectorTag, LIMITS.tagsPerSelector, 'tags per query'),
     out: repeated(UserTag, LIMITS.tagsPerSelector, 'tags per query'),
+    ...pageQuery,
   })
   .strict();
 
@@ -51,10 +54,8 @@ export function registerPlanRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/api/plans', { config: { takesQuery: true } }, async (req, reply) => {
     const q = parseOrThrow(PlanQuery, req.query);
     const queries = abortableQueries(deps.pool, clientGone(reply));
-    const plans = await findPlans(queries, { active: q.active, image: q.image, inTags: q.in, outTags: q.out });
-    if (plans.length === 0) return [];
-    const neighbourhood = await planNeighbourhood(queries);
-    return plans.map((p) => toPlanDetail(p, planLinks(neighbourhood, p.id)));
+    const filter = { active: q.active, image: q.image, inTags: q.in, outTags: q.out };
+    return sendPage(req, reply, await listPlans(queries, filter, pageRequest(q)));
   });
 
   /**

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { abortableQueries } from '../../core/db/abortable.js';
-import { findRuns } from '../../core/run/store.js';
-import { RunQuery, StopRequest, type StopResult } from '../../core/run/model.js';
+import { RunListQuery, StopRequest, type StopResult } from '../../core/run/model.js';
 import { isTerminal } from '../../core/run/status.js';
 import type { LiveLogHub } from '../../core/run/live-log-hub.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
@@ -11,7 +10,9 @@ import { clientGone } from '../client-gone.js';
 import type { ApiDeps } from '../server.js';
 import { runActivity, streamRunLog, type RunActivity } from '../services/run-log.js';
 import { sseStream, type ServerSentEvent } from '../sse.js';
-import { mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
+import { listRuns, mustGetRun, removeRun, retry, stopRun } from '../services/runs.js';
+import { sendPage } from '../pagination.js';
+import { pageRequest } from '../../core/page/page.js';
 import { resolveIdParam } from '../services/ids.js';
 
 const flag = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
@@ -26,8 +27,8 @@ export function registerRunRoutes(app: FastifyInstance, deps: ApiDeps, liveLogs:
   const mustGet = (id: string) => mustGetRun(deps, id);
 
   app.get('/api/runs', { config: { takesQuery: true } }, async (req, reply) => {
-    const query = parseOrThrow(RunQuery, req.query);
-    return findRuns(abortableQueries(deps.pool, clientGone(reply)), query);
+    const { limit, after, ...query } = parseOrThrow(RunListQuery, req.query);
+    return sendPage(req, reply, await listRuns(abortableQueries(deps.pool, clientGone(reply)), query, pageRequest({ limit, after })));
   });
 
   app.get('/api/runs/:id', async (req) => mustGet(await runId(deps, req.params)));

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
-import { blobKeyOf, changeTags, getData, insertData } from '../../core/data/db.js';
-import type { DataRecord, TagChange } from '../../core/data/model.js';
+import { blobKeyOf, changeTags, findDataPage, getData, insertData } from '../../core/data/db.js';
+import { toDataDetail, type DataDetail, type DataQuery, type DataRecord, type TagChange } from '../../core/data/model.js';
+import type { Page, PageRequest } from '../../core/page/page.js';
 import { withTx, type Queryable } from '../../core/db/pool.js';
 import { conflict, notFound } from '../../core/errors/knit-error.js';
 import type { Tag } from '../../core/tags/tag.js';
@@ -11,6 +12,12 @@ import { tooLarge } from '../byte-limit.js';
 import type { ApiDeps } from '../server.js';
 
 /** What registering and reading Data's archives means, whichever API is asked. */
+
+/** One page of the Data a find selects, as the API shows them. */
+export async function listData(queries: Queryable, query: DataQuery, page: PageRequest): Promise<Page<DataDetail>> {
+  const found = await findDataPage(queries, query, page);
+  return { ...found, items: found.items.map(toDataDetail) };
+}
 
 /**
  * Streams an uploaded archive (through `checks`, which end with knit's archive validator) into

@@ -1,9 +1,11 @@
 import type { Queryable } from '../../core/db/pool.js';
 import { withTx } from '../../core/db/pool.js';
 import { badRequest, conflict, notFound } from '../../core/errors/knit-error.js';
-import { changeAnnotations, changeResources, checkApplicable, findPlans, insertPlan, previewPlan, setPlanActive, setServiceAccount, shapeOf } from '../../core/plan/db.js';
+import { changeAnnotations, changeResources, checkApplicable, findPlans, findPlansPage, insertPlan, previewPlan, setPlanActive, setServiceAccount, shapeOf } from '../../core/plan/db.js';
 import { feedEdges, plansAround, type FeedEdge } from '../../core/plan/graph.js';
-import { AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult, type PlanLinks, type PlanRecord } from '../../core/plan/model.js';
+import { AnnotationChange, ResourceChange, toPlanDetail, type ApplyResult, type PlanDetail, type PlanLinks, type PlanRecord } from '../../core/plan/model.js';
+import type { PlanFilter } from '../../core/plan/db.js';
+import type { Page, PageRequest } from '../../core/page/page.js';
 import { resourceBoundProblem, resourceValueProblem, type ResourceBounds } from '../../core/plan/resource-bounds.js';
 import { parseOrThrow } from '../../core/validation/parse.js';
 import type { PlanSpec } from '../../core/plan/spec.js';
@@ -93,6 +95,14 @@ export async function setPlanServiceAccount(deps: ApiDeps, id: string, serviceAc
 export interface PlanNeighbourhood {
   plans: Map<string, PlanRecord>;
   edges: FeedEdge[];
+}
+
+/** One page of the plans the filter selects, each with the plans it feeds and is fed by. */
+export async function listPlans(queries: Queryable, filter: PlanFilter, page: PageRequest): Promise<Page<PlanDetail>> {
+  const found = await findPlansPage(queries, filter, page);
+  if (found.items.length === 0) return { ...found, items: [] };
+  const neighbourhood = await planNeighbourhood(queries);
+  return { ...found, items: found.items.map((p) => toPlanDetail(p, planLinks(neighbourhood, p.id))) };
 }
 
 /** One read of all plans serves any number of planLinks calls (a list of plans reads it once). */

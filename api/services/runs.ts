@@ -1,12 +1,17 @@
-import { withTx } from '../../core/db/pool.js';
+import { withTx, type Queryable } from '../../core/db/pool.js';
 import { notFound } from '../../core/errors/knit-error.js';
 import { invalidateRun, requestStop, retryRun } from '../../core/run/actions.js';
 import { markStopDelivered } from '../../core/run/stop-delivery.js';
-import { getRun } from '../../core/run/store.js';
-import type { RunDetail } from '../../core/run/model.js';
+import { findRunsPage, getRun } from '../../core/run/store.js';
+import type { RunDetail, RunQuery } from '../../core/run/model.js';
+import type { Page, PageRequest } from '../../core/page/page.js';
 import type { ApiDeps } from '../server.js';
 
-/** What stopping, retrying and removing a run mean, whichever API is asked. */
+/** What listing, stopping, retrying and removing runs mean, whichever API is asked. */
+
+export function listRuns(queries: Queryable, query: RunQuery, page: PageRequest): Promise<Page<RunDetail>> {
+  return findRunsPage(queries, query, page);
+}
 
 export async function mustGetRun(deps: ApiDeps, id: string): Promise<RunDetail> {
   const run = await getRun(deps.pool, id);

@@ -1,4 +1,5 @@
 // The console's one way to the API: every call carries the token, and a 401 asks for it.
+import { nextCursor } from '../../core/page/link.js';
 import { ServerSentEventSplitter, type RawEvent } from '../../core/sse/parse.js';
 
 const TOKEN_KEY = 'knit.token';
@@ -41,6 +42,19 @@ export async function get(path: string, query: Record<string, string | string[] 
 
 export async function getJson<T>(path: string, query: Record<string, string | string[] | undefined> = {}, signal?: AbortSignal): Promise<T> {
   return (await (await get(path, query, signal)).json()) as T;
+}
+
+/** The first `pages` pages of a paginated list, followed by their rel="next" Links; `more` when another follows. */
+export async function getList<T>(path: string, query: Record<string, string | string[] | undefined>, pages: number, signal?: AbortSignal): Promise<{ items: T[]; more: boolean }> {
+  const items: T[] = [];
+  let after: string | undefined;
+  for (let n = 0; n < pages; n++) {
+    const res = await get(path, { ...query, after }, signal);
+    items.push(...((await res.json()) as T[]));
+    after = nextCursor(res.headers.get('link'));
+    if (after === undefined) return { items, more: false };
+  }
+  return { items, more: true };
 }
 
 async function errorMessage(res: Response): Promise<string> {

@@ -65,6 +65,16 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   return state;
 }
 
+/** Below a paginated list: asks for its next page. */
+export function MoreButton({ more, onMore }: { more: boolean; onMore: () => void }) {
+  if (!more) return null;
+  return (
+    <button type="button" className="more" data-testid="more" onClick={onMore}>
+      show more
+    </button>
+  );
+}
+
 export function Status<T>({ state, children }: { state: Loaded<T>; children: (v: T) => ReactNode }) {
   if (state.error !== undefined) return <p className="error" data-testid="error">{state.error}</p>;
   if (state.value === undefined) return <p className="muted">loading…</p>;

@@ -1,4 +1,5 @@
 import { SqlParams } from '../db/params.js';
+import { selectPage, type Page, type PageRequest } from '../page/page.js';
 import { badRequest } from '../errors/knit-error.js';
 import { LIMITS, overLimit } from '../limits/limits.js';
 import type { Queryable, Tx } from '../db/pool.js';
@@ -90,15 +91,27 @@ export async function dataIdsWithPrefix(q: Queryable, prefix: IdPrefix, limit: n
 }
 
 /** Data holding every tag of the query, in the time window, oldest first. */
-export async function findData(q: Queryable, query: DataQuery): Promise<StoredData[]> {
-  const params = new SqlParams();
+function findConditions(query: DataQuery, params: SqlParams): string[] {
   const where = [tagConditions('d', query.tag, params)];
   if (query.since) {
     where.push(`d.created_at >= ${params.add(query.since)}`);
     if (query.duration !== undefined) where.push(`d.created_at < ${params.add(new Date(query.since.getTime() + query.duration))}`);
   }
+  return where;
+}
+
+/** Every Data the query selects, oldest first. */
+export async function findData(q: Queryable, query: DataQuery): Promise<StoredData[]> {
+  const params = new SqlParams();
+  const where = findConditions(query, params);
   const r = await q.query<Row>(`${SELECT} WHERE ${where.join(' AND ')} ORDER BY d.created_at, d.id`, params.values);
   return r.rows.map(toRecord);
+}
+
+/** One page of the Data the query selects, oldest first. */
+export async function findDataPage(q: Queryable, query: DataQuery, page: PageRequest): Promise<Page<StoredData>> {
+  const params = new SqlParams();
+  return selectPage(q, { sql: SELECT, alias: 'd', where: findConditions(query, params), params }, page, toRecord);
 }
 
 /**

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SelectorTag, TagKey, UserTag, formatTag, formatTimestamp, isSystemKey, TAG_ID, TAG_TIMESTAMP, TAG_TRANSIENT, type Tag } from '../tags/tag.js';
 import { LIMITS } from '../limits/limits.js';
 import { bounded, durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
+import { pageQuery } from '../page/page.js';
 
 /** Where a Data came from: uploaded by a user, or written by a Run (at an output path, or `log`). */
 export const DataOrigin = z.discriminatedUnion('type', [
@@ -73,9 +74,14 @@ export const TagChange = z
   .strict();
 export type TagChange = z.output<typeof TagChange>;
 
-/** `GET /api/data` query: tags ANDed, an optional time window. */
-export const DataQuery = z.object({ tag: repeated(SelectorTag, LIMITS.tagsPerSelector, 'tags per query'), ...timeWindow }).strict().superRefine(durationNeedsSince);
+const dataFilter = { tag: repeated(SelectorTag, LIMITS.tagsPerSelector, 'tags per query'), ...timeWindow };
+
+/** Which Data a find selects: tags ANDed, an optional time window. */
+export const DataQuery = z.object(dataFilter).strict().superRefine(durationNeedsSince);
 export type DataQuery = z.output<typeof DataQuery>;
+
+/** `GET /api/data` query: the find's filter, and which page of its answer. */
+export const DataListQuery = z.object({ ...dataFilter, ...pageQuery }).strict().superRefine(durationNeedsSince);
 
 /** Tags given on upload, as query parameters `?tag=k:v&tag=...`. */
 export const UploadQuery = z.object({ tag: repeated(UserTag, LIMITS.tagsPerData, 'tags per Data') }).strict();

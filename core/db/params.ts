@@ -14,3 +14,6 @@ export class SqlParams {
     return `$${this.values.length}`;
   }
 }
+
+/** `WHERE a AND b`, or nothing when there are no conditions. */
+export const whereClause = (where: readonly string[]) => (where.length ? `WHERE ${where.join(' AND ')}` : '');

@@ -50,6 +50,13 @@ export const LIMITS = {
    * generation is one database round trip, and a pair whose producers read the same Data ends
    * there, so real lineages are explained in a few generations and tens of pairs.
    */
+  /**
+   * Rows one page of a list (Data, runs, plans) holds unless `limit` asks for fewer, and the most
+   * it may ask for: a page of 1,000 Data with their tags is about 1 MB of JSON, answered in tens of
+   * milliseconds; more is read by following the `rel="next"` Link.
+   */
+  pageDefault: 500,
+  pageMax: 1_000,
   diffDepth: 64,
   diffPairs: 1_000,
 } as const;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { badRequest, conflict } from '../errors/knit-error.js';
 import { LIMITS, overLimit } from '../limits/limits.js';
-import { SqlParams } from '../db/params.js';
+import { SqlParams, whereClause } from '../db/params.js';
+import { selectPage, type Page, type PageRequest } from '../page/page.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import { eligible, tagConditions } from '../data/selectors.js';
 import { appendOutbox } from '../outbox/db.js';
@@ -96,9 +97,7 @@ export interface PlanFilter {
   outTags?: readonly Tag[];
 }
 
-/** Plans matching every given criterion; `inTags`/`outTags` must all appear on one input/output. */
-export async function findPlans(q: Queryable, f: PlanFilter): Promise<PlanRecord[]> {
-  const params = new SqlParams();
+function findConditions(f: PlanFilter, params: SqlParams): string[] {
   const p = (v: unknown) => params.add(v);
   const where: string[] = [];
   if (f.active !== undefined) where.push(`p.active = ${p(f.active)}`);
@@ -114,8 +113,21 @@ export async function findPlans(q: Queryable, f: PlanFilter): Promise<PlanRecord
     where.push(`(EXISTS (SELECT 1 FROM plan_output o WHERE o.plan_id = p.id AND o.tags @> ${p(JSON.stringify(asPairs(f.outTags)))}::jsonb)
                OR (p.log_tags IS NOT NULL AND p.log_tags @> ${p(JSON.stringify(asPairs(f.outTags)))}::jsonb))`);
   }
-  const r = await q.query<PlanRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY p.created_at, p.id`, params.values);
+  return where;
+}
+
+/** Plans matching every given criterion, oldest first; `inTags`/`outTags` must all appear on one input/output. */
+export async function findPlans(q: Queryable, f: PlanFilter): Promise<PlanRecord[]> {
+  const params = new SqlParams();
+  const where = findConditions(f, params);
+  const r = await q.query<PlanRow>(`${SELECT} ${whereClause(where)} ORDER BY p.created_at, p.id`, params.values);
   return r.rows.map(toRecord);
+}
+
+/** One page of the plans matching the filter, oldest first. */
+export async function findPlansPage(q: Queryable, f: PlanFilter, page: PageRequest): Promise<Page<PlanRecord>> {
+  const params = new SqlParams();
+  return selectPage(q, { sql: SELECT, alias: 'p', where: findConditions(f, params), params }, page, toRecord);
 }
 
 /** Every plan's inputs and produced tags, for the feed graph and cycle checks. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LIMITS } from '../limits/limits.js';
 import { durationNeedsSince, repeated, timeWindow } from '../validation/query.js';
+import { pageQuery } from '../page/page.js';
 import { RunStatus } from './status.js';
 
 export const RunDetail = z.object({
@@ -24,18 +25,20 @@ export type RunDetail = z.infer<typeof RunDetail>;
 
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be an id (a UUID)');
 
-/** `GET /api/runs` query. */
-export const RunQuery = z
-  .object({
-    plan: repeated(uuid, LIMITS.idsPerQuery, 'plans per query'),
-    in: repeated(uuid, LIMITS.idsPerQuery, 'Data per query'),
-    out: repeated(uuid, LIMITS.idsPerQuery, 'Data per query'),
-    status: repeated(RunStatus, LIMITS.idsPerQuery, 'statuses per query'),
-    ...timeWindow,
-  })
-  .strict()
-  .superRefine(durationNeedsSince);
+const runFilter = {
+  plan: repeated(uuid, LIMITS.idsPerQuery, 'plans per query'),
+  in: repeated(uuid, LIMITS.idsPerQuery, 'Data per query'),
+  out: repeated(uuid, LIMITS.idsPerQuery, 'Data per query'),
+  status: repeated(RunStatus, LIMITS.idsPerQuery, 'statuses per query'),
+  ...timeWindow,
+};
+
+/** Which runs a find selects: of these plans, reading and writing these Data, in these states, updated in a window. */
+export const RunQuery = z.object(runFilter).strict().superRefine(durationNeedsSince);
 export type RunQuery = z.output<typeof RunQuery>;
+
+/** `GET /api/runs` query: the find's filter, and which page of its answer (oldest created first). */
+export const RunListQuery = z.object({ ...runFilter, ...pageQuery }).strict().superRefine(durationNeedsSince);
 
 export const StopRequest = z.object({ fail: z.boolean().default(false) }).strict();
 

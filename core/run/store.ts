@@ -1,5 +1,6 @@
 import { notFound } from '../errors/knit-error.js';
-import { SqlParams } from '../db/params.js';
+import { SqlParams, whereClause } from '../db/params.js';
+import { selectPage, type Page, type PageRequest } from '../page/page.js';
 import type { Queryable, Tx } from '../db/pool.js';
 import type { RunDetail, RunQuery } from './model.js';
 import { RunStatus, sourcesOf, TERMINAL } from './status.js';
@@ -88,8 +89,7 @@ export async function runIdsWithPrefix(q: Queryable, prefix: IdPrefix, limit: nu
   return r.rows.map((row) => row.id);
 }
 
-export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> {
-  const params = new SqlParams();
+function findConditions(f: RunQuery, params: SqlParams): string[] {
   const p = (v: unknown) => params.add(v);
   const where: string[] = [];
   if (f.plan.length) where.push(`r.plan_id = ANY(${p(f.plan)}::uuid[])`);
@@ -103,8 +103,24 @@ export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> 
     where.push(`r.updated_at >= ${p(f.since)}`);
     if (f.duration !== undefined) where.push(`r.updated_at < ${p(new Date(f.since.getTime() + f.duration))}`);
   }
-  const r = await q.query<RunRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.updated_at, r.id`, params.values);
+  return where;
+}
+
+/** Every run the query selects, least recently updated first. */
+export async function findRuns(q: Queryable, f: RunQuery): Promise<RunDetail[]> {
+  const params = new SqlParams();
+  const where = findConditions(f, params);
+  const r = await q.query<RunRow>(`${SELECT} ${whereClause(where)} ORDER BY r.updated_at, r.id`, params.values);
   return r.rows.map(toDetail);
+}
+
+/**
+ * One page of the runs the query selects, oldest created first: creation, unlike the last
+ * update, never changes, so a run moving on while a client pages is neither skipped nor repeated.
+ */
+export async function findRunsPage(q: Queryable, f: RunQuery, page: PageRequest): Promise<Page<RunDetail>> {
+  const params = new SqlParams();
+  return selectPage(q, { sql: SELECT, alias: 'r', where: findConditions(f, params), params }, page, toDetail);
 }
 
 export async function lockRun(tx: Tx, id: string): Promise<{ status: RunStatus; attempt: number; planId: string; stopRequested: 'stop' | 'fail' | null }> {

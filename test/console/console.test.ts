@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { DataDetail } from '../../core/data/model.js';
 import type { Lineage } from '../../core/lineage/graph.js';
+import { LIMITS } from '../../core/limits/limits.js';
 import { launchChromium } from '../helpers/browser.js';
 import { parseJson, repoRoot, runKnit } from '../helpers/cli.js';
 import { TestStack, terminal } from '../helpers/stack.js';
@@ -149,6 +150,22 @@ test.serial('the console asks for the token, finds pushed Data, follows a live r
   await byTestId(page, 'runs-status').selectOption('failed');
   await byTestId(page, 'runs-table').waitFor();
   await byTestId(page, `run-${run!.id}`).waitFor({ state: 'detached' });
+
+  // A list longer than a page shows one page, and the next on asking (the rel="next" Link).
+  const many = LIMITS.pageDefault + 3;
+  await s.db.pool.query(
+    `WITH d AS (INSERT INTO data (id, created_at, size, digest, blob_key)
+       SELECT gen_random_uuid(), clock_timestamp(), 1, 'sha256:' || repeat('0', 64), 'data/many' || g FROM generate_series(1, $1::int) g RETURNING id)
+     INSERT INTO data_tag (data_id, key, value) SELECT id, 'console', 'many' FROM d`,
+    [many],
+  );
+  await page.goto(`${s.url}/data?tag=console:many`);
+  const rows = page.locator('[data-testid="data-table"] tbody tr');
+  await byTestId(page, 'more').waitFor();
+  t.is(await rows.count(), LIMITS.pageDefault);
+  await byTestId(page, 'more').click();
+  await byTestId(page, 'more').waitFor({ state: 'detached' });
+  t.is(await rows.count(), many);
 
   t.deepEqual(pageErrors, [], 'no script errors on any page');
   await context.close();

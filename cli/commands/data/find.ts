@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { SelectorTag } from '../../../core/tags/tag.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
-import { many, parseFlagValues } from '../../usage-error.js';
+import { limitOption, many, parseFlagValues, parseLimit } from '../../usage-error.js';
 import { printDataList } from './render.js';
 
 interface Args extends GlobalArgs {
@@ -9,6 +9,7 @@ interface Args extends GlobalArgs {
   since?: string;
   duration?: string;
   transient?: string;
+  limit?: string;
   json?: boolean;
 }
 
@@ -21,14 +22,17 @@ export const findCommand: CommandModule<GlobalArgs, Args> = {
       .option('since', { type: 'string', describe: 'only Data created at or after this RFC3339 time' })
       .option('duration', { type: 'string', describe: 'with --since: only Data created within this long after it (e.g. 30m, 2h, 1d)' })
       .option('transient', { type: 'string', choices: ['both', 'yes', 'true', 'no', 'false'], default: 'both', describe: 'yes: only Data still being written or from failed runs (knit#transient); no: only the others' })
+      .option('limit', limitOption)
       .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
       .example('$0 data find -t type:dataset', 'list every dataset')
       .example('$0 data find -t type:model --transient no', 'only finished models')
       .example('$0 data find --since 2026-01-01T00:00:00Z --duration 7d --json', 'Data from the first week of 2026, as JSON') as unknown as Argv<Args>,
   handler: async (args) => {
     const tags = parseFlagValues('--tag', many(args.tag), SelectorTag).map((t) => `${t.key}:${t.value}`);
+    const max = parseLimit(args.limit);
     const list = await clientFor(args).findData({
       tags,
+      ...(max !== undefined ? { max } : {}),
       ...(args.since !== undefined ? { since: args.since } : {}),
       ...(args.duration !== undefined ? { duration: args.duration } : {}),
     });

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { SelectorTag, UserTag } from '../../../core/tags/tag.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
-import { many, parseFlagValues, UsageError } from '../../usage-error.js';
+import { limitOption, many, parseFlagValues, parseLimit, UsageError } from '../../usage-error.js';
 import { printJson } from '../../output.js';
 import { planGraphToDot } from '../../../core/plan/graph-dot.js';
 import { planGraphToMermaid } from '../../../core/plan/graph-mermaid.js';
@@ -31,6 +31,7 @@ interface FindArgs extends GlobalArgs {
   image?: string;
   in?: string[];
   out?: string[];
+  limit?: string;
   json?: boolean;
 }
 
@@ -43,6 +44,7 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
       .option('image', { type: 'string', describe: 'image NAME or NAME:TAG' })
       .option('in', { alias: ['i', 'in-tag'], type: 'string', requiresArg: true, describe: 'an input of the plan selects this tag (repeatable)' })
       .option('out', { alias: ['o', 'out-tag'], type: 'string', requiresArg: true, describe: 'an output (or the log) of the plan has this tag (repeatable)' })
+      .option('limit', limitOption)
       .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
       .example('$0 plan find -i type:dataset', 'plans that take datasets')
       .example('$0 plan find --active no', 'inactive plans') as unknown as Argv<FindArgs>,
@@ -50,6 +52,7 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
     const inTags = parseFlagValues('--in', many(args.in), SelectorTag).map((t) => `${t.key}:${t.value}`);
     const outTags = parseFlagValues('--out', many(args.out), UserTag).map((t) => `${t.key}:${t.value}`);
     if (args.active && !['yes', 'no', 'both'].includes(args.active)) throw new UsageError('--active takes yes, no or both');
+    const max = parseLimit(args.limit);
     printPlans(
       args,
       await clientFor(args).findPlans({
@@ -57,6 +60,7 @@ export const findCommand: CommandModule<GlobalArgs, FindArgs> = {
         ...(args.image ? { image: args.image } : {}),
         inTags,
         outTags,
+        ...(max !== undefined ? { max } : {}),
       }),
     );
   },

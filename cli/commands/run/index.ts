@@ -5,7 +5,7 @@ import { KnitError } from '../../../core/errors/knit-error.js';
 import { RunStatus } from '../../../core/run/status.js';
 import { clientFor, type GlobalArgs } from '../../context.js';
 import { info } from '../../output.js';
-import { many, parseFlagValues, UsageError } from '../../usage-error.js';
+import { limitOption, many, parseFlagValues, parseLimit, UsageError } from '../../usage-error.js';
 import { printRun, printRuns } from './render.js';
 
 interface IdArgs extends GlobalArgs {
@@ -33,6 +33,7 @@ interface FindArgs extends GlobalArgs {
   status?: string[];
   since?: string;
   duration?: string;
+  limit?: string;
   json?: boolean;
 }
 
@@ -47,11 +48,13 @@ const findCommand: CommandModule<GlobalArgs, FindArgs> = {
       .option('status', { alias: 's', type: 'string', requiresArg: true, describe: `status (repeatable): ${RunStatus.options.join(', ')}` })
       .option('since', { type: 'string', describe: 'updated at or after this RFC3339 time' })
       .option('duration', { type: 'string', describe: 'with --since: updated within this long after it' })
+      .option('limit', limitOption)
       .option('json', { type: 'boolean', describe: 'print JSON even on a terminal' })
       .example('$0 run find -s failed', 'every failed run')
       .example('$0 run find -p 5e1b… -s running', 'what a plan is running now') as unknown as Argv<FindArgs>,
   handler: async (args) => {
     const statuses = parseFlagValues('--status', many(args.status), RunStatus);
+    const max = parseLimit(args.limit);
     printRuns(
       args,
       await clientFor(args).findRuns({
@@ -61,6 +64,7 @@ const findCommand: CommandModule<GlobalArgs, FindArgs> = {
         statuses,
         ...(args.since !== undefined ? { since: args.since } : {}),
         ...(args.duration !== undefined ? { duration: args.duration } : {}),
+        ...(max !== undefined ? { max } : {}),
       }),
     );
   },

@@ -1,13 +1,14 @@
 import { useState } from 'react';
-import { download, getJson } from '../api.js';
+import { download, getJson, getList } from '../api.js';
 import { navigate } from '../routes.js';
 import type { DataDetail } from '../types.js';
-import { formatSize, Link, short, Status, Tags, useLoad } from '../ui.js';
+import { formatSize, Link, MoreButton, short, Status, Tags, useLoad } from '../ui.js';
 
-/** Data found by tags (`k:v`, all of them must match), newest API order. */
+/** Data found by tags (`k:v`, all of them must match), oldest first, a page at a time. */
 export function DataView({ tags }: { tags: string[] }) {
   const [text, setText] = useState(tags.join(' '));
-  const state = useLoad((signal) => getJson<DataDetail[]>('data', { tag: tags }, signal), [tags.join('\n')]);
+  const [pages, setPages] = useState(1);
+  const state = useLoad((signal) => getList<DataDetail>('data', { tag: tags }, pages, signal), [tags.join('\n'), pages]);
   return (
     <section>
       <h2>Data</h2>
@@ -23,40 +24,43 @@ export function DataView({ tags }: { tags: string[] }) {
         <button type="submit">Search</button>
       </form>
       <Status state={state}>
-        {(data) => (
-          <table data-testid="data-table">
-            <thead>
-              <tr>
-                <th>id</th>
-                <th>tags</th>
-                <th>timestamp</th>
-                <th>size</th>
-                <th>produced by</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {data.map((d) => (
-                <tr key={d.id} data-testid={`data-${d.id}`}>
-                  <td>
-                    <Link to={`/data/${d.id}`}>{short(d.id)}</Link>
-                  </td>
-                  <td>
-                    <Tags tags={d.tags.filter((t) => !t.startsWith('knit#id:') && !t.startsWith('knit#timestamp:'))} />
-                  </td>
-                  <td>{d.createdAt}</td>
-                  <td>{formatSize(d.size)}</td>
-                  <td>{d.origin.type === 'run' ? <Link to={`/runs/${d.origin.runId}`}>run {short(d.origin.runId)}</Link> : 'upload'}</td>
-                  <td>
-                    <DownloadButton id={d.id} />
-                  </td>
+        {({ items: data, more }) => (
+          <>
+            <table data-testid="data-table">
+              <thead>
+                <tr>
+                  <th>id</th>
+                  <th>tags</th>
+                  <th>timestamp</th>
+                  <th>size</th>
+                  <th>produced by</th>
+                  <th />
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {data.map((d) => (
+                  <tr key={d.id} data-testid={`data-${d.id}`}>
+                    <td>
+                      <Link to={`/data/${d.id}`}>{short(d.id)}</Link>
+                    </td>
+                    <td>
+                      <Tags tags={d.tags.filter((t) => !t.startsWith('knit#id:') && !t.startsWith('knit#timestamp:'))} />
+                    </td>
+                    <td>{d.createdAt}</td>
+                    <td>{formatSize(d.size)}</td>
+                    <td>{d.origin.type === 'run' ? <Link to={`/runs/${d.origin.runId}`}>run {short(d.origin.runId)}</Link> : 'upload'}</td>
+                    <td>
+                      <DownloadButton id={d.id} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <MoreButton more={more} onMore={() => setPages(pages + 1)} />
+          </>
         )}
       </Status>
-      {state.value?.length === 0 && <p className="muted">no Data has all these tags</p>}
+      {state.value?.items.length === 0 && <p className="muted">no Data has all these tags</p>}
     </section>
   );
 }
@@ -65,10 +69,10 @@ export function DownloadButton({ id }: { id: string }) {
   const [error, setError] = useState<string>();
   return (
     <>
-      <button type="button" data-testid={`download-${id}`} onClick={() => download(id).catch((err: Error) => setError(err.message))}>
-        download
-      </button>
-      {error && <span className="error">{error}</span>}
+        <button type="button" data-testid={`download-${id}`} onClick={() => download(id).catch((err: Error) => setError(err.message))}>
+          download
+        </button>
+        {error && <span className="error">{error}</span>}
     </>
   );
 }

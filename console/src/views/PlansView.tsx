@@ -1,39 +1,44 @@
-import { get, getJson } from '../api.js';
+import { useState } from 'react';
+import { get, getJson, getList } from '../api.js';
 import type { PlanDetail, RunDetail } from '../types.js';
-import { Link, short, Status, useLoad } from '../ui.js';
+import { Link, MoreButton, short, Status, useLoad } from '../ui.js';
 import { RunTable } from './RunsView.js';
 
 export function PlansView() {
-  const state = useLoad((signal) => getJson<PlanDetail[]>('plans', {}, signal), []);
+  const [pages, setPages] = useState(1);
+  const state = useLoad((signal) => getList<PlanDetail>('plans', {}, pages, signal), [pages]);
   return (
     <section>
       <h2>Plans</h2>
       <Status state={state}>
-        {(plans) => (
-          <table data-testid="plans-table">
-            <thead>
-              <tr>
-                <th>id</th>
-                <th>image</th>
-                <th>active</th>
-                <th>inputs</th>
-                <th>outputs</th>
-              </tr>
-            </thead>
-            <tbody>
-              {plans.map((p) => (
-                <tr key={p.id} data-testid={`plan-${p.id}`}>
-                  <td>
-                    <Link to={`/plans/${p.id}`}>{short(p.id)}</Link>
-                  </td>
-                  <td>{p.image}</td>
-                  <td>{p.active ? 'yes' : 'no'}</td>
-                  <td>{p.inputs.map((i) => `${i.path} ← [${i.tags.join(', ')}]`).join('; ')}</td>
-                  <td>{p.outputs.map((o) => `${o.path} → [${o.tags.join(', ')}]`).join('; ')}</td>
+        {({ items: plans, more }) => (
+          <>
+            <table data-testid="plans-table">
+              <thead>
+                <tr>
+                  <th>id</th>
+                  <th>image</th>
+                  <th>active</th>
+                  <th>inputs</th>
+                  <th>outputs</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {plans.map((p) => (
+                  <tr key={p.id} data-testid={`plan-${p.id}`}>
+                    <td>
+                      <Link to={`/plans/${p.id}`}>{short(p.id)}</Link>
+                    </td>
+                    <td>{p.image}</td>
+                    <td>{p.active ? 'yes' : 'no'}</td>
+                    <td>{p.inputs.map((i) => `${i.path} ← [${i.tags.join(', ')}]`).join('; ')}</td>
+                    <td>{p.outputs.map((o) => `${o.path} → [${o.tags.join(', ')}]`).join('; ')}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <MoreButton more={more} onMore={() => setPages(pages + 1)} />
+          </>
         )}
       </Status>
     </section>
@@ -46,7 +51,8 @@ export function PlanDetailView({ id }: { id: string }) {
   const yaml = useLoad(async (signal) => (await get(path, { format: 'yaml' }, signal)).text(), [id]);
   const planId = plan.value?.id;
   // By the full id, once known: the path may hold a prefix, which the runs query does not take.
-  const runs = useLoad((signal) => (planId ? getJson<RunDetail[]>('runs', { plan: planId }, signal) : Promise.resolve([])), [planId], 1500, () => planId !== undefined);
+  const [runPages, setRunPages] = useState(1);
+  const runs = useLoad((signal) => (planId ? getList<RunDetail>('runs', { plan: planId }, runPages, signal) : Promise.resolve({ items: [], more: false })), [planId, runPages], 1500, () => planId !== undefined);
   return (
     <section>
       <Status state={plan}>
@@ -66,7 +72,16 @@ export function PlanDetailView({ id }: { id: string }) {
       <h3>Plan file</h3>
       <Status state={yaml}>{(text) => <pre data-testid="plan-yaml">{text}</pre>}</Status>
       <h3>Runs</h3>
-      {plan.value && <Status state={runs}>{(rs) => <RunTable runs={rs} />}</Status>}
+      {plan.value && (
+        <Status state={runs}>
+          {({ items, more }) => (
+            <>
+              <RunTable runs={items} />
+              <MoreButton more={more} onMore={() => setRunPages(runPages + 1)} />
+            </>
+          )}
+        </Status>
+      )}
     </section>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
-import { getJson } from '../api.js';
+import { getList } from '../api.js';
 import { RunStatus, type RunDetail } from '../types.js';
-import { Link, short, Status, useLoad } from '../ui.js';
+import { Link, MoreButton, short, Status, useLoad } from '../ui.js';
 import { useRunEvents } from '../run-events.js';
 
 // The list has no event stream of its own (a run's page follows GET /api/runs/:id/events), so
@@ -44,8 +44,9 @@ export function RunTable({ runs }: { runs: RunDetail[] }) {
 export function RunsView() {
   const [plan, setPlan] = useState('');
   const [status, setStatus] = useState('');
+  const [pages, setPages] = useState(1);
   const query = { plan: plan.trim() || undefined, status: status || undefined };
-  const state = useLoad((signal) => getJson<RunDetail[]>('runs', query, signal), [query.plan, query.status], LIST_POLL_MS);
+  const state = useLoad((signal) => getList<RunDetail>('runs', query, pages, signal), [query.plan, query.status, pages], LIST_POLL_MS);
   return (
     <section>
       <h2>Runs</h2>
@@ -58,7 +59,14 @@ export function RunsView() {
           ))}
         </select>
       </div>
-      <Status state={state}>{(runs) => <RunTable runs={runs} />}</Status>
+      <Status state={state}>
+        {({ items, more }) => (
+          <>
+            <RunTable runs={items} />
+            <MoreButton more={more} onMore={() => setPages(pages + 1)} />
+          </>
+        )}
+      </Status>
     </section>
   );
 }

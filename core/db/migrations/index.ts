@@ -8,6 +8,7 @@ import { m0006 } from './0006_plan_network.js';
 import { m0007 } from './0007_attempt_upload.js';
 import { m0008 } from './0008_live_log.js';
 import { m0009 } from './0009_run_change_notify.js';
+import { m0010 } from './0010_list_pages.js';
 
 /** Every schema change, in order. Never edit a released migration: add a new one. */
-export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009];
+export const migrations: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009, m0010];
