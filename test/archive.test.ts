@@ -240,3 +240,44 @@ test('a tar header with an unreadable size is a malformed archive, not an intern
   const err = await t.throwsAsync(validate(tar));
   t.true(err instanceof MalformedArchiveError, `${err?.name}: ${err?.message}`);
 });
+
+test('files of every size around the read-ahead bounds pack to the bytes GNU tar reads back, in order', async (t) => {
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  // Empty, around a block, around the whole-file read (1 MiB) and past it, and many small ones in
+  // a row, so read-ahead runs deep; one name long enough to need a pax header in its record.
+  const sizes = [0, 1, 511, 512, 513, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20];
+  for (const [i, size] of sizes.entries()) await writeFile(join(src, `s${String(i).padStart(2, '0')}`), Buffer.alloc(size, i + 1));
+  for (let i = 0; i < 40; i++) await writeFile(join(src, `t${String(i).padStart(2, '0')}`), `small file ${i}\n`.repeat(i));
+  await writeFile(join(src, `${'long-name-'.repeat(20)}.txt`), 'behind a pax header');
+  const archive = await collect(packDirectory(src, await planPack(src)));
+  t.true(archive.equals(await collect(packDirectory(src, await planPack(src)))), 'packing is deterministic');
+  const { execFileSync } = await import('node:child_process');
+  const listed = execFileSync('tar', ['-tf', '-'], { input: archive, maxBuffer: 1 << 20 }).toString().trim().split('\n');
+  t.deepEqual(listed, [...listed].sort(), 'entries in sorted order');
+  const out = join(dir.path, 'out');
+  await mkdir(out);
+  execFileSync('tar', ['-C', out, '-xf', '-'], { input: archive, maxBuffer: 1 << 20 });
+  t.deepEqual(await describeTree(out), await describeTree(src));
+});
+
+test('a file that shrinks or grows after the plan is refused, naming it', async (t) => {
+  const dir = await tempDir();
+  t.teardown(dir.cleanup);
+  for (const [name, size, after, reason] of [
+    ['small', 1000, 10, /small shrank while it was being pushed/],
+    ['small', 1000, 2000, /small changed size while it was being pushed/],
+    ['large', 2 << 20, 10, /large shrank while it was being pushed/],
+    ['large', 2 << 20, 3 << 20, /large changed size while it was being pushed/],
+  ] as const) {
+    const src = join(dir.path, `${name}-${after}`);
+    await mkdir(src);
+    for (let i = 0; i < 20; i++) await writeFile(join(src, `a${i}`), 'before');
+    await writeFile(join(src, name), Buffer.alloc(size, 1));
+    const plan = await planPack(src);
+    await writeFile(join(src, name), Buffer.alloc(after, 2));
+    await t.throwsAsync(collect(packDirectory(src, plan)), { message: reason });
+  }
+});

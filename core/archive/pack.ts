@@ -139,9 +139,10 @@ export interface WriteArchiveOptions {
  */
 export async function writeArchive(root: string, plan: PackPlan, sink: Writable, opts: WriteArchiveOptions = {}): Promise<void> {
   const pool = opts.reuseBuffers ? new BufferPool(POOL_SIZE, READ_SIZE) : undefined;
-  const take = () => pool?.take() ?? Promise.resolve(Buffer.allocUnsafe(READ_SIZE));
+  const take = (want: number) => pool?.take() ?? Promise.resolve(Buffer.allocUnsafe(Math.min(READ_SIZE, want)));
   const give = (b: Buffer) => pool?.give(b);
-  const firstPath = new Map<string, string>();
+  const items = archiveItems(plan.entries);
+  const ahead = new ReadAhead(root, items);
   let done = 0;
   let sinkError: Error | undefined;
   const onError = (err: Error) => (sinkError ??= err);
@@ -166,33 +167,38 @@ export async function writeArchive(root: string, plan: PackPlan, sink: Writable,
   };
 
   try {
-    for (const e of plan.entries) {
-      if (e.type === 'file' && e.inode !== undefined) {
-        const first = firstPath.get(e.inode);
-        if (first !== undefined) {
-          await write(encodeHeader({ ...e, type: 'hardlink', size: 0, linkpath: first }));
-          continue;
-        }
-        firstPath.set(e.inode, e.path);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (item.kind === 'header') {
+        await write(encodeHeader(item.entry));
+        continue;
       }
+      if (item.kind === 'small') {
+        // Header, content and padding in the one buffer the file was read into: one write.
+        const record = await ahead.take(i);
+        done += item.entry.size;
+        await write(record);
+        opts.onProgress?.(done);
+        continue;
+      }
+      const e = item.entry;
       await write(encodeHeader(e));
-      if (e.type !== 'file') continue;
       const fh = await open(join(root, e.path), 'r');
       try {
         let left = e.size;
         while (left > 0) {
-          const buf = await take();
-          const { bytesRead } = await fh.read(buf, 0, Math.min(READ_SIZE, left), null);
+          const buf = await take(left);
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, left), null);
           if (bytesRead === 0) {
             give(buf);
-            throw new Error(`${e.path} shrank while it was being pushed; push it again once nothing writes to it`);
+            throw shrank(e.path);
           }
           left -= bytesRead;
           done += bytesRead;
           await write(buf.subarray(0, bytesRead), () => give(buf));
           opts.onProgress?.(done);
         }
-        if ((await fh.stat()).size !== e.size) throw new Error(`${e.path} changed size while it was being pushed; push it again once nothing writes to it`);
+        if ((await fh.stat()).size !== e.size) throw changedSize(e.path);
       } finally {
         await fh.close();
       }
@@ -201,8 +207,99 @@ export async function writeArchive(root: string, plan: PackPlan, sink: Writable,
     }
     await write(END_OF_ARCHIVE);
   } finally {
+    ahead.abandon();
     sink.off('error', onError);
   }
+}
+
+const shrank = (path: string) => new Error(`${path} shrank while it was being pushed; push it again once nothing writes to it`);
+const changedSize = (path: string) => new Error(`${path} changed size while it was being pushed; push it again once nothing writes to it`);
+
+/**
+ * Files up to this size are read whole, a few ahead of the one being written: a tree of many
+ * small files is bound by each file's open, read, stat and close, one thread-pool round trip
+ * each, and reading several at once keeps the pool's threads and the disk busy meanwhile.
+ */
+const SMALL_FILE = 1024 * 1024;
+/** Small files read ahead at most: with SMALL_FILE, at most 16 MiB held. */
+const READ_AHEAD = 16;
+
+/** What the archive holds, in order: a bare header (directories, links, hard links), a small file, or a large one. */
+type ArchiveItem = { kind: 'header' | 'small' | 'large'; entry: PackEntry };
+
+function archiveItems(entries: readonly PackEntry[]): ArchiveItem[] {
+  const firstPath = new Map<string, string>();
+  return entries.map((e): ArchiveItem => {
+    if (e.type === 'file' && e.inode !== undefined) {
+      const first = firstPath.get(e.inode);
+      if (first !== undefined) return { kind: 'header', entry: { ...e, type: 'hardlink', size: 0, linkpath: first } };
+      firstPath.set(e.inode, e.path);
+    }
+    if (e.type !== 'file') return { kind: 'header', entry: e };
+    return { kind: e.size <= SMALL_FILE ? 'small' : 'large', entry: e };
+  });
+}
+
+/** Reads the small files of `items` ahead of the writer, at most READ_AHEAD at once, handing them out in order. */
+class ReadAhead {
+  private readonly reads = new Map<number, Promise<Buffer>>();
+  private next = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly items: readonly ArchiveItem[],
+  ) {}
+
+  /** The record (header, content, padding) of the small file at `index`. */
+  take(index: number): Promise<Buffer> {
+    this.fill(index);
+    const read = this.reads.get(index)!;
+    this.reads.delete(index);
+    this.fill(index + 1);
+    return read;
+  }
+
+  /** Nothing more is taken: reads still going may fail unheard. */
+  abandon(): void {
+    for (const read of this.reads.values()) read.catch(() => {});
+    this.reads.clear();
+    this.next = this.items.length;
+  }
+
+  private fill(from: number): void {
+    this.next = Math.max(this.next, from);
+    while (this.reads.size < READ_AHEAD && this.next < this.items.length) {
+      const i = this.next++;
+      const item = this.items[i]!;
+      if (item.kind !== 'small') continue;
+      const read = readRecord(join(this.root, item.entry.path), item.entry);
+      // Awaited in order by take(); until then, a failure must not count as unhandled.
+      read.catch(() => {});
+      this.reads.set(i, read);
+    }
+  }
+}
+
+async function readRecord(path: string, e: PackEntry): Promise<Buffer> {
+  // The header may be more than one block (a pax header before it, for a long name).
+  const header = encodeHeader(e);
+  const start = header.length;
+  const record = Buffer.allocUnsafe(start + e.size + padding(e.size));
+  header.copy(record, 0);
+  record.fill(0, start + e.size);
+  const fh = await open(path, 'r');
+  try {
+    let at = 0;
+    while (at < e.size) {
+      const { bytesRead } = await fh.read(record, start + at, e.size - at, at);
+      if (bytesRead === 0) throw shrank(e.path);
+      at += bytesRead;
+    }
+    if ((await fh.stat()).size !== e.size) throw changedSize(e.path);
+  } finally {
+    await fh.close();
+  }
+  return record;
 }
 
 /** The archive of `root` as a readable stream (for callers that want a stream, not a sink). */
