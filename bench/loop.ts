@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { defaultConcurrentRuns } from '../core/config/config.js';
 import { DockerEngine } from '../executor/docker/engine.js';
 import { KnitClient } from '../client/knit-client.js';
 import { watchContainerStarts } from './lib/container-starts.js';
@@ -26,7 +27,8 @@ import { runWorkflowId } from '../workflows/definitions.js';
 import { Client, Connection } from '@temporalio/client';
 
 const IMAGE = 'knit-test/busybox:1';
-const CONCURRENCY = process.env['KNIT_MAX_CONCURRENT_RUNS'] ?? '4';
+// The worker's own default unless the environment says otherwise; the bare baseline runs at the same.
+const CONCURRENCY = process.env['KNIT_MAX_CONCURRENT_RUNS'] ?? String(defaultConcurrentRuns());
 const SCALE = Number(process.env['KNIT_BENCH_SCALE'] ?? 300);
 
 function quantile(xs: number[], q: number): number {

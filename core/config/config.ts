@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { MIN_SECRET_LENGTH } from '../agent/token.js';
@@ -125,11 +125,20 @@ export type ServerEnv = z.output<typeof ServerEnv>;
 /** A duration kept as text, as Temporal takes it (activity timeouts, timers), checked here. */
 const temporalDuration = (fallback: string) => z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 30s or 5m').default(fallback);
 
+/**
+ * Containers one worker runs at once unless KNIT_MAX_CONCURRENT_RUNS says otherwise: two per core
+ * of the machine, since a run's container mostly waits on its own work while the engine's
+ * create, start and removal of the others keep a core busy; never fewer than 4.
+ */
+export function defaultConcurrentRuns(): number {
+  return Math.max(4, 2 * availableParallelism());
+}
+
 /** The worker's configuration: what the API has, plus how runs execute (the executor's own is in executor/config.ts). */
 export const WorkerEnv = ServerEnv.extend({
   DATABASE_URL: z.string({ error: 'DATABASE_URL must be set for the worker (knit up sets it)' }).min(1),
   /** Containers running at once on this worker. */
-  KNIT_MAX_CONCURRENT_RUNS: int(4),
+  KNIT_MAX_CONCURRENT_RUNS: int(defaultConcurrentRuns()),
   /** How long a silent worker is trusted before its container waits move to another. */
   KNIT_HEARTBEAT_TIMEOUT: temporalDuration('30s'),
   /** The longest a short step of a run (not a transfer, not the container) may take. */
