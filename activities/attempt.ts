@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -97,6 +97,8 @@ export function attemptActivities(deps: AttemptDeps) {
       if (state.phase === 'absent') throw ApplicationFailure.nonRetryable(`the container of run ${ctx.runId} is gone; it was removed outside knit`, 'ContainerGone');
       if (state.phase === 'created') {
         if (await stopRequested(ctx)) return { exitCode: null, note: 'stopped before its container started' };
+        // Its workflow was cancelled meanwhile and has moved on to finishing the run: starting now would leave a container nobody follows.
+        if (activity.cancellationSignal.aborted) throw new CancelledFailure('its workflow was cancelled before its container started');
         await refusalsFinal(() => executor.start(ctx));
         if (await stopRequested(ctx)) await executor.stop(ctx, config.stopGraceSeconds);
       }

@@ -126,8 +126,8 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
           }
         : {}),
     },
-  });
-  const { runContainer, ...steps } = withFaultInjection(activities, process.env['KNIT_FAULT'], process.env['KNIT_FAULT_MARKER']);
+  }, (steps) => withFaultInjection(steps, process.env['KNIT_FAULT'], process.env['KNIT_FAULT_MARKER']));
+  const { runContainer, prepareAndRunContainer, ...steps } = activities;
   const main = await Worker.create({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -140,12 +140,13 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
     stickyQueueScheduleToStartTimeout: Math.min(parseDuration(env.KNIT_HEARTBEAT_TIMEOUT)!, STICKY_TIMEOUT_CAP_MS),
     shutdownGraceTime: '5s',
   });
-  // Container waits get their own queue: its concurrency is the number of containers at once.
+  // Container waits get their own queue: its concurrency is the number of containers at once
+  // (with the readying of each, when its steps are grouped: combined-steps.ts).
   const containers = await Worker.create({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: queues.containers,
-    activities: { runContainer },
+    activities: { runContainer, prepareAndRunContainer },
     maxConcurrentActivityTaskExecutions: env.KNIT_MAX_CONCURRENT_RUNS,
     shutdownGraceTime: '2s',
   });

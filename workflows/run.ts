@@ -1,9 +1,15 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, condition, isCancellation, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, condition, isCancellation, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { KnitActivities } from '../activities/index.js';
 import type { RunStatus } from '../core/run/status.js';
 import { RUN_STATUS, stopSignal, type RunArgs, type RunResult } from './definitions.js';
 
 const retry = { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 };
+
+/**
+ * Marks histories whose attempts ran as two grouped activities (activities/combined-steps.ts)
+ * instead of one per step: histories recorded before it replay the steps one by one.
+ */
+const GROUPED_STEPS = 'grouped-attempt-steps';
 
 export interface RunOptions {
   /** The task queue of container waits, served with the worker's concurrency limit. */
@@ -119,16 +125,21 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     let exitCode: number | null = null;
     try {
       if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
-      // The env of the ready → starting hooks goes into the container, so they answer before it is created.
-      const starting = await before('starting', ctx.attempt, true);
-      if ('refused' in starting) throw ApplicationFailure.nonRetryable(starting.refused, 'HookRefused');
-      if (Object.keys(starting.env).length > 0) ctx = { ...ctx, env: starting.env };
-      // Creating the container does not need the inputs in place, only starting it does.
-      const [, created] = await Promise.all([transfers.stageInputs(ctx), steps.createContainer(ctx)]);
-      notes.push(...created.warnings);
-      await after('starting', ctx.attempt);
-      const running = await before('running', ctx.attempt, true);
-      if ('refused' in running) throw ApplicationFailure.nonRetryable(running.refused, 'HookRefused');
+      // Without hooks nothing happens between readying the container and running it: one activity
+      // does both (activities/combined-steps.ts). With hooks, each step is its own, the hooks between.
+      const grouped = !hooks && patched(GROUPED_STEPS);
+      if (!grouped) {
+        // The env of the ready → starting hooks goes into the container, so they answer before it is created.
+        const starting = await before('starting', ctx.attempt, true);
+        if ('refused' in starting) throw ApplicationFailure.nonRetryable(starting.refused, 'HookRefused');
+        if (Object.keys(starting.env).length > 0) ctx = { ...ctx, env: starting.env };
+        // Creating the container does not need the inputs in place, only starting it does.
+        const [, created] = await Promise.all([transfers.stageInputs(ctx), steps.createContainer(ctx)]);
+        notes.push(...created.warnings);
+        await after('starting', ctx.attempt);
+        const running = await before('running', ctx.attempt, true);
+        if ('refused' in running) throw ApplicationFailure.nonRetryable(running.refused, 'HookRefused');
+      }
       status('running');
       let exited = false;
       const stopper = (async () => {
@@ -138,7 +149,8 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
       // A cancel of this workflow also ends the wait above; runContainer's failure reports it.
       stopper.catch(() => {});
       try {
-        const result = await containers.runContainer(ctx);
+        const result = grouped ? await containers.prepareAndRunContainer(ctx) : { ...(await containers.runContainer(ctx)), warnings: [] };
+        notes.push(...result.warnings);
         exitCode = result.exitCode;
         if (result.note) notes.push(result.note);
       } finally {
@@ -182,7 +194,11 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
       await after(entered, ctx.attempt);
     }
     status(failure === undefined ? 'completing' : 'aborting');
-    let [collected, log] = await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, { notes, message: messageFor(failure) })]);
+    const extra = { notes, message: messageFor(failure) };
+    let { collected, log } =
+      !hooks && patched(GROUPED_STEPS)
+        ? await transfers.collectResults(ctx, extra)
+        : await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, extra)]).then(([collected, log]) => ({ collected, log }));
     let relog = false;
     if (collected.problems.length > 0) {
       // An output that could not be stored fails the run; the log must say so too.

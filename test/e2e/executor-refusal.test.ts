@@ -25,7 +25,10 @@ async function failedRun(tag: string, resources: Record<string, string>): Promis
   return run!;
 }
 
-/** Every activity of the run's workflow ran once: nothing was retried. */
+/**
+ * How many tries each activity of the run's workflow took. Without hooks, creating and running
+ * the container are parts of one activity, prepareAndRunContainer (activities/combined-steps.ts).
+ */
 async function attemptsOf(runId: string): Promise<Map<string, number>> {
   const history = await s.temporal.workflow.getHandle(runWorkflowId(runId)).fetchHistory();
   const types = new Map<number, string>();
@@ -59,7 +62,7 @@ test.serial('a plan asking more memory than the Docker host has fails its run at
   t.is(run.status, 'failed');
   t.regex(run.message!, new RegExp(`resources\\.memory: the plan asks for 64Pi, but this Docker engine's host has ${host.memoryBytes} bytes`));
   t.regex(await log(run), /resources\.memory: the plan asks for 64Pi/);
-  t.is((await attemptsOf(run.id)).get('createContainer'), 1, 'refused once, not retried');
+  t.is((await attemptsOf(run.id)).get('prepareAndRunContainer'), 1, 'refused once, not retried');
   t.deepEqual(await new DockerEngine().list({ 'knit.run': run.id }), [], 'no container was made');
 });
 
@@ -68,7 +71,7 @@ test.serial('a plan asking more cores than the Docker host has fails its run at 
   const run = await failedRun('cpu', { cpu: String(host.cpus * 1000) });
   t.is(run.status, 'failed');
   t.regex(run.message!, new RegExp(`resources\\.cpu: the plan asks for ${host.cpus * 1000} cores, but this Docker engine's host has ${host.cpus}`));
-  t.is((await attemptsOf(run.id)).get('createContainer'), 1);
+  t.is((await attemptsOf(run.id)).get('prepareAndRunContainer'), 1);
 });
 
 test.serial("a container Docker refuses to start fails its run at once, with Docker's message", async (t) => {
@@ -78,5 +81,5 @@ test.serial("a container Docker refuses to start fails its run at once, with Doc
   t.is(run!.status, 'failed');
   t.regex(run!.message!, /the container could not be started: .*\/no\/such\/program/);
   t.regex(await log(run!), /could not be started/);
-  t.is((await attemptsOf(run!.id)).get('runContainer'), 1, 'refused once, not retried');
+  t.is((await attemptsOf(run!.id)).get('prepareAndRunContainer'), 1, 'refused once, not retried');
 });
