@@ -51,22 +51,30 @@ export class AttemptVolumes {
    * entries of the same archive, so the result is the archive. The volumes are never removed
    * here: the run container, created meanwhile, may already mount them.
    */
-  async stage(ctx: AttemptContext, labels: Record<string, string>, stagingLabels: Record<string, string>, inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>): Promise<void> {
+  async stage(
+    ctx: AttemptContext,
+    labels: Record<string, string>,
+    stagingLabels: Record<string, string>,
+    opts: { openOutputs: boolean },
+    inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>,
+  ): Promise<void> {
     const staging = this.stagingName(ctx);
     await this.docker.remove(staging);
-    if (ctx.inputs.length + ctx.outputs.length === 0) return;
     await this.ensure(ctx, labels);
+    const outputs = opts.openOutputs ? ctx.outputs : [];
+    // Nothing to put: no staging container at all.
+    if (ctx.inputs.length + outputs.length === 0) return;
     const id = await this.docker.create({
       name: staging,
       image: ctx.image,
       entrypoint: ['/knit-staging-never-runs'],
-      binds: [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:/knit/in${i.idx}`), ...ctx.outputs.map((o) => `${this.output(ctx, o.idx)}:/knit/out${o.idx}`)],
+      binds: [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:/knit/in${i.idx}`), ...outputs.map((o) => `${this.output(ctx, o.idx)}:/knit/out${o.idx}`)],
       labels: stagingLabels,
     });
     try {
       for (const i of ctx.inputs) await this.docker.putArchive(id, `/knit/in${i.idx}`, await inputArchive(i.idx));
       // A directory entry one level up sets the mode of the volume's root: any user may write outputs.
-      const entries = ctx.outputs.map((o) => encodeHeader({ path: `out${o.idx}/`, type: 'directory', mode: 0o777, size: 0, mtime: new Date(0) }));
+      const entries = outputs.map((o) => encodeHeader({ path: `out${o.idx}/`, type: 'directory', mode: 0o777, size: 0, mtime: new Date(0) }));
       if (entries.length > 0) await this.docker.putArchive(id, '/knit', [Buffer.concat([...entries, END_OF_ARCHIVE])]);
     } finally {
       await this.docker.remove(id);

@@ -74,8 +74,12 @@ export class DockerExecutor implements Executor {
   async stage(ctx: AttemptContext, progress: () => void): Promise<void> {
     // The staging container is made of the run's image: it must be here before anything else.
     await this.ensureImage(ctx, progress);
+    // Outputs start as empty volumes owned by root, mode 0755: only a container running as
+    // another user needs them opened up, which costs an archive call to the engine.
+    const user = this.o.isolation.user || ((await this.o.docker.imageConfig(ctx.image))?.user ?? '');
+    const openOutputs = !runsAsRoot(user);
     try {
-      await this.volumes.stage(ctx, this.labels(ctx), this.labels(ctx, 'staging'), async (idx) => {
+      await this.volumes.stage(ctx, this.labels(ctx), this.labels(ctx, 'staging'), { openOutputs }, async (idx) => {
         const input = ctx.inputs.find((i) => i.idx === idx)!;
         return verified(await this.o.store.get(input.blobKey), new DigestCheck(input.digest, input.size), progress);
       });
@@ -251,6 +255,12 @@ export class DockerExecutor implements Executor {
     for (const c of await this.o.docker.list(filter)) await this.o.docker.remove(c.id);
     for (const v of await this.o.docker.listVolumes(filter)) await this.o.docker.removeVolume(v.name);
   }
+}
+
+/** Whether a container of `user` (Docker's `uid[:gid]` or name, empty for the image's default) runs as root. */
+export function runsAsRoot(user: string): boolean {
+  const name = user.split(':')[0]!.trim();
+  return name === '' || name === 'root' || name === '0';
 }
 
 async function* verified(body: Readable, check: DigestCheck, beat: () => void): AsyncGenerator<Buffer> {

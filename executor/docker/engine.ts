@@ -115,14 +115,20 @@ export class DockerEngine {
   }
 
   async hasImage(image: string): Promise<boolean> {
+    return (await this.imageConfig(image)) !== undefined;
+  }
+
+  /** The image's configuration (the user it runs as), or undefined when the engine does not have it. */
+  async imageConfig(image: string): Promise<{ user: string } | undefined> {
     try {
-      await this.call('GET', `/images/${encodeURIComponent(image)}/json`, { timeoutMs: 10_000 });
-      return true;
+      const r = await this.call<{ Config?: { User?: string } | null }>('GET', `/images/${encodeURIComponent(image)}/json`, { timeoutMs: 10_000 });
+      return { user: r.Config?.User ?? '' };
     } catch (err) {
-      if (err instanceof DockerError && err.status === 404) return false;
+      if (err instanceof DockerError && err.status === 404) return undefined;
       throw err;
     }
   }
+
 
   /** Pulls an image, failing (never hanging) within `timeoutMs`. */
   async pull(image: string, timeoutMs: number): Promise<void> {

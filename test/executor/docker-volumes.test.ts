@@ -9,6 +9,7 @@ import { packDirectory, planPack } from '../../core/archive/pack.js';
 import type { AttemptContext } from '../../core/run/model.js';
 import { chunksOf } from '../../core/streams/chunks.js';
 import { AttemptVolumes } from '../../executor/docker/attempt-volumes.js';
+import { runsAsRoot } from '../../executor/docker/docker-executor.js';
 import { TEST_IMAGE } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -36,7 +37,7 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   });
   await mkdir(join(src.path, 'sub'));
   await writeFile(join(src.path, 'sub', 'x.txt'), 'input-bytes\n');
-  await volumes.stage(ctx, labels, labels, async () => packDirectory(src.path, await planPack(src.path)));
+  await volumes.stage(ctx, labels, labels, { openOutputs: true }, async () => packDirectory(src.path, await planPack(src.path)));
 
   const id = await docker.create({
     name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx), isolation: { ...STRICT_ISOLATION, user: '1000' },
@@ -51,4 +52,39 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   t.is(await readFile(join(dst.path, 'copy.txt'), 'utf8'), 'input-bytes\n');
   t.is(await readFile(join(dst.path, 'in-mode.txt'), 'utf8'), 'read-only\n');
   t.deepEqual((await docker.listVolumes(labels)).length, 2);
+});
+
+test('a container running as root writes its outputs unopened; with no inputs nothing is staged at all', async (t) => {
+  const docker = new DockerEngine();
+  const instance = `knit-vol-${randomBytes(3).toString('hex')}`;
+  const labels = { 'knit.instance': instance };
+  const volumes = new AttemptVolumes(docker, instance);
+  const ctx: AttemptContext = {
+    runId: randomUUID(), attempt: 1, planId: randomUUID(), image: TEST_IMAGE, entrypoint: null, args: null, resources: {},
+    onNode: { may: [], prefer: [], must: [] }, serviceAccount: null, network: false,
+    inputs: [],
+    outputs: [{ idx: 0, path: '/out/model', dataId: randomUUID() }],
+    log: { dataId: randomUUID() },
+  };
+  const dst = await tempDir();
+  t.teardown(async () => {
+    await docker.remove(`${instance}-probe`);
+    await volumes.remove(ctx);
+    await dst.cleanup();
+  });
+  const creates: string[] = [];
+  const counting = Object.assign(Object.create(docker) as DockerEngine, { create: (spec: Parameters<DockerEngine['create']>[0]) => (creates.push(spec.name ?? ''), docker.create(spec)) });
+  await new AttemptVolumes(counting, instance).stage(ctx, labels, labels, { openOutputs: false }, async () => []);
+  t.deepEqual(creates, [], 'no staging container');
+  t.deepEqual((await docker.listVolumes(labels)).length, 1, 'the output volume is made, with its labels');
+  const id = await docker.create({ name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx), isolation: STRICT_ISOLATION, entrypoint: ['sh', '-c'], cmd: ['echo by-root > /out/model/x.txt'] });
+  await docker.start(id);
+  t.is(await docker.wait(id), 0);
+  await extractArchive(chunksOf(await volumes.outputArchive(id, ctx, 0)), dst.path);
+  t.is(await readFile(join(dst.path, 'x.txt'), 'utf8'), 'by-root\n');
+});
+
+test('runsAsRoot: the image default, root and uid 0 are root; any other uid or name is not', (t) => {
+  for (const user of ['', 'root', '0', '0:0', 'root:staff', ' 0 ']) t.true(runsAsRoot(user), user);
+  for (const user of ['1000', '1000:0', 'ml', '65534:65534']) t.false(runsAsRoot(user), user);
 });
