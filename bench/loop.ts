@@ -8,7 +8,8 @@
  *   - matching scale: an inactive plan with 2 inputs over 300 x 300 Data creates 90,000 runs
  *     (target <= 5 s), with the API's and the worker's memory;
  *   - throughput: 200 trivial runs at the configured concurrency, against 200 bare
- *     `docker run --rm` at the same parallelism (target >= 0.8x).
+ *     `docker run --rm` at the same parallelism (target >= 0.8x), and against the engine floor:
+ *     the Docker calls knit makes for those runs, made alone (bench/lib/engine-floor.ts).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -23,6 +24,7 @@ import { watchContainerStarts } from './lib/container-starts.js';
 import { peakRss } from './lib/proc.js';
 import { startBenchStack } from './lib/stack.js';
 import { formatRunTrace, traceRun } from './lib/run-trace.js';
+import { engineFloorThroughput } from './lib/engine-floor.js';
 import { runWorkflowId } from '../workflows/definitions.js';
 import { Client, Connection } from '@temporalio/client';
 
@@ -137,6 +139,8 @@ async function main(): Promise<void> {
     results['runsPerSecond'] = 200 / tpSeconds;
     results['bareRunsPerSecond'] = await bareThroughput(200, Number(CONCURRENCY));
     results['throughputRatio'] = results['runsPerSecond'] as number / (results['bareRunsPerSecond'] as number);
+    results['engineFloorRunsPerSecond'] = await engineFloorThroughput(IMAGE, 200, Number(CONCURRENCY));
+    results['throughputVsEngineFloor'] = results['runsPerSecond'] as number / (results['engineFloorRunsPerSecond'] as number);
 
     // Matching scale: an inactive plan over SCALE x SCALE Data.
     process.stderr.write(`pushing ${2 * SCALE} Data for the matching-scale bench…\n`);
@@ -175,6 +179,7 @@ async function main(): Promise<void> {
       `  per-run overhead  ${r['runEndToEndS']!.toFixed(3)} s push-to-output vs ${r['dockerRunRmS']!.toFixed(3)} s docker run --rm = ${r['overheadRatio']!.toFixed(2)}x   [${ok(r['overheadRatio']! <= 1.5)}] target <= 1.5x`,
       `  matching scale    ${r['matchingRuns']} runs in ${r['matchingSeconds']!.toFixed(2)} s   [${ok(r['matchingSeconds']! <= 5)}] target <= 5 s; peak RSS API ${r['apiPeakRssMB']!.toFixed(0)} MB, worker ${r['workerPeakRssMB']!.toFixed(0)} MB`,
       `  throughput        ${r['throughputRuns']} runs in ${r['throughputSeconds']!.toFixed(1)} s = ${r['runsPerSecond']!.toFixed(2)} runs/s vs bare docker run --rm at ${CONCURRENCY} at once ${r['bareRunsPerSecond']!.toFixed(2)} runs/s = ${r['throughputRatio']!.toFixed(2)}x   [${ok(r['throughputRatio']! >= 0.8)}] target >= 0.8x`,
+      `  engine floor      knit's own Docker calls for the same runs, nothing else around them: ${r['engineFloorRunsPerSecond']!.toFixed(2)} runs/s = ${(r['engineFloorRunsPerSecond']! / r['bareRunsPerSecond']!).toFixed(2)}x bare; knit reaches ${r['throughputVsEngineFloor']!.toFixed(2)}x of it`,
       breakdown,
       JSON.stringify(results),
       '',

@@ -15,6 +15,8 @@ export interface RunTrace {
   workflowTasks: number;
   /** Seconds spent between a workflow task's scheduling and its completion, summed. */
   workflowTaskS: number;
+  /** Each workflow task: queued (scheduled → started by a worker), working (started → completed, its local activities included). */
+  tasks: Array<{ atS: number; queuedS: number; workS: number; localActivities: string[] }>;
   activities: Array<{ name: string; atS: number; queuedS: number; workS: number }>;
   localActivities: string[];
 }
@@ -42,16 +44,27 @@ export async function traceRun(client: Client, runId: string): Promise<RunTrace>
   const start = seconds(events[0]!);
   const byId = new Map<number, HistoryEvent>();
   for (const e of events) byId.set(Number(e.eventId), e);
-  const trace: RunTrace = { totalS: seconds(events[events.length - 1]!) - start, workflowTasks: 0, workflowTaskS: 0, activities: [], localActivities: [] };
+  const trace: RunTrace = { totalS: seconds(events[events.length - 1]!) - start, workflowTasks: 0, workflowTaskS: 0, tasks: [], activities: [], localActivities: [] };
   let taskScheduled: number | undefined;
+  let taskStarted: number | undefined;
   for (const e of events) {
     if (e.workflowTaskScheduledEventAttributes) taskScheduled = seconds(e);
+    if (e.workflowTaskStartedEventAttributes) taskStarted = seconds(e);
     if (e.workflowTaskCompletedEventAttributes && taskScheduled !== undefined) {
       trace.workflowTasks++;
       trace.workflowTaskS += seconds(e) - taskScheduled;
+      const started = taskStarted ?? taskScheduled;
+      trace.tasks.push({ atS: taskScheduled - start, queuedS: started - taskScheduled, workS: seconds(e) - started, localActivities: [] });
       taskScheduled = undefined;
+      taskStarted = undefined;
     }
-    if (e.markerRecordedEventAttributes) trace.localActivities.push(localActivityName(e));
+    // Other markers (a patch's, core_patch) are not local activities. A local activity's marker
+    // follows the completion of the task that ran it.
+    if (e.markerRecordedEventAttributes?.markerName === 'core_local_activity') {
+      const name = localActivityName(e);
+      trace.localActivities.push(name);
+      trace.tasks[trace.tasks.length - 1]?.localActivities.push(name);
+    }
     const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
     if (done) {
       const scheduled = byId.get(Number(done.scheduledEventId));
@@ -75,6 +88,7 @@ export function formatRunTrace(t: RunTrace): string {
     `  one run's workflow: ${ms(t.totalS)} from start to end; ${t.workflowTasks} workflow tasks, ${ms(t.workflowTaskS)} in them; ` +
       `${t.activities.length} activities, ${t.localActivities.length} local (${t.localActivities.join(', ')})`,
   ];
+  for (const k of t.tasks) lines.push(`    at ${ms(k.atS).padStart(7)}  workflow task       queued ${ms(k.queuedS).padStart(7)}, working ${ms(k.workS).padStart(7)}${k.localActivities.length ? ` (${k.localActivities.join(', ')})` : ''}`);
   for (const a of t.activities) lines.push(`    at ${ms(a.atS).padStart(7)}  ${a.name.padEnd(18)} queued ${ms(a.queuedS).padStart(7)}, working ${ms(a.workS).padStart(7)}`);
   return lines.join('\n');
 }

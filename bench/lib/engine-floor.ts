@@ -1,0 +1,84 @@
+/**
+ * The engine's share of a knit run (issue 11): the Docker calls the Docker executor makes for one
+ * trivial run with one input and one output, made straight to the engine with nothing of knit
+ * around them (no Temporal, no database, no worker), `parallel` runs at a time. Its runs per
+ * second are what knit's run design costs the engine; knit's throughput against it is what the
+ * orchestration adds, against bare `docker run --rm` what the design and orchestration add together.
+ */
+import { randomBytes } from 'node:crypto';
+import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
+import { DockerEngine } from '../../executor/docker/engine.js';
+import { STRICT_ISOLATION } from '../../executor/docker/isolation.js';
+
+const drain = async (r: AsyncIterable<unknown>) => {
+  for await (const _ of r);
+};
+
+/** One run's calls, in the order and grouping executor/docker makes them for a root image (outputs not opened). */
+async function oneRun(docker: DockerEngine, image: string, base: string): Promise<void> {
+  const labels = { 'knit.bench': 'engine-floor' };
+  const input = `${base}-in0`;
+  const output = `${base}-out0`;
+  const input1 = Buffer.concat([encodeHeader({ path: 'f', type: 'file', mode: 0o644, size: 1, mtime: new Date(0) }), Buffer.alloc(512, 0x41, 'latin1').fill(0, 1), END_OF_ARCHIVE]);
+  await docker.inspect(`${base}-run`);
+  const stage = async () => {
+    await docker.imageConfig(image);
+    await docker.imageConfig(image);
+    await docker.remove(`${base}-staging`);
+    await docker.createVolume(input, labels);
+    await docker.createVolume(output, labels);
+    const staging = await docker.create({ name: `${base}-staging`, image, entrypoint: ['/knit-staging-never-runs'], binds: [`${input}:/knit/in0`], labels });
+    await docker.putArchive(staging, '/knit/in0', [input1]);
+    await docker.remove(staging);
+  };
+  const create = async () => {
+    await docker.inspect(`${base}-run`);
+    await docker.imageConfig(image);
+    await docker.createVolume(input, labels);
+    await docker.createVolume(output, labels);
+    return docker.create({
+      name: `${base}-run`,
+      image,
+      entrypoint: ['true'],
+      labels,
+      isolation: STRICT_ISOLATION,
+      mounts: [
+        { volume: input, target: '/in', readOnly: true },
+        { volume: output, target: '/out', readOnly: false },
+      ],
+    });
+  };
+  const [, id] = await Promise.all([stage(), create()]);
+  await docker.inspect(id);
+  await docker.start(id);
+  const following = docker.logs(id, { follow: true }).then(drain);
+  await docker.wait(id);
+  await following;
+  const collect = async () => {
+    await docker.inspect(id);
+    await drain(await docker.getArchive(id, '/out/.'));
+  };
+  const collectLog = async () => {
+    await docker.inspect(id);
+    await drain(await docker.logs(id, { follow: false }));
+  };
+  await Promise.all([collect(), collectLog()]);
+  await docker.remove(id);
+  await docker.remove(`${base}-staging`);
+  await docker.removeVolume(input);
+  await docker.removeVolume(output);
+}
+
+/** Runs per second of `n` such runs, `parallel` at a time. */
+export async function engineFloorThroughput(image: string, n: number, parallel: number): Promise<number> {
+  const docker = new DockerEngine();
+  const prefix = `knit-floor-${randomBytes(3).toString('hex')}`;
+  let next = 0;
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < n) await oneRun(docker, image, `${prefix}-${next++}`);
+    }),
+  );
+  return n / ((Date.now() - t0) / 1000);
+}
