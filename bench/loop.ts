@@ -25,6 +25,7 @@ import { peakRss } from './lib/proc.js';
 import { startBenchStack } from './lib/stack.js';
 import { formatRunTrace, traceRun } from './lib/run-trace.js';
 import { engineFloorThroughput } from './lib/engine-floor.js';
+import { cpuBetween, cpuSnapshot, formatCpu } from './lib/cpu.js';
 import { runWorkflowId } from '../workflows/definitions.js';
 import { Client, Connection } from '@temporalio/client';
 
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
   const plan = (tag: string, active = true, inputs = [{ path: '/in', tags: [tag] }]) =>
     knit.applyPlan({ image: IMAGE, entrypoint: ['true'], inputs, outputs: [{ path: '/out', tags: [`${tag}-out`] }], active }, { yes: true });
   let breakdown = '';
+  let cpuLines = '';
   const results: Record<string, unknown> = { bench: 'loop', database: stack.databaseKind, concurrency: Number(CONCURRENCY) };
   try {
     // Warm-up: the first run pays for caches everywhere.
@@ -131,15 +133,22 @@ async function main(): Promise<void> {
     for (let i = 0; i < 200; i++) await push([benchTag('throughput')], String(i));
     await waitCount(stack.pool, tp.plan!.id, 200, "status = 'deactivated'");
     const tp0 = Date.now();
+    const cpu0 = cpuSnapshot();
     await knit.setPlanActive(tp.plan!.id, true);
     await waitCount(stack.pool, tp.plan!.id, 200, "status IN ('done', 'failed')");
     const tpSeconds = (Date.now() - tp0) / 1000;
+    const knitCpu = cpuBetween(cpu0, cpuSnapshot(), { [stack.knitd.pid!]: 'knitd', [stack.worker.pid!]: 'worker', [process.pid]: 'bench' });
     results['throughputRuns'] = 200;
     results['throughputSeconds'] = tpSeconds;
     results['runsPerSecond'] = 200 / tpSeconds;
     results['bareRunsPerSecond'] = await bareThroughput(200, Number(CONCURRENCY));
     results['throughputRatio'] = results['runsPerSecond'] as number / (results['bareRunsPerSecond'] as number);
+    const floor0 = cpuSnapshot();
+    const floorT0 = Date.now();
     results['engineFloorRunsPerSecond'] = await engineFloorThroughput(IMAGE, 200, Number(CONCURRENCY));
+    const floorCpu = cpuBetween(floor0, cpuSnapshot(), { [process.pid]: 'bench' });
+    cpuLines = [formatCpu('knit running 200 runs', tpSeconds, knitCpu), formatCpu('the engine floor, 200 runs', (Date.now() - floorT0) / 1000, floorCpu)].join('\n');
+    results['cpu'] = { knit: knitCpu, engineFloor: floorCpu };
     results['throughputVsEngineFloor'] = results['runsPerSecond'] as number / (results['engineFloorRunsPerSecond'] as number);
 
     // Matching scale: an inactive plan over SCALE x SCALE Data.
@@ -180,6 +189,7 @@ async function main(): Promise<void> {
       `  matching scale    ${r['matchingRuns']} runs in ${r['matchingSeconds']!.toFixed(2)} s   [${ok(r['matchingSeconds']! <= 5)}] target <= 5 s; peak RSS API ${r['apiPeakRssMB']!.toFixed(0)} MB, worker ${r['workerPeakRssMB']!.toFixed(0)} MB`,
       `  throughput        ${r['throughputRuns']} runs in ${r['throughputSeconds']!.toFixed(1)} s = ${r['runsPerSecond']!.toFixed(2)} runs/s vs bare docker run --rm at ${CONCURRENCY} at once ${r['bareRunsPerSecond']!.toFixed(2)} runs/s = ${r['throughputRatio']!.toFixed(2)}x   [${ok(r['throughputRatio']! >= 0.8)}] target >= 0.8x`,
       `  engine floor      knit's own Docker calls for the same runs, nothing else around them: ${r['engineFloorRunsPerSecond']!.toFixed(2)} runs/s = ${(r['engineFloorRunsPerSecond']! / r['bareRunsPerSecond']!).toFixed(2)}x bare; knit reaches ${r['throughputVsEngineFloor']!.toFixed(2)}x of it`,
+      cpuLines,
       breakdown,
       JSON.stringify(results),
       '',
