@@ -116,8 +116,13 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
   if (!begun.begun) return { runId: args.runId, skipped: begun.reason };
   let ctx = begun.context;
   if (begun.stopRequested && stopMode !== 'fail') stopMode = begun.stopRequested;
+  // Without hooks nothing happens between readying the container and running it, or between
+  // storing outputs and log: each pair is one activity (activities/combined-steps.ts), and the
+  // Temporal UI's KnitRunStatus skips the states that last no longer than a workflow task
+  // (ready, completing): each is a visibility write. With hooks, every step is its own.
+  const grouped = !hooks && patched(GROUPED_STEPS);
   await after('ready', ctx.attempt);
-  status('ready');
+  if (!grouped) status('ready');
 
   /** Stages inputs, runs the container, and says how it went; never throws. */
   async function execute(): Promise<Execution> {
@@ -125,9 +130,6 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
     let exitCode: number | null = null;
     try {
       if (requested() === 'fail') throw ApplicationFailure.nonRetryable('stopped by user before it started', 'Stopped');
-      // Without hooks nothing happens between readying the container and running it: one activity
-      // does both (activities/combined-steps.ts). With hooks, each step is its own, the hooks between.
-      const grouped = !hooks && patched(GROUPED_STEPS);
       if (!grouped) {
         // The env of the ready → starting hooks goes into the container, so they answer before it is created.
         const starting = await before('starting', ctx.attempt, true);
@@ -193,12 +195,11 @@ export async function run(args: RunArgs, options: RunOptions): Promise<RunResult
       const entered = await local.enterFinish(ctx, failure === undefined ? 'completing' : 'aborting');
       await after(entered, ctx.attempt);
     }
-    status(failure === undefined ? 'completing' : 'aborting');
+    if (!grouped) status(failure === undefined ? 'completing' : 'aborting');
     const extra = { notes, message: messageFor(failure) };
-    let { collected, log } =
-      !hooks && patched(GROUPED_STEPS)
-        ? await transfers.collectResults(ctx, extra)
-        : await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, extra)]).then(([collected, log]) => ({ collected, log }));
+    let { collected, log } = grouped
+      ? await transfers.collectResults(ctx, extra)
+      : await Promise.all([transfers.collectOutputs(ctx), transfers.collectLog(ctx, extra)]).then(([collected, log]) => ({ collected, log }));
     let relog = false;
     if (collected.problems.length > 0) {
       // An output that could not be stored fails the run; the log must say so too.
