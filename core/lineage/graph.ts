@@ -82,11 +82,12 @@ const ISO_CREATED_AT = `to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"H
  * indexed columns (data.producer_run_id, run_input's key and data_id), and (run, generation)
  * pairs are kept once, so a diamond of many paths costs no more than its runs times its depth.
  *
- * Each Data is read once: the outputs of traced runs come with their own columns from the scan by
- * producer, and only the other Data (the root, inputs made elsewhere or uploaded) are looked up by
- * id. Every list is flat, one small array per row, and tags come already written KEY:VALUE:
- * correlated sub-aggregates per run or per Data, and objects with repeated keys, cost the server
- * more than the joins themselves.
+ * Each run and each Data is read once after the recursion: traced_runs serves both the runs'
+ * list and their inputs' mount paths; the outputs of traced runs come with their own columns from
+ * the scan by producer, and only the other Data (the root, inputs made elsewhere or uploaded) are
+ * looked up by id. Every list is flat, one small array per row, and tags come already written
+ * KEY:VALUE: correlated sub-aggregates per run or per Data, and objects with repeated keys, cost
+ * the server more than the joins themselves.
  */
 export const TRACE_SQL = `
 WITH RECURSIVE
@@ -109,9 +110,12 @@ traced AS (
   SELECT run_id, min(depth) AS depth FROM (SELECT * FROM up_runs UNION ALL SELECT * FROM down_runs) x
   GROUP BY run_id ORDER BY min(depth), run_id LIMIT $4
 ),
+traced_runs AS (
+  SELECT t.depth, r.id, r.plan_id, p.image, r.status, r.exit_code FROM traced t JOIN run r ON r.id = t.run_id JOIN plan p ON p.id = r.plan_id
+),
 inputs AS (
-  SELECT ri.run_id, ri.idx, ri.data_id, pi.path FROM traced t JOIN run r ON r.id = t.run_id
-  JOIN run_input ri ON ri.run_id = t.run_id JOIN plan_input pi ON pi.plan_id = r.plan_id AND pi.idx = ri.idx
+  SELECT ri.run_id, ri.idx, ri.data_id, pi.path FROM traced_runs r
+  JOIN run_input ri ON ri.run_id = r.id JOIN plan_input pi ON pi.plan_id = r.plan_id AND pi.idx = ri.idx
 ),
 outputs AS (
   SELECT d.producer_run_id AS run_id, d.id, d.producer_output AS output, ${ISO_CREATED_AT}, d.transient
@@ -124,8 +128,7 @@ other_data AS (
 )
 SELECT
   EXISTS (SELECT 1 FROM data WHERE id = $1) AS found,
-  COALESCE((SELECT json_agg(json_build_array(r.id, r.plan_id, p.image, r.status, r.exit_code) ORDER BY t.depth, r.id)
-    FROM traced t JOIN run r ON r.id = t.run_id JOIN plan p ON p.id = r.plan_id), '[]'::json) AS runs,
+  COALESCE((SELECT json_agg(json_build_array(id, plan_id, image, status, exit_code) ORDER BY depth, id) FROM traced_runs), '[]'::json) AS runs,
   COALESCE((SELECT json_agg(json_build_array(run_id, data_id, path) ORDER BY run_id, idx) FROM inputs), '[]'::json) AS inputs,
   COALESCE((SELECT json_agg(json_build_array(run_id, id, output, created_at, transient) ORDER BY run_id, output, id) FROM outputs), '[]'::json) AS outputs,
   COALESCE((SELECT json_agg(json_build_array(id, created_at, transient, uploaded)) FROM other_data), '[]'::json) AS other_data,
