@@ -69,6 +69,12 @@ interface Traced {
 }
 
 /**
+ * Whether the run reading `ri` was invalidated, asked so that the partial index run_invalidated_idx
+ * answers it (migration 0011) without a visit to the run's row.
+ */
+const INVALIDATED = `EXISTS (SELECT 1 FROM run r WHERE r.id = ri.run_id AND r.status = 'invalidated')`;
+
+/**
  * created_at as Date.prototype.toISOString writes it (UTC, milliseconds truncated), whatever the
  * session's TimeZone: the server formats it faster than Node parses and reformats thousands of them.
  */
@@ -79,8 +85,9 @@ const ISO_CREATED_AT = `to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"H
  * producers of its inputs, ...) and `down` generations downstream (each run reading it, then the
  * runs reading their outputs, ...), each at its nearest generation, the nearest `maxRuns`; then
  * those runs' inputs and outputs and every Data they touch, with tags. Recursion joins only
- * indexed columns (data.producer_run_id, run_input's key and data_id), and (run, generation)
- * pairs are kept once, so a diamond of many paths costs no more than its runs times its depth.
+ * indexed columns (data.producer_run_id, run_input's key and data_id; whether a run was
+ * invalidated is INVALIDATED's question to its partial index), and (run, generation) pairs are
+ * kept once, so a diamond of many paths costs no more than its runs times its depth.
  *
  * Each run and each Data is read once after the recursion: traced_runs serves both the runs'
  * list and their inputs' mount paths; the outputs of traced runs come with their own columns from
@@ -99,12 +106,12 @@ up_runs(run_id, depth) AS (
   WHERE d.producer_run_id IS NOT NULL AND u.depth < $2::int
 ),
 down_runs(run_id, depth) AS (
-  SELECT ri.run_id, 1 FROM run_input ri JOIN run r ON r.id = ri.run_id
-  WHERE ri.data_id = $1 AND r.status <> 'invalidated' AND $3::int >= 1
+  SELECT ri.run_id, 1 FROM run_input ri
+  WHERE ri.data_id = $1 AND $3::int >= 1 AND NOT ${INVALIDATED}
   UNION
   SELECT ri.run_id, w.depth + 1
-  FROM down_runs w JOIN data d ON d.producer_run_id = w.run_id JOIN run_input ri ON ri.data_id = d.id JOIN run r ON r.id = ri.run_id
-  WHERE r.status <> 'invalidated' AND w.depth < $3::int
+  FROM down_runs w JOIN data d ON d.producer_run_id = w.run_id JOIN run_input ri ON ri.data_id = d.id
+  WHERE w.depth < $3::int AND NOT ${INVALIDATED}
 ),
 traced AS (
   SELECT run_id, min(depth) AS depth FROM (SELECT * FROM up_runs UNION ALL SELECT * FROM down_runs) x
