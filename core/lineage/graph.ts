@@ -130,8 +130,7 @@ outputs AS (
 ),
 other_data AS (
   SELECT d.id, ${ISO_CREATED_AT}, d.transient, d.producer_run_id IS NULL AS uploaded FROM data d
-  WHERE d.id IN (SELECT $1::uuid UNION SELECT data_id FROM inputs)
-    AND (d.producer_run_id IS NULL OR NOT EXISTS (SELECT 1 FROM traced t WHERE t.run_id = d.producer_run_id))
+  WHERE d.id IN (SELECT $1::uuid UNION SELECT data_id FROM inputs EXCEPT SELECT id FROM outputs)
 )
 SELECT
   EXISTS (SELECT 1 FROM data WHERE id = $1) AS found,
