@@ -4,10 +4,14 @@
  * (a binary tree of 3,333 runs, each with an output and a log), timed three ways:
  *   - sql: the one SQL statement alone, its answer received;
  *   - query: traceLineage, that statement and the graph's assembly (what the route spends);
+ *   - json: JSON.stringify of traceLineage's answer, what Fastify spends serializing it;
  *   - route: GET /api/lineage/data/{id}?down=all through a real knitd in this process, JSON included;
  *   - cli: `knit data lineage -d -n all ID` as a person runs it (a new process, dot rendered);
  *   - cli tree: the same with `--format tree`, what a person at a terminal gets by default.
  * Targets: server time ≤ 200 ms; the CLI's rendering ≤ 1 s, dot and tree alike. Median of KNIT_BENCH_ROUNDS (3).
+ * The route's time is also split into stages: the statement (sql), the graph's assembly (traceLineage
+ * on the statement's answer replayed), serialization (json), and HTTP with the rest, the route less
+ * those three (a difference of medians, so noisy), so a regression can be placed without a profiler.
  * DATABASE_URL chooses the server (a fresh database on it), else an in-memory PGlite;
  * KNIT_BENCH_EXPLAIN=1 prints the statement's EXPLAIN ANALYZE first.
  */
@@ -15,8 +19,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildApi } from '../api/server.js';
-import { withTx } from '../core/db/pool.js';
-import { traceArgs, traceLineage, TRACE_SQL } from '../core/lineage/graph.js';
+import { withTx, type Queryable } from '../core/db/pool.js';
+import { traceArgs, traceLineage, TRACE_SQL, type Lineage } from '../core/lineage/graph.js';
 import { LIMITS } from '../core/limits/limits.js';
 import { insertPlan } from '../core/plan/db.js';
 import { PlanSpec } from '../core/plan/spec.js';
@@ -91,6 +95,8 @@ export async function main(): Promise<void> {
       }
       let nodes = 0;
       const query: number[] = [];
+      const assembly: number[] = [];
+      const json: number[] = [];
       const sql: number[] = [];
       const route: number[] = [];
       const cliMs: number[] = [];
@@ -98,8 +104,15 @@ export async function main(): Promise<void> {
       let dotBytes = 0;
       let treeBytes = 0;
       for (let i = 0; i < ROUNDS; i++) {
-        sql.push(await timed(() => db.pool.query(TRACE_SQL, traceArgs(rootId, 0, 'all', LIMITS.lineageNodes))));
-        query.push(await timed(async () => (nodes = (await traceLineage(db.pool, rootId, 0, 'all')).nodes.length)));
+        let answer: unknown;
+        sql.push(await timed(async () => (answer = await db.pool.query(TRACE_SQL, traceArgs(rootId, 0, 'all', LIMITS.lineageNodes)))));
+        // The statement's answer replayed, so the assembly is timed alone rather than as a difference of noisy medians.
+        const replay = { query: async () => answer } as unknown as Queryable;
+        assembly.push(await timed(() => traceLineage(replay, rootId, 0, 'all')));
+        let lineage: Lineage | undefined;
+        query.push(await timed(async () => (lineage = await traceLineage(db.pool, rootId, 0, 'all'))));
+        nodes = lineage!.nodes.length;
+        json.push(await timed(async () => JSON.stringify(lineage)));
         route.push(await timed(async () => {
           const res = await fetch(`${url}/api/lineage/data/${rootId}?down=all`);
           if (res.status !== 200) throw new Error(`the route answered ${res.status}: ${await res.text()}`);
@@ -123,6 +136,8 @@ export async function main(): Promise<void> {
         nodes,
         sqlMs: round(median(sql)),
         queryMs: round(median(query)),
+        assemblyMs: round(median(assembly)),
+        jsonMs: round(median(json)),
         routeMs: round(median(route)),
         cliMs: round(median(cliMs)),
         dotBytes,
@@ -130,11 +145,18 @@ export async function main(): Promise<void> {
         treeBytes,
         targets: { serverMs: 200, cliMs: 1000, cliTreeMs: 1000 },
       };
+      const stages = {
+        sqlMs: result.sqlMs,
+        assemblyMs: result.assemblyMs,
+        jsonMs: result.jsonMs,
+        httpMs: round(result.routeMs - result.sqlMs - result.assemblyMs - result.jsonMs),
+      };
       process.stdout.write(
         `lineage bench (${result.database}, ${result.data} Data, ${result.runs} Runs; depth all over ${nodes} nodes; median of ${ROUNDS})\n` +
-          `SQL ${result.sqlMs} ms  query ${result.queryMs} ms  route ${result.routeMs} ms (target ≤ 200)  CLI dot ${result.cliMs} ms (target ≤ 1000; ${dotBytes} bytes)  CLI tree ${result.cliTreeMs} ms (target ≤ 1000; ${treeBytes} bytes)\n${JSON.stringify(result)}\n`,
+          `SQL ${result.sqlMs} ms  query ${result.queryMs} ms  route ${result.routeMs} ms (target ≤ 200)  CLI dot ${result.cliMs} ms (target ≤ 1000; ${dotBytes} bytes)  CLI tree ${result.cliTreeMs} ms (target ≤ 1000; ${treeBytes} bytes)\n` +
+          `route by stage: SQL ${stages.sqlMs} ms, assembly ${stages.assemblyMs} ms, JSON ${stages.jsonMs} ms, HTTP and the rest ${stages.httpMs} ms\n${JSON.stringify({ ...result, stages })}\n`,
       );
-      writeFileSync(new URL('../../bench/last-lineage.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+      writeFileSync(new URL('../../bench/last-lineage.json', import.meta.url), `${JSON.stringify({ ...result, stages }, null, 2)}\n`);
     } finally {
       await app.close();
     }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { Queryable } from '../db/pool.js';
 import { LIMITS } from '../limits/limits.js';
-import { formatTag, tagsFromPairs } from '../tags/tag.js';
 
 export const LineageNode = z.discriminatedUnion('kind', [
   z.object({
@@ -49,36 +48,53 @@ export const uploadRunId = (dataId: string) => `upload-${dataId}`;
 /** Depth "all" as the query's bound: more generations than any lineage has. */
 const ALL = 2_147_483_647;
 
-interface TracedRun {
-  id: string;
-  plan_id: string;
-  image: string;
-  status: string;
-  exit_code: number | null;
-  depth: number;
-}
+/** Rows of TRACE_SQL's answer, positional (json_build_array), so the database spends nothing on repeating keys. */
+type TracedRun = [id: string, planId: string, image: string, status: string, exitCode: number | null];
+type TracedInput = [runId: string, dataId: string, path: string];
+type TracedOutput = [runId: string, dataId: string, output: string, createdAt: string, transient: TracedData['transient']];
+type OtherData = [id: string, createdAt: string, transient: TracedData['transient'], uploaded: boolean];
+type TracedTag = [dataId: string, tag: string];
 interface TracedData {
-  id: string;
-  created_at: string;
+  createdAt: string;
   transient: 'processing' | 'failed' | null;
-  producer_run_id: string | null;
-  tags: Array<[string, string]> | null;
+  uploaded: boolean;
 }
 interface Traced {
   found: boolean;
   runs: TracedRun[];
-  inputs: Array<{ runId: string; dataId: string; path: string }>;
-  outputs: Array<{ runId: string; dataId: string; output: string }>;
-  data: TracedData[];
+  inputs: TracedInput[];
+  outputs: TracedOutput[];
+  other_data: OtherData[];
+  tags: TracedTag[];
 }
+
+/**
+ * Whether the run reading `ri` was invalidated, asked so that the partial index run_invalidated_idx
+ * answers it (migration 0011) without a visit to the run's row.
+ */
+const INVALIDATED = `EXISTS (SELECT 1 FROM run r WHERE r.id = ri.run_id AND r.status = 'invalidated')`;
+
+/**
+ * created_at as Date.prototype.toISOString writes it (UTC, milliseconds truncated), whatever the
+ * session's TimeZone: the server formats it faster than Node parses and reformats thousands of them.
+ */
+const ISO_CREATED_AT = `to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`;
 
 /**
  * One statement: the runs `up` generations upstream of the Data (each producer, then the
  * producers of its inputs, ...) and `down` generations downstream (each run reading it, then the
  * runs reading their outputs, ...), each at its nearest generation, the nearest `maxRuns`; then
  * those runs' inputs and outputs and every Data they touch, with tags. Recursion joins only
- * indexed columns (data.producer_run_id, run_input's key and data_id), and (run, generation)
- * pairs are kept once, so a diamond of many paths costs no more than its runs times its depth.
+ * indexed columns (data.producer_run_id, run_input's key and data_id; whether a run was
+ * invalidated is INVALIDATED's question to its partial index), and (run, generation) pairs are
+ * kept once, so a diamond of many paths costs no more than its runs times its depth.
+ *
+ * Each run and each Data is read once after the recursion: traced_runs serves both the runs'
+ * list and their inputs' mount paths; the outputs of traced runs come with their own columns from
+ * the scan by producer, and only the other Data (the root, inputs made elsewhere or uploaded) are
+ * looked up by id. Every list is flat, one small array per row, and tags come already written
+ * KEY:VALUE: correlated sub-aggregates per run or per Data, and objects with repeated keys, cost
+ * the server more than the joins themselves.
  */
 export const TRACE_SQL = `
 WITH RECURSIVE
@@ -90,36 +106,40 @@ up_runs(run_id, depth) AS (
   WHERE d.producer_run_id IS NOT NULL AND u.depth < $2::int
 ),
 down_runs(run_id, depth) AS (
-  SELECT ri.run_id, 1 FROM run_input ri JOIN run r ON r.id = ri.run_id
-  WHERE ri.data_id = $1 AND r.status <> 'invalidated' AND $3::int >= 1
+  SELECT ri.run_id, 1 FROM run_input ri
+  WHERE ri.data_id = $1 AND $3::int >= 1 AND NOT ${INVALIDATED}
   UNION
   SELECT ri.run_id, w.depth + 1
-  FROM down_runs w JOIN data d ON d.producer_run_id = w.run_id JOIN run_input ri ON ri.data_id = d.id JOIN run r ON r.id = ri.run_id
-  WHERE r.status <> 'invalidated' AND w.depth < $3::int
+  FROM down_runs w JOIN data d ON d.producer_run_id = w.run_id JOIN run_input ri ON ri.data_id = d.id
+  WHERE w.depth < $3::int AND NOT ${INVALIDATED}
 ),
 traced AS (
   SELECT run_id, min(depth) AS depth FROM (SELECT * FROM up_runs UNION ALL SELECT * FROM down_runs) x
   GROUP BY run_id ORDER BY min(depth), run_id LIMIT $4
 ),
+traced_runs AS (
+  SELECT t.depth, r.id, r.plan_id, p.image, r.status, r.exit_code FROM traced t JOIN run r ON r.id = t.run_id JOIN plan p ON p.id = r.plan_id
+),
 inputs AS (
-  SELECT ri.run_id, ri.data_id, pi.path FROM traced t JOIN run r ON r.id = t.run_id
-  JOIN run_input ri ON ri.run_id = t.run_id JOIN plan_input pi ON pi.plan_id = r.plan_id AND pi.idx = ri.idx
+  SELECT ri.run_id, ri.idx, ri.data_id, pi.path FROM traced_runs r
+  JOIN run_input ri ON ri.run_id = r.id JOIN plan_input pi ON pi.plan_id = r.plan_id AND pi.idx = ri.idx
 ),
 outputs AS (
-  SELECT d.producer_run_id AS run_id, d.id AS data_id, d.producer_output AS output FROM traced t JOIN data d ON d.producer_run_id = t.run_id
+  SELECT d.producer_run_id AS run_id, d.id, d.producer_output AS output, ${ISO_CREATED_AT}, d.transient
+  FROM traced t JOIN data d ON d.producer_run_id = t.run_id
 ),
-touched AS (
-  SELECT $1::uuid AS id UNION SELECT data_id FROM inputs UNION SELECT data_id FROM outputs
+other_data AS (
+  SELECT d.id, ${ISO_CREATED_AT}, d.transient, d.producer_run_id IS NULL AS uploaded FROM data d
+  WHERE d.id IN (SELECT $1::uuid UNION SELECT data_id FROM inputs EXCEPT SELECT id FROM outputs)
 )
 SELECT
   EXISTS (SELECT 1 FROM data WHERE id = $1) AS found,
-  COALESCE((SELECT json_agg(json_build_object('id', r.id, 'plan_id', r.plan_id, 'image', p.image, 'status', r.status, 'exit_code', r.exit_code, 'depth', t.depth) ORDER BY t.depth, r.id)
-    FROM traced t JOIN run r ON r.id = t.run_id JOIN plan p ON p.id = r.plan_id), '[]'::json) AS runs,
-  COALESCE((SELECT json_agg(json_build_object('runId', run_id, 'dataId', data_id, 'path', path)) FROM inputs), '[]'::json) AS inputs,
-  COALESCE((SELECT json_agg(json_build_object('runId', run_id, 'dataId', data_id, 'output', output) ORDER BY output) FROM outputs), '[]'::json) AS outputs,
-  COALESCE((SELECT json_agg(json_build_object('id', d.id, 'created_at', d.created_at, 'transient', d.transient, 'producer_run_id', d.producer_run_id,
-      'tags', (SELECT json_agg(json_build_array(g.key, g.value) ORDER BY g.key, g.value) FROM data_tag g WHERE g.data_id = d.id)))
-    FROM touched x JOIN data d ON d.id = x.id), '[]'::json) AS data`;
+  COALESCE((SELECT json_agg(json_build_array(id, plan_id, image, status, exit_code) ORDER BY depth, id) FROM traced_runs), '[]'::json) AS runs,
+  COALESCE((SELECT json_agg(json_build_array(run_id, data_id, path) ORDER BY run_id, idx) FROM inputs), '[]'::json) AS inputs,
+  COALESCE((SELECT json_agg(json_build_array(run_id, id, output, created_at, transient) ORDER BY run_id, output, id) FROM outputs), '[]'::json) AS outputs,
+  COALESCE((SELECT json_agg(json_build_array(id, created_at, transient, uploaded)) FROM other_data), '[]'::json) AS other_data,
+  COALESCE((SELECT json_agg(json_build_array(g.data_id, g.key || ':' || g.value) ORDER BY g.data_id, g.key, g.value) FROM data_tag g
+    WHERE g.data_id IN (SELECT id FROM outputs UNION ALL SELECT id FROM other_data)), '[]'::json) AS tags`;
 
 /** TRACE_SQL's parameters. Each run brings at least one node: one more run than the cap tells a cut graph from a full one. */
 export function traceArgs(dataId: string, up: Depth, down: Depth, maxNodes: number): [string, number, number, number] {
@@ -139,16 +159,20 @@ export async function traceLineage(q: Queryable, dataId: string, up: Depth, down
   const traced = r.rows[0]!;
   if (!traced.found) throw Object.assign(new Error(`data ${dataId} not found`), { notFound: true });
 
-  const dataById = new Map(traced.data.map((d) => [d.id, d]));
-  const inputsOf = groupBy(traced.inputs, (i) => i.runId);
-  const outputsOf = groupBy(traced.outputs, (o) => o.runId);
+  const dataById = new Map<string, TracedData>();
+  for (const [id, createdAt, transient, uploaded] of traced.other_data) dataById.set(id, { createdAt, transient, uploaded });
+  for (const [, id, , createdAt, transient] of traced.outputs) dataById.set(id, { createdAt, transient, uploaded: false });
+  const tagsOf = groupBy(traced.tags, (g) => g[0]);
+  const inputsOf = groupBy(traced.inputs, (i) => i[0]);
+  const outputsOf = groupBy(traced.outputs, (o) => o[0]);
   const nodes = new Map<string, LineageNode>();
   const edges: LineageEdge[] = [];
   const addData = (id: string) => {
     const d = dataById.get(id);
     if (!d || nodes.has(id)) return;
-    nodes.set(id, { kind: 'data', id, tags: tagsFromPairs(d.tags).map(formatTag), createdAt: new Date(d.created_at).toISOString(), transient: d.transient });
-    if (d.producer_run_id === null) {
+    const tags = (tagsOf.get(id) ?? []).map((g) => g[1]);
+    nodes.set(id, { kind: 'data', id, tags, createdAt: d.createdAt, transient: d.transient });
+    if (d.uploaded) {
       const u = uploadRunId(id);
       nodes.set(u, { kind: 'run', id: u, planId: null, image: null, status: 'done', exitCode: null, upload: true });
       edges.push({ from: u, to: id, label: 'upload' });
@@ -156,24 +180,34 @@ export async function traceLineage(q: Queryable, dataId: string, up: Depth, down
   };
   addData(dataId);
   let truncated = false;
-  for (const run of traced.runs) {
-    const ins = inputsOf.get(run.id) ?? [];
-    const outs = outputsOf.get(run.id) ?? [];
-    // The Data (and uploads) this run would add, counted before it is taken, so no run is half drawn.
-    const fresh = new Set([...ins.map((i) => i.dataId), ...outs.map((o) => o.dataId)].filter((id) => !nodes.has(id)));
-    const uploads = [...fresh].filter((id) => dataById.get(id)?.producer_run_id === null).length;
+  // The Data (and uploads) a run would add, counted before it is taken, so no run is half drawn.
+  const fresh = new Set<string>();
+  let uploads = 0;
+  const countFresh = (row: TracedInput | TracedOutput) => {
+    const id = row[1];
+    if (nodes.has(id) || fresh.has(id)) return;
+    fresh.add(id);
+    if (dataById.get(id)?.uploaded) uploads++;
+  };
+  for (const [runId, planId, image, status, exitCode] of traced.runs) {
+    const ins = inputsOf.get(runId) ?? [];
+    const outs = outputsOf.get(runId) ?? [];
+    fresh.clear();
+    uploads = 0;
+    ins.forEach(countFresh);
+    outs.forEach(countFresh);
     if (nodes.size + 1 + fresh.size + uploads > maxNodes) {
       truncated = true;
       break;
     }
-    nodes.set(run.id, { kind: 'run', id: run.id, planId: run.plan_id, image: run.image, status: run.status, exitCode: run.exit_code, upload: false });
-    for (const i of ins) {
-      addData(i.dataId);
-      edges.push({ from: i.dataId, to: run.id, label: i.path });
+    nodes.set(runId, { kind: 'run', id: runId, planId, image, status, exitCode, upload: false });
+    for (const [, inputId, path] of ins) {
+      addData(inputId);
+      edges.push({ from: inputId, to: runId, label: path });
     }
-    for (const o of outs) {
-      addData(o.dataId);
-      edges.push({ from: run.id, to: o.dataId, label: o.output });
+    for (const [, outputId, output] of outs) {
+      addData(outputId);
+      edges.push({ from: runId, to: outputId, label: output });
     }
   }
   if (traced.runs.length > maxNodes) truncated = true;
