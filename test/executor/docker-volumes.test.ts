@@ -13,9 +13,8 @@ import { runsAsRoot } from '../../executor/docker/docker-executor.js';
 import { TEST_IMAGE } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
-// The Docker adapter's files live in the engine, not on a worker's disk: staged through one
-// client, used by a container, collected through another, with no host folder shared.
-test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back', async (t) => {
+/** A fresh instance's volumes and an attempt of it, with these inputs and outputs. */
+function attempt(inputs: AttemptContext['inputs']) {
   const docker = new DockerEngine();
   const instance = `knit-vol-${randomBytes(3).toString('hex')}`;
   const labels = { 'knit.instance': instance };
@@ -23,10 +22,17 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   const ctx: AttemptContext = {
     runId: randomUUID(), attempt: 1, planId: randomUUID(), image: TEST_IMAGE, entrypoint: null, args: null, resources: {},
     onNode: { may: [], prefer: [], must: [] }, serviceAccount: null, network: false,
-    inputs: [{ idx: 0, path: '/in/data', dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }],
+    inputs,
     outputs: [{ idx: 0, path: '/out/model', dataId: randomUUID() }],
     log: { dataId: randomUUID() },
   };
+  return { docker, instance, labels, volumes, ctx };
+}
+
+// The Docker adapter's files live in the engine, not on a worker's disk: staged through one
+// client, used by a container, collected through another, with no host folder shared.
+test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back', async (t) => {
+  const { docker, instance, labels, volumes, ctx } = attempt([{ idx: 0, path: '/in/data', dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }]);
   const src = await tempDir();
   const dst = await tempDir();
   t.teardown(async () => {
@@ -55,17 +61,7 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
 });
 
 test('a container running as root writes its outputs unopened; with no inputs nothing is staged at all', async (t) => {
-  const docker = new DockerEngine();
-  const instance = `knit-vol-${randomBytes(3).toString('hex')}`;
-  const labels = { 'knit.instance': instance };
-  const volumes = new AttemptVolumes(docker, instance);
-  const ctx: AttemptContext = {
-    runId: randomUUID(), attempt: 1, planId: randomUUID(), image: TEST_IMAGE, entrypoint: null, args: null, resources: {},
-    onNode: { may: [], prefer: [], must: [] }, serviceAccount: null, network: false,
-    inputs: [],
-    outputs: [{ idx: 0, path: '/out/model', dataId: randomUUID() }],
-    log: { dataId: randomUUID() },
-  };
+  const { docker, instance, labels, volumes, ctx } = attempt([]);
   const dst = await tempDir();
   t.teardown(async () => {
     await docker.remove(`${instance}-probe`);
