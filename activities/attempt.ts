@@ -12,6 +12,7 @@ import type { RunStatus } from '../core/run/status.js';
 import { deleteLiveLog, notifyLiveLog } from '../core/run/live-log-db.js';
 import type { AttemptContext } from '../core/run/model.js';
 import { LOG_FILE, LOG_INDEX_FILE, storedLogFiles, type StoredLogEntry } from '../core/run/stored-log.js';
+import { outputsFeedAPlan } from '../core/run/matching.js';
 import { setStatus } from '../core/run/store.js';
 import type { BlobStore } from '../core/storage/blob-store.js';
 import { withScratch } from '../core/storage/scratch.js';
@@ -182,7 +183,11 @@ export function attemptActivities(deps: AttemptDeps) {
       });
     }),
 
-    /** Finishes the attempt in one transaction, then wakes the matcher for downstream plans. */
+    /**
+     * Finishes the attempt in one transaction, then wakes the matcher when a plan downstream can
+     * take an output: a pass for outputs nothing takes would create nothing, and costs a signal,
+     * two workflow tasks and an activity (issue 11); its outbox event waits for the next pass.
+     */
     async finishAttempt(ctx: AttemptContext, outcome: Outcome): Promise<boolean> {
       const finished = await withTx(pool, async (tx) => {
         const done = await finishAttempt(tx, ctx.runId, ctx.attempt, outcome);
@@ -190,7 +195,9 @@ export function attemptActivities(deps: AttemptDeps) {
         await notifyLiveLog(tx, ctx.runId);
         return done;
       });
-      await deps.wakeMatcher().catch((err: unknown) => deps.log.warn({ err, runId: ctx.runId }, 'could not wake the matcher; its backstop will'));
+      // After the commit: a plan applied since is matched in full by its own wake, these outputs included.
+      const feeds = await outputsFeedAPlan(pool, ctx.runId).catch(() => true);
+      if (feeds) await deps.wakeMatcher().catch((err: unknown) => deps.log.warn({ err, runId: ctx.runId }, 'could not wake the matcher; its backstop will'));
       return finished;
     },
 

@@ -174,8 +174,20 @@ export async function matchOutbox(pool: Pool, opts: MatchOptions = {}): Promise<
  * tags are joined to the input tags that name them, and an input qualifies when every one of its
  * tags was hit, so the cost grows with the number of tags, not with their combinations.
  */
-async function slotsTaking(tx: Tx, dataIds: readonly string[]): Promise<Array<{ plan_id: string; idx: number }>> {
-  const r = await tx.query<{ plan_id: string; idx: number }>(
+/**
+ * Whether any plan's input could take one of the run's finished outputs, by the test a matching
+ * pass makes (slotsTaking). When none can, the pass a wake-up would set off creates nothing, and
+ * its outbox event can wait for the next pass: a plan applied or a Data retagged later wakes the
+ * matcher itself, and its pass sees these outputs.
+ */
+export async function outputsFeedAPlan(q: Queryable, runId: string): Promise<boolean> {
+  const outs = await q.query<{ id: string }>('SELECT id FROM data WHERE producer_run_id = $1 AND transient IS NULL', [runId]);
+  if (outs.rows.length === 0) return false;
+  return (await slotsTaking(q, outs.rows.map((o) => o.id))).length > 0;
+}
+
+async function slotsTaking(q: Queryable, dataIds: readonly string[]): Promise<Array<{ plan_id: string; idx: number }>> {
+  const r = await q.query<{ plan_id: string; idx: number }>(
     `WITH d AS (SELECT id, created_at FROM data WHERE id = ANY($1::uuid[]) AND transient IS NULL),
      hit AS (
        SELECT t.plan_id, t.idx, d.id AS data_id FROM d

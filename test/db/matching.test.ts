@@ -3,7 +3,7 @@ import { changeTags } from '../../core/data/db.js';
 import { withTx } from '../../core/db/pool.js';
 import { setPlanActive } from '../../core/plan/db.js';
 import { beginAttempt, finishAttempt } from '../../core/run/attempt.js';
-import { matchOutbox } from '../../core/run/matching.js';
+import { matchOutbox, outputsFeedAPlan } from '../../core/run/matching.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { testData, testPlan } from '../helpers/records.js';
 
@@ -171,4 +171,29 @@ test.serial('knit#timestamp and knit#id select through both matching paths; two 
   await data('suite:bytime');
   await settle();
   t.is((await runsOf(both.id)).length, 0);
+});
+
+test.serial('outputsFeedAPlan: only a done run whose output some plan input takes wakes the matcher', async (t) => {
+  const feeder = await plan({ image: 'x/feed:1', inputs: [{ path: '/in', tags: ['suite:feed'] }], outputs: [{ path: '/out', tags: ['suite:feed-out', 'kind:x'] }] });
+  await data('suite:feed');
+  await data('suite:feed');
+  await settle();
+  const [r1, r2] = await runsOf(feeder.id);
+  const content = (dataId: string) => ({ dataId, size: 1, digest, blobKey: `data/${dataId}` });
+  const finish = async (id: string, status: 'done' | 'failed') => {
+    const b = await withTx(db.pool, (tx) => beginAttempt(tx, id));
+    if (!b.begun) throw new Error('not begun');
+    const c = b.context;
+    for (const s of ['ready', 'starting', 'running'] as const) await db.pool.query('UPDATE run SET status = $2 WHERE id = $1', [c.runId, s]);
+    await withTx(db.pool, (tx) => finishAttempt(tx, c.runId, c.attempt, { status, exitCode: status === 'done' ? 0 : 1, message: null, contents: [...c.outputs.map((o) => content(o.dataId)), content(c.log.dataId)] }));
+  };
+  await finish(r1!.id, 'done');
+  await finish(r2!.id, 'failed');
+  t.false(await outputsFeedAPlan(db.pool, r1!.id), 'no plan takes suite:feed-out');
+  // One tag of two is not enough; both are.
+  await plan({ image: 'x/half:1', inputs: [{ path: '/in', tags: ['suite:feed-out', 'kind:y'] }] });
+  t.false(await outputsFeedAPlan(db.pool, r1!.id));
+  await plan({ image: 'x/next:1', inputs: [{ path: '/in', tags: ['suite:feed-out', 'kind:x'] }] });
+  t.true(await outputsFeedAPlan(db.pool, r1!.id));
+  t.false(await outputsFeedAPlan(db.pool, r2!.id), 'a failed run has no eligible outputs');
 });
