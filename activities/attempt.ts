@@ -37,6 +37,11 @@ export interface AttemptDeps {
   };
 }
 
+/** The run's container was removed outside knit after knit made it: running it again could run it twice. */
+export function containerGone(runId: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`the container of run ${runId} is gone; it was removed outside knit`, 'ContainerGone');
+}
+
 /** The executor's refusals are final: the run fails with their reason, and Temporal does not retry. */
 async function refusalsFinal<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -95,7 +100,7 @@ export function attemptActivities(deps: AttemptDeps) {
     async runContainer(ctx: AttemptContext): Promise<{ exitCode: number | null; note?: string }> {
       const activity = Context.current();
       const state = await executor.state(ctx);
-      if (state.phase === 'absent') throw ApplicationFailure.nonRetryable(`the container of run ${ctx.runId} is gone; it was removed outside knit`, 'ContainerGone');
+      if (state.phase === 'absent') throw containerGone(ctx.runId);
       if (state.phase === 'created') {
         if (await stopRequested(ctx)) return { exitCode: null, note: 'stopped before its container started' };
         // Its workflow was cancelled meanwhile and has moved on to finishing the run: starting now would leave a container nobody follows.

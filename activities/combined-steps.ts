@@ -1,9 +1,8 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import type { StoredContent } from '../core/run/attempt.js';
 import type { AttemptContext } from '../core/run/model.js';
 import type { Executor } from '../executor/executor.js';
-import type { attemptActivities } from './attempt.js';
+import { containerGone, type attemptActivities } from './attempt.js';
 
 type AttemptSteps = ReturnType<typeof attemptActivities>;
 type Parts = Pick<AttemptSteps, 'stageInputs' | 'createContainer' | 'runContainer' | 'collectOutputs' | 'collectLog'>;
@@ -33,10 +32,8 @@ export function combinedAttemptSteps(parts: Parts, executor: Executor) {
       const activity = Context.current();
       const state = await executor.state(ctx);
       let warnings: string[] = [];
-      if (state.phase === 'absent' && activity.info.heartbeatDetails !== undefined) {
-        // An earlier try created it and went on: it was removed outside knit, and running it again could run it twice.
-        throw ApplicationFailure.nonRetryable(`the container of run ${ctx.runId} is gone; it was removed outside knit`, 'ContainerGone');
-      }
+      // An earlier try created it and went on: it was removed since.
+      if (state.phase === 'absent' && activity.info.heartbeatDetails !== undefined) throw containerGone(ctx.runId);
       if (state.phase === 'absent' || state.phase === 'created') {
         const [, created] = await Promise.all([parts.stageInputs(ctx), parts.createContainer(ctx)]);
         warnings = created.warnings;

@@ -23,7 +23,6 @@ async function oneRun(docker: DockerEngine, image: string, base: string): Promis
   await docker.inspect(`${base}-run`);
   const stage = async () => {
     await docker.imageConfig(image);
-    await docker.imageConfig(image);
     await docker.remove(`${base}-staging`);
     await docker.createVolume(input, labels);
     await docker.createVolume(output, labels);

@@ -65,6 +65,24 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   return state;
 }
 
+/** A paginated list as it is shown: its first pages, and whether another follows. */
+export interface Paged<T> {
+  items: T[];
+  more: boolean;
+}
+
+/** useLoad of a paginated list, `pages` of it; `showMore` (a MoreButton) adds one. */
+export function usePagedLoad<T>(
+  load: (pages: number, signal: AbortSignal) => Promise<Paged<T>>,
+  deps: unknown[],
+  everyMs?: number,
+  keepPolling?: (v: Paged<T>) => boolean,
+): { state: Loaded<Paged<T>>; showMore: () => void } {
+  const [pages, setPages] = useState(1);
+  const state = useLoad((signal) => load(pages, signal), [...deps, pages], everyMs, keepPolling);
+  return { state, showMore: () => setPages(pages + 1) };
+}
+
 /** Below a paginated list: asks for its next page. */
 export function MoreButton({ more, onMore }: { more: boolean; onMore: () => void }) {
   if (!more) return null;

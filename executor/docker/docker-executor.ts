@@ -73,11 +73,10 @@ export class DockerExecutor implements Executor {
 
   async stage(ctx: AttemptContext, progress: () => void): Promise<void> {
     // The staging container is made of the run's image: it must be here before anything else.
-    await this.ensureImage(ctx, progress);
+    const image = await this.ensureImage(ctx, progress);
     // Outputs start as empty volumes owned by root, mode 0755: only a container running as
     // another user needs them opened up, which costs an archive call to the engine.
-    const user = this.o.isolation.user || ((await this.o.docker.imageConfig(ctx.image))?.user ?? '');
-    const openOutputs = !runsAsRoot(user);
+    const openOutputs = !runsAsRoot(this.o.isolation.user || image.user);
     try {
       await this.volumes.stage(ctx, this.labels(ctx), this.labels(ctx, 'staging'), { openOutputs }, async (idx) => {
         const input = ctx.inputs.find((i) => i.idx === idx)!;
@@ -90,8 +89,10 @@ export class DockerExecutor implements Executor {
     }
   }
 
-  private async ensureImage(ctx: AttemptContext, progress: () => void): Promise<void> {
-    if (await this.o.docker.hasImage(ctx.image)) return;
+  /** The run's image on the engine, pulled when missing; its configuration, read once for both. */
+  private async ensureImage(ctx: AttemptContext, progress: () => void): Promise<{ user: string }> {
+    const present = await this.o.docker.imageConfig(ctx.image);
+    if (present) return present;
     const beat = setInterval(progress, 1000);
     try {
       await this.o.docker.pull(ctx.image, this.o.pullTimeoutMs);
@@ -103,6 +104,7 @@ export class DockerExecutor implements Executor {
     } finally {
       clearInterval(beat);
     }
+    return (await this.o.docker.imageConfig(ctx.image)) ?? { user: '' };
   }
 
   async create(ctx: AttemptContext, progress: () => void): Promise<{ warnings: string[] }> {

@@ -114,10 +114,6 @@ export class DockerEngine {
     }
   }
 
-  async hasImage(image: string): Promise<boolean> {
-    return (await this.imageConfig(image)) !== undefined;
-  }
-
   /** The image's configuration (the user it runs as), or undefined when the engine does not have it. */
   async imageConfig(image: string): Promise<{ user: string } | undefined> {
     try {
@@ -128,7 +124,6 @@ export class DockerEngine {
       throw err;
     }
   }
-
 
   /** Pulls an image, failing (never hanging) within `timeoutMs`. */
   async pull(image: string, timeoutMs: number): Promise<void> {

@@ -2,13 +2,12 @@ import { useState } from 'react';
 import { download, getJson, getList } from '../api.js';
 import { navigate } from '../routes.js';
 import type { DataDetail } from '../types.js';
-import { formatSize, Link, MoreButton, short, Status, Tags, useLoad } from '../ui.js';
+import { formatSize, Link, MoreButton, short, Status, Tags, useLoad, usePagedLoad } from '../ui.js';
 
 /** Data found by tags (`k:v`, all of them must match), oldest first, a page at a time. */
 export function DataView({ tags }: { tags: string[] }) {
   const [text, setText] = useState(tags.join(' '));
-  const [pages, setPages] = useState(1);
-  const state = useLoad((signal) => getList<DataDetail>('data', { tag: tags }, pages, signal), [tags.join('\n'), pages]);
+  const { state, showMore } = usePagedLoad((pages, signal) => getList<DataDetail>('data', { tag: tags }, pages, signal), [tags.join('\n')]);
   return (
     <section>
       <h2>Data</h2>
@@ -56,7 +55,7 @@ export function DataView({ tags }: { tags: string[] }) {
                 ))}
               </tbody>
             </table>
-            <MoreButton more={more} onMore={() => setPages(pages + 1)} />
+            <MoreButton more={more} onMore={showMore} />
           </>
         )}
       </Status>
@@ -69,10 +68,10 @@ export function DownloadButton({ id }: { id: string }) {
   const [error, setError] = useState<string>();
   return (
     <>
-        <button type="button" data-testid={`download-${id}`} onClick={() => download(id).catch((err: Error) => setError(err.message))}>
-          download
-        </button>
-        {error && <span className="error">{error}</span>}
+      <button type="button" data-testid={`download-${id}`} onClick={() => download(id).catch((err: Error) => setError(err.message))}>
+        download
+      </button>
+      {error && <span className="error">{error}</span>}
     </>
   );
 }

@@ -1,12 +1,10 @@
-import { useState } from 'react';
 import { get, getJson, getList } from '../api.js';
 import type { PlanDetail, RunDetail } from '../types.js';
-import { Link, MoreButton, short, Status, useLoad } from '../ui.js';
+import { Link, MoreButton, short, Status, useLoad, usePagedLoad } from '../ui.js';
 import { RunTable } from './RunsView.js';
 
 export function PlansView() {
-  const [pages, setPages] = useState(1);
-  const state = useLoad((signal) => getList<PlanDetail>('plans', {}, pages, signal), [pages]);
+  const { state, showMore } = usePagedLoad((pages, signal) => getList<PlanDetail>('plans', {}, pages, signal), []);
   return (
     <section>
       <h2>Plans</h2>
@@ -37,7 +35,7 @@ export function PlansView() {
                 ))}
               </tbody>
             </table>
-            <MoreButton more={more} onMore={() => setPages(pages + 1)} />
+            <MoreButton more={more} onMore={showMore} />
           </>
         )}
       </Status>
@@ -51,8 +49,12 @@ export function PlanDetailView({ id }: { id: string }) {
   const yaml = useLoad(async (signal) => (await get(path, { format: 'yaml' }, signal)).text(), [id]);
   const planId = plan.value?.id;
   // By the full id, once known: the path may hold a prefix, which the runs query does not take.
-  const [runPages, setRunPages] = useState(1);
-  const runs = useLoad((signal) => (planId ? getList<RunDetail>('runs', { plan: planId }, runPages, signal) : Promise.resolve({ items: [], more: false })), [planId, runPages], 1500, () => planId !== undefined);
+  const { state: runs, showMore: moreRuns } = usePagedLoad(
+    (pages, signal) => (planId ? getList<RunDetail>('runs', { plan: planId }, pages, signal) : Promise.resolve({ items: [], more: false })),
+    [planId],
+    1500,
+    () => planId !== undefined,
+  );
   return (
     <section>
       <Status state={plan}>
@@ -77,7 +79,7 @@ export function PlanDetailView({ id }: { id: string }) {
           {({ items, more }) => (
             <>
               <RunTable runs={items} />
-              <MoreButton more={more} onMore={() => setRunPages(runPages + 1)} />
+              <MoreButton more={more} onMore={moreRuns} />
             </>
           )}
         </Status>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { getList } from '../api.js';
 import { RunStatus, type RunDetail } from '../types.js';
-import { Link, MoreButton, short, Status, useLoad } from '../ui.js';
+import { Link, MoreButton, short, Status, usePagedLoad } from '../ui.js';
 import { useRunEvents } from '../run-events.js';
 
 // The list has no event stream of its own (a run's page follows GET /api/runs/:id/events), so
@@ -44,9 +44,8 @@ export function RunTable({ runs }: { runs: RunDetail[] }) {
 export function RunsView() {
   const [plan, setPlan] = useState('');
   const [status, setStatus] = useState('');
-  const [pages, setPages] = useState(1);
   const query = { plan: plan.trim() || undefined, status: status || undefined };
-  const state = useLoad((signal) => getList<RunDetail>('runs', query, pages, signal), [query.plan, query.status, pages], LIST_POLL_MS);
+  const { state, showMore } = usePagedLoad((pages, signal) => getList<RunDetail>('runs', query, pages, signal), [query.plan, query.status], LIST_POLL_MS);
   return (
     <section>
       <h2>Runs</h2>
@@ -63,7 +62,7 @@ export function RunsView() {
         {({ items, more }) => (
           <>
             <RunTable runs={items} />
-            <MoreButton more={more} onMore={() => setPages(pages + 1)} />
+            <MoreButton more={more} onMore={showMore} />
           </>
         )}
       </Status>
