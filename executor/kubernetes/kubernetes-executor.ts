@@ -16,7 +16,7 @@ import type { AttemptContext } from '../../core/run/model.js';
 import type { AttemptUpload } from '../../core/run/uploads.js';
 import { RunRefused, type ContainerState, type Executor, type LogLine } from '../executor.js';
 import { CONTAINER, LABEL_ATTEMPT, LABEL_INSTANCE, LABEL_RUN, START_GATE, podName, podProblems, podSpec } from './pod-spec.js';
-import { containerState, describeContainer, isGated, judge, keepStatus, podEnded, runStatus } from './pod-status.js';
+import { containerState, isGated, judge, keepStatus, missingUploadProblem, podEnded, runStatus } from './pod-status.js';
 
 export interface KubernetesExecutorOptions {
   kubeConfig: KubeConfig;
@@ -440,13 +440,9 @@ export class KubernetesExecutor implements Executor {
     for (const output of ctx.outputs) {
       const u = uploads.get(output.idx);
       if (!u) {
-        // No Pod, or one whose sidecar never ran (so neither did the run, which starts after it):
-        // it was deleted before its run started (a stop then deletes it) or it failed before,
-        // which its wait already told. Nothing ran that could have written an output.
-        const keep = pod ? keepStatus(pod) : undefined;
-        const keepRan = Boolean(keep?.state?.running || keep?.state?.terminated || keep?.lastState?.terminated);
-        if (pod && keepRan) problems.push(`output ${output.path} was not uploaded: knit's agent sidecar: ${describeContainer(keepStatus(pod))}`);
-        // As the Docker executor does with an output it cannot store: empty, and the reason fails the run.
+        const lost = missingUploadProblem(pod);
+        if (lost) problems.push(`output ${output.path} was not uploaded: ${lost}`);
+        // As the Docker executor does with an output it cannot store: empty, and a loss fails the run.
         contents.push(await this.storeEmpty(output.dataId));
         continue;
       }

@@ -39,6 +39,22 @@ export function containerState(pod: V1Pod | undefined): ContainerState {
   return { phase: 'running' };
 }
 
+/**
+ * Why an output the sidecar did not upload is a loss, or undefined when nothing could have written
+ * it: no Pod, a sidecar that never ran, or a `run` container that never started (a stop that came
+ * while the Pod was starting deletes it, and the kubelet may then kill the sidecar mid-upload of
+ * the folders nobody wrote to). A `run` that started and ended leaves a `startedAt`.
+ */
+export function missingUploadProblem(pod: V1Pod | undefined): string | undefined {
+  if (!pod) return undefined;
+  const keep = keepStatus(pod);
+  const keepRan = Boolean(keep?.state?.running || keep?.state?.terminated || keep?.lastState?.terminated);
+  const run = runStatus(pod);
+  const runStarted = Boolean(run?.state?.running || run?.state?.terminated?.startedAt || run?.lastState?.terminated?.startedAt);
+  if (!keepRan || !runStarted) return undefined;
+  return `knit's agent sidecar: ${describeContainer(keep)}`;
+}
+
 /** What a container last said about itself: its termination message, else its state's reason. */
 export function describeContainer(s: V1ContainerStatus | undefined): string {
   if (!s) return 'it never started';

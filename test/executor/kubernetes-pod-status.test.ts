@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { V1Pod } from '@kubernetes/client-node';
-import { containerState, judge, OOM_NOTE } from '../../executor/kubernetes/pod-status.js';
+import { containerState, judge, missingUploadProblem, OOM_NOTE } from '../../executor/kubernetes/pod-status.js';
 
 // Pod states the dev cluster cannot be brought into on demand (an eviction, a crash-looping
 // sidecar), as the API server reports them, judged by the pure function the executor uses.
@@ -65,4 +65,19 @@ test('a gated Pod is created, an ungated pending one running, one that failed be
     kind: 'unschedulable',
     message: '0/1 nodes are available',
   });
+});
+
+test('an output not uploaded is a loss only when the run container started: a stop while the Pod started deletes it', (t) => {
+  const keepKilled = { name: 'keep', image: 'agent', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 137, reason: 'Error', message: 'keep: SIGTERM: uploading outputs' } } };
+  const runWith = (state: object) => [{ name: 'run', image: 'x', imageID: '', ready: false, restartCount: 0, state }];
+  // Deleted while keep was up and `run` still waited to start: nothing could have written the output.
+  t.is(missingUploadProblem(pod({ phase: 'Failed', initContainerStatuses: [keepKilled], containerStatuses: runWith({ waiting: { reason: 'PodInitializing' } }) })), undefined);
+  // A terminated status the kubelet wrote for a container it never started has no startedAt.
+  t.is(missingUploadProblem(pod({ phase: 'Failed', initContainerStatuses: [keepKilled], containerStatuses: runWith({ terminated: { exitCode: 137, reason: 'ContainerStatusUnknown' } }) })), undefined);
+  t.is(missingUploadProblem(undefined), undefined);
+  t.is(missingUploadProblem(pod({ phase: 'Pending', containerStatuses: runWith({ waiting: { reason: 'PodInitializing' } }) })), undefined);
+  // `run` ran: whatever it wrote is gone, and that fails the run, saying what the sidecar said.
+  const lost = missingUploadProblem(pod({ phase: 'Failed', initContainerStatuses: [keepKilled], containerStatuses: runWith({ terminated: { exitCode: 0, reason: 'Completed', startedAt: new Date() } }) }));
+  t.regex(String(lost), /sidecar: it ended with exit code 137 \(Error\): keep: SIGTERM: uploading outputs/);
+  t.truthy(missingUploadProblem(pod({ phase: 'Running', initContainerStatuses: [keepKilled], containerStatuses: runWith({ running: { startedAt: new Date() } }) })));
 });
