@@ -174,9 +174,7 @@ export function attemptActivities(deps: AttemptDeps) {
     collectLog: heartbeating(async (ctx: AttemptContext, extra: { notes: string[]; message: string | null }): Promise<StoredContent> => {
       const note = (text: string): StoredLogEntry => ({ stream: 'knit', timestamp: new Date().toISOString(), text });
       const entries: StoredLogEntry[] = extra.notes.map(note);
-      if ((await executor.state(ctx)).phase !== 'absent') {
-        for await (const batch of executor.logs(ctx, { follow: false })) entries.push(...batch);
-      }
+      for await (const batch of executor.logs(ctx, { follow: false })) entries.push(...batch);
       if (extra.message) entries.push(note(extra.message));
       const files = storedLogFiles(entries);
       return withScratch(config.workdir, async (dir) => {

@@ -24,7 +24,7 @@ export interface Executor {
   state(ctx: AttemptContext): Promise<ContainerState>;
   /** Docker: start. Kubernetes: remove the Pod's scheduling gate. */
   start(ctx: AttemptContext): Promise<void>;
-  /** The container's log from after `after` (a line's timestamp), following it when asked. */
+  /** The container's log from after `after` (a line's timestamp), following it when asked; nothing when there is no container. */
   logs(ctx: AttemptContext, opts: { follow: boolean; after?: string; signal?: AbortSignal }): AsyncIterable<LogLine[]>;
   /** Waits for the container to end; `note` explains an abnormal end (OOM, eviction, pull failure). */
   wait(ctx: AttemptContext, signal: AbortSignal): Promise<{ exitCode: number | null; note?: string }>;

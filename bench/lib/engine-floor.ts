@@ -21,46 +21,33 @@ async function oneRun(docker: DockerEngine, image: string, base: string): Promis
   const output = `${base}-out0`;
   const input1 = Buffer.concat([encodeHeader({ path: 'f', type: 'file', mode: 0o644, size: 1, mtime: new Date(0) }), Buffer.alloc(512, 0x41, 'latin1').fill(0, 1), END_OF_ARCHIVE]);
   await docker.inspect(`${base}-run`);
+  // The volumes are made by whichever container's create comes first, with their labels.
   const stage = async () => {
     await docker.imageConfig(image);
-    await docker.remove(`${base}-staging`);
-    await docker.createVolume(input, labels);
-    await docker.createVolume(output, labels);
-    const staging = await docker.create({ name: `${base}-staging`, image, entrypoint: ['/knit-staging-never-runs'], binds: [`${input}:/knit/in0`], labels });
+    const staging = await docker.create({ name: `${base}-staging`, image, entrypoint: ['/knit-staging-never-runs'], mounts: [{ volume: input, target: '/knit/in0', readOnly: false, labels }], labels });
     await docker.putArchive(staging, '/knit/in0', [input1]);
     await docker.remove(staging);
   };
-  const create = async () => {
-    await docker.inspect(`${base}-run`);
-    await docker.imageConfig(image);
-    await docker.createVolume(input, labels);
-    await docker.createVolume(output, labels);
-    return docker.create({
+  const create = () =>
+    docker.create({
       name: `${base}-run`,
       image,
       entrypoint: ['true'],
       labels,
       isolation: STRICT_ISOLATION,
       mounts: [
-        { volume: input, target: '/in', readOnly: true },
-        { volume: output, target: '/out', readOnly: false },
+        { volume: input, target: '/in', readOnly: true, labels },
+        { volume: output, target: '/out', readOnly: false, labels },
       ],
     });
-  };
   const [, id] = await Promise.all([stage(), create()]);
   await docker.inspect(id);
   await docker.start(id);
   const following = docker.logs(id, { follow: true }).then(drain);
   await docker.wait(id);
   await following;
-  const collect = async () => {
-    await docker.inspect(id);
-    await drain(await docker.getArchive(id, '/out/.'));
-  };
-  const collectLog = async () => {
-    await docker.inspect(id);
-    await drain(await docker.logs(id, { follow: false }));
-  };
+  const collect = async () => drain(await docker.getArchive(`${base}-run`, '/out/.'));
+  const collectLog = async () => drain(await docker.logs(`${base}-run`, { follow: false }));
   await Promise.all([collect(), collectLog()]);
   await docker.remove(id);
   await docker.remove(`${base}-staging`);

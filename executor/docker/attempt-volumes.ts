@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
 import type { AttemptContext } from '../../core/run/model.js';
-import type { DockerEngine } from './engine.js';
+import { DockerError, type DockerEngine } from './engine.js';
 
 /**
  * An attempt's inputs and outputs as named volumes of the Docker engine, not folders on one
@@ -27,21 +27,16 @@ export class AttemptVolumes {
     return `${this.base(ctx)}-staging`;
   }
 
-  /** The run container's mounts: inputs read-only, outputs writable. */
-  mounts(ctx: AttemptContext): Array<{ volume: string; target: string; readOnly: boolean }> {
-    return [
-      ...ctx.inputs.map((i) => ({ volume: this.input(ctx, i.idx), target: i.path, readOnly: true })),
-      ...ctx.outputs.map((o) => ({ volume: this.output(ctx, o.idx), target: o.path, readOnly: false })),
-    ];
-  }
-
   /**
-   * The attempt's volumes, labelled; existing ones are kept. Both the staging and the run
-   * container need them, and Docker would make missing ones itself, without knit's labels.
+   * The run container's mounts: inputs read-only, outputs writable. The engine makes a missing
+   * volume with `labels` as it creates the container (the staging one or the run's, whichever
+   * comes first), so no call of its own is needed; knit's sweeper finds them by these labels.
    */
-  async ensure(ctx: AttemptContext, labels: Record<string, string>): Promise<void> {
-    for (const i of ctx.inputs) await this.docker.createVolume(this.input(ctx, i.idx), labels);
-    for (const o of ctx.outputs) await this.docker.createVolume(this.output(ctx, o.idx), labels);
+  mounts(ctx: AttemptContext, labels: Record<string, string>): Array<{ volume: string; target: string; readOnly: boolean; labels: Record<string, string> }> {
+    return [
+      ...ctx.inputs.map((i) => ({ volume: this.input(ctx, i.idx), target: i.path, readOnly: true, labels })),
+      ...ctx.outputs.map((o) => ({ volume: this.output(ctx, o.idx), target: o.path, readOnly: false, labels })),
+    ];
   }
 
   /**
@@ -58,18 +53,24 @@ export class AttemptVolumes {
     opts: { openOutputs: boolean },
     inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>,
   ): Promise<void> {
-    const staging = this.stagingName(ctx);
-    await this.docker.remove(staging);
-    await this.ensure(ctx, labels);
     const outputs = opts.openOutputs ? ctx.outputs : [];
-    // Nothing to put: no staging container at all.
+    // Nothing to put: no staging container at all (the run container's create makes the volumes).
     if (ctx.inputs.length + outputs.length === 0) return;
-    const id = await this.docker.create({
-      name: staging,
+    const spec = {
+      name: this.stagingName(ctx),
       image: ctx.image,
       entrypoint: ['/knit-staging-never-runs'],
-      binds: [...ctx.inputs.map((i) => `${this.input(ctx, i.idx)}:/knit/in${i.idx}`), ...outputs.map((o) => `${this.output(ctx, o.idx)}:/knit/out${o.idx}`)],
+      mounts: [
+        ...ctx.inputs.map((i) => ({ volume: this.input(ctx, i.idx), target: `/knit/in${i.idx}`, readOnly: false, labels })),
+        ...outputs.map((o) => ({ volume: this.output(ctx, o.idx), target: `/knit/out${o.idx}`, readOnly: false, labels })),
+      ],
       labels: stagingLabels,
+    };
+    // A crashed try may have left its staging container: removed only then, not looked for first.
+    const id = await this.docker.create(spec).catch(async (err: unknown) => {
+      if (!(err instanceof DockerError && err.status === 409)) throw err;
+      await this.docker.remove(spec.name);
+      return this.docker.create(spec);
     });
     try {
       for (const i of ctx.inputs) await this.docker.putArchive(id, `/knit/in${i.idx}`, await inputArchive(i.idx));
@@ -82,9 +83,9 @@ export class AttemptVolumes {
   }
 
   /** The output folder's tree as a tar stream, entries relative to the folder. */
-  async outputArchive(containerId: string, ctx: AttemptContext, idx: number): Promise<Readable> {
+  async outputArchive(container: string, ctx: AttemptContext, idx: number): Promise<Readable> {
     const path = ctx.outputs.find((o) => o.idx === idx)!.path;
-    return this.docker.getArchive(containerId, `${path.replace(/\/+$/, '')}/.`);
+    return this.docker.getArchive(container, `${path.replace(/\/+$/, '')}/.`);
   }
 
   async remove(ctx: AttemptContext): Promise<void> {

@@ -113,8 +113,6 @@ export class DockerExecutor implements Executor {
     if (on.may.length + on.prefer.length + on.must.length > 0) warnings.push('on_node is ignored: the Docker engine has a single node');
     if (ctx.serviceAccount) warnings.push('service_account is ignored: it only means something on Kubernetes');
     const docker = this.o.docker;
-    if (await docker.inspect(this.name(ctx))) return { warnings };
-    await this.ensureImage(ctx, progress);
     // Plans applied before knit checked resources may still hold values Docker cannot apply.
     for (const [resource, value] of Object.entries(ctx.resources)) {
       const problem = resourceValueProblem(resource, value);
@@ -135,23 +133,29 @@ export class DockerExecutor implements Executor {
     if (memory !== undefined && engineHost.memoryBytes > 0 && memory > engineHost.memoryBytes) {
       throw new RunRefused('ResourcesUnavailable', `resources.memory: the plan asks for ${ctx.resources['memory']}, but this Docker engine's host has ${engineHost.memoryBytes} bytes; lower it`);
     }
+    const spec = {
+      name: this.name(ctx),
+      image: ctx.image,
+      entrypoint: ctx.entrypoint ?? undefined,
+      cmd: ctx.args ?? undefined,
+      env: Object.entries(ctx.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      mounts: this.volumes.mounts(ctx, this.labels(ctx)),
+      labels: this.labels(ctx, 'run'),
+      nanoCpus: cpu ? cpu * 1e9 : undefined,
+      memoryBytes: memory,
+      gpus: gpus > 0 ? gpus : undefined,
+      isolation: containerIsolation(this.o.isolation, ctx.network === true),
+    };
+    // Made without asking first whether it or its image exists (each a call per run): the
+    // engine's refusal says which, and only then is the image pulled or the container kept.
     try {
-      await this.volumes.ensure(ctx, this.labels(ctx));
-      await docker.create({
-        name: this.name(ctx),
-        image: ctx.image,
-        entrypoint: ctx.entrypoint ?? undefined,
-        cmd: ctx.args ?? undefined,
-        env: Object.entries(ctx.env ?? {}).map(([k, v]) => `${k}=${v}`),
-        mounts: this.volumes.mounts(ctx),
-        labels: this.labels(ctx, 'run'),
-        nanoCpus: cpu ? cpu * 1e9 : undefined,
-        memoryBytes: memory,
-        gpus: gpus > 0 ? gpus : undefined,
-        isolation: containerIsolation(this.o.isolation, ctx.network === true),
+      await docker.create(spec).catch(async (err: unknown) => {
+        if (!(err instanceof DockerError && err.status === 404) || (await docker.imageConfig(ctx.image))) throw err;
+        await this.ensureImage(ctx, progress);
+        await docker.create(spec);
       });
     } catch (err) {
-      // Two attempts of this step racing: the other one created it.
+      // Made already: by an earlier try of this step, or by another one racing it.
       if (err instanceof DockerError && err.status === 409 && (await docker.inspect(this.name(ctx)))) return { warnings };
       if (isRefusal(err)) throw new RunRefused('ContainerInvalid', `the container could not be created: ${err.message}`);
       throw err;
@@ -178,7 +182,11 @@ export class DockerExecutor implements Executor {
 
   async *logs(ctx: AttemptContext, opts: { follow: boolean; after?: string; signal?: AbortSignal }): AsyncIterable<LogLine[]> {
     const since = opts.after ? dockerSince(opts.after) : undefined;
-    const body = await this.o.docker.logs(this.name(ctx), { follow: opts.follow, ...(since ? { since } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    const body = await this.o.docker.logs(this.name(ctx), { follow: opts.follow, ...(since ? { since } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }).catch((err: unknown) => {
+      if (err instanceof DockerError && err.status === 404) return undefined;
+      throw err;
+    });
+    if (!body) return;
     // Docker's `since` includes the line at that time: dropped here, as the port promises.
     const afterNanos = opts.after ? timestampNanos(opts.after) : undefined;
     const later = (l: LogLine) => afterNanos === undefined || (timestampNanos(l.timestamp) ?? afterNanos + 1n) > afterNanos;
@@ -206,7 +214,6 @@ export class DockerExecutor implements Executor {
   async collect(ctx: AttemptContext, progress: () => void): Promise<{ contents: StoredContent[]; problems: string[] }> {
     const contents: StoredContent[] = [];
     const problems: string[] = [];
-    const container = await this.o.docker.inspect(this.name(ctx));
     for (const output of ctx.outputs) {
       await withScratch(this.o.workdir, async (dir) => {
         const tree = join(dir, 'tree');
@@ -215,7 +222,11 @@ export class DockerExecutor implements Executor {
         let plan;
         try {
           // No container (it could not be created): the output is empty, and the run fails anyway.
-          if (container) await extractArchive(chunksOf(await this.volumes.outputArchive(container.id, ctx, output.idx)), tree);
+          const archive = await this.volumes.outputArchive(this.name(ctx), ctx, output.idx).catch((err: unknown) => {
+            if (err instanceof DockerError && err.status === 404) return undefined;
+            throw err;
+          });
+          if (archive) await extractArchive(chunksOf(archive), tree);
           plan = await planPack(tree);
         } catch (err) {
           if (!(err instanceof UnsafeEntryError)) throw err;

@@ -25,7 +25,8 @@ export interface ContainerSpec {
   cmd?: string[] | undefined;
   /** `host-or-volume:target[:ro]` strings; prefer `mounts`, which take any path. */
   binds?: string[] | undefined;
-  mounts?: Array<{ volume: string; target: string; readOnly: boolean }> | undefined;
+  /** Named volumes; one that does not exist yet is made with `labels`, an existing one is used as it is. */
+  mounts?: Array<{ volume: string; target: string; readOnly: boolean; labels?: Record<string, string> }> | undefined;
   labels: Record<string, string>;
   /** `NAME=value` strings: the before hooks' variables (AttemptContext.env). */
   env?: string[] | undefined;
@@ -155,7 +156,7 @@ export class DockerEngine {
       Tty: false,
       HostConfig: {
         ...(spec.binds ? { Binds: spec.binds } : {}),
-        ...(spec.mounts ? { Mounts: spec.mounts.map((m) => ({ Type: 'volume', Source: m.volume, Target: m.target, ReadOnly: m.readOnly })) } : {}),
+        ...(spec.mounts ? { Mounts: spec.mounts.map((m) => ({ Type: 'volume', Source: m.volume, Target: m.target, ReadOnly: m.readOnly, ...(m.labels ? { VolumeOptions: { Labels: m.labels } } : {}) })) } : {}),
         ...(spec.nanoCpus ? { NanoCpus: Math.round(spec.nanoCpus) } : {}),
         ...(spec.memoryBytes ? { Memory: Math.round(spec.memoryBytes) } : {}),
         ...(spec.gpus ? { DeviceRequests: [{ Driver: 'nvidia', Count: spec.gpus, Capabilities: [['gpu']] }] } : {}),

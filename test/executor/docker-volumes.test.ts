@@ -46,7 +46,7 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   await volumes.stage(ctx, labels, labels, { openOutputs: true }, async () => packDirectory(src.path, await planPack(src.path)));
 
   const id = await docker.create({
-    name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx), isolation: { ...STRICT_ISOLATION, user: '1000' },
+    name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx, labels), isolation: { ...STRICT_ISOLATION, user: '1000' },
     entrypoint: ['sh', '-c'],
     cmd: ['cat /in/data/sub/x.txt > /out/model/copy.txt && (echo no > /in/data/new 2>/dev/null && echo writable || echo read-only) > /out/model/in-mode.txt'],
   });
@@ -60,7 +60,7 @@ test('inputs staged into volumes are read-only to the run, outputs writable by a
   t.deepEqual((await docker.listVolumes(labels)).length, 2);
 });
 
-test('a container running as root writes its outputs unopened; with no inputs nothing is staged at all', async (t) => {
+test('a container running as root writes its outputs unopened; with no inputs nothing is staged at all, and the run container makes its volumes', async (t) => {
   const { docker, instance, labels, volumes, ctx } = attempt([]);
   const dst = await tempDir();
   t.teardown(async () => {
@@ -72,8 +72,13 @@ test('a container running as root writes its outputs unopened; with no inputs no
   const counting = Object.assign(Object.create(docker) as DockerEngine, { create: (spec: Parameters<DockerEngine['create']>[0]) => (creates.push(spec.name ?? ''), docker.create(spec)) });
   await new AttemptVolumes(counting, instance).stage(ctx, labels, labels, { openOutputs: false }, async () => []);
   t.deepEqual(creates, [], 'no staging container');
-  t.deepEqual((await docker.listVolumes(labels)).length, 1, 'the output volume is made, with its labels');
-  const id = await docker.create({ name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx), isolation: STRICT_ISOLATION, entrypoint: ['sh', '-c'], cmd: ['echo by-root > /out/model/x.txt'] });
+  t.deepEqual(await docker.listVolumes(labels), [], 'and no call to make a volume');
+  const id = await docker.create({ name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx, labels), isolation: STRICT_ISOLATION, entrypoint: ['sh', '-c'], cmd: ['echo by-root > /out/model/x.txt'] });
+  t.deepEqual(
+    (await docker.listVolumes(labels)).map((v) => v.name),
+    [volumes.output(ctx, 0)],
+    'the container\'s create makes the output volume, with its labels',
+  );
   await docker.start(id);
   t.is(await docker.wait(id), 0);
   await extractArchive(chunksOf(await volumes.outputArchive(id, ctx, 0)), dst.path);
@@ -83,4 +88,27 @@ test('a container running as root writes its outputs unopened; with no inputs no
 test('runsAsRoot: the image default, root and uid 0 are root; any other uid or name is not', (t) => {
   for (const user of ['', 'root', '0', '0:0', 'root:staff', ' 0 ']) t.true(runsAsRoot(user), user);
   for (const user of ['1000', '1000:0', 'ml', '65534:65534']) t.false(runsAsRoot(user), user);
+});
+
+test('a staging container left by a crashed try is replaced, not refused: the retry stages the inputs', async (t) => {
+  const { docker, instance, labels, volumes, ctx } = attempt([{ idx: 0, path: '/in/data', dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }]);
+  const src = await tempDir();
+  const dst = await tempDir();
+  t.teardown(async () => {
+    await docker.remove(`${instance}-probe`);
+    await volumes.remove(ctx);
+    await src.cleanup();
+    await dst.cleanup();
+  });
+  const stagingName = `${instance}-run-${ctx.runId}-a${ctx.attempt}-staging`;
+  await docker.create({ name: stagingName, image: TEST_IMAGE, entrypoint: ['/knit-staging-never-runs'], labels });
+  await writeFile(join(src.path, 'x.txt'), 'again\n');
+  await volumes.stage(ctx, labels, labels, { openOutputs: false }, async () => packDirectory(src.path, await planPack(src.path)));
+  t.is(await docker.inspect(stagingName), undefined, 'the staging container is gone once the inputs are in');
+  const id = await docker.create({ name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx, labels), isolation: STRICT_ISOLATION, entrypoint: ['sh', '-c'], cmd: ['cp /in/data/x.txt /out/model/'] });
+  await docker.start(id);
+  t.is(await docker.wait(id), 0);
+  await extractArchive(chunksOf(await volumes.outputArchive(id, ctx, 0)), dst.path);
+  t.is(await readFile(join(dst.path, 'x.txt'), 'utf8'), 'again\n');
+  t.deepEqual((await docker.listVolumes(labels)).map((v) => v.name).sort(), [volumes.input(ctx, 0), volumes.output(ctx, 0)].sort(), 'both volumes carry the labels');
 });
