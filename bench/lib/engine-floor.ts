@@ -26,7 +26,7 @@ async function oneRun(docker: DockerEngine, image: string, base: string): Promis
     await docker.imageConfig(image);
     const staging = await docker.create({ name: `${base}-staging`, image, entrypoint: ['/knit-staging-never-runs'], mounts: [{ volume: input, target: '/knit/in0', readOnly: false, labels }], labels });
     await docker.putArchive(staging, '/knit/in0', [input1]);
-    await docker.remove(staging);
+    void docker.remove(staging).catch(() => {});
   };
   const create = () =>
     docker.create({

@@ -44,7 +44,8 @@ export class AttemptVolumes {
    * is on the engine already) and never started. A retry puts the same archives again over what
    * a crashed try left: each entry is rewritten whole, and a half-filled volume holds only
    * entries of the same archive, so the result is the archive. The volumes are never removed
-   * here: the run container, created meanwhile, may already mount them.
+   * here: the run container, created meanwhile, may already mount them. The staging container
+   * is removed in the background once the volumes are filled.
    */
   async stage(
     ctx: AttemptContext,
@@ -77,9 +78,13 @@ export class AttemptVolumes {
       // A directory entry one level up sets the mode of the volume's root: any user may write outputs.
       const entries = outputs.map((o) => encodeHeader({ path: `out${o.idx}/`, type: 'directory', mode: 0o777, size: 0, mtime: new Date(0) }));
       if (entries.length > 0) await this.docker.putArchive(id, '/knit', [Buffer.concat([...entries, END_OF_ARCHIVE])]);
-    } finally {
+    } catch (err) {
       await this.docker.remove(id);
+      throw err;
     }
+    // Not awaited: the run container can start meanwhile, its volumes are filled. One that
+    // cannot be removed now is removed with the attempt (remove below).
+    void this.docker.remove(id).catch(() => {});
   }
 
   /** The output folder's tree as a tar stream, entries relative to the folder. */

@@ -12,6 +12,7 @@ import { AttemptVolumes } from '../../executor/docker/attempt-volumes.js';
 import { runsAsRoot } from '../../executor/docker/docker-executor.js';
 import { TEST_IMAGE } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A fresh instance's volumes and an attempt of it, with these inputs and outputs. */
 function attempt(inputs: AttemptContext['inputs']) {
@@ -104,7 +105,8 @@ test('a staging container left by a crashed try is replaced, not refused: the re
   await docker.create({ name: stagingName, image: TEST_IMAGE, entrypoint: ['/knit-staging-never-runs'], labels });
   await writeFile(join(src.path, 'x.txt'), 'again\n');
   await volumes.stage(ctx, labels, labels, { openOutputs: false }, async () => packDirectory(src.path, await planPack(src.path)));
-  t.is(await docker.inspect(stagingName), undefined, 'the staging container is gone once the inputs are in');
+  // Removed in the background once the inputs are in.
+  await waitFor('the staging container to be removed', async () => (await docker.inspect(stagingName)) === undefined, 10_000);
   const id = await docker.create({ name: `${instance}-probe`, image: TEST_IMAGE, labels, mounts: volumes.mounts(ctx, labels), isolation: STRICT_ISOLATION, entrypoint: ['sh', '-c'], cmd: ['cp /in/data/x.txt /out/model/'] });
   await docker.start(id);
   t.is(await docker.wait(id), 0);
