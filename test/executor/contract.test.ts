@@ -103,7 +103,7 @@ const bounded = (ms: number) => AbortSignal.timeout(ms);
 for (const kind of KINDS) {
   const ex = () => executors.get(kind)!;
 
-  test(`${kind}: a command reads its inputs read-only, writes into empty outputs; exit 0, its log, its outputs; release leaves nothing`, async (t) => {
+  test(`${kind}: a command reads its inputs read-only, writes into empty outputs; exit 0, its log, its outputs; release leaves nothing, not even a log`, async (t) => {
     const ctx = await attemptOf('n=$(ls -A /out/y | wc -l); cat /in/x/a > /out/y/copy; (touch /in/x/new 2>/dev/null && echo writable || echo read-only) > /out/y/inputs; echo $n > /out/y/count; echo one; echo two');
     await ex().stage(ctx, () => {});
     await ex().create(ctx, () => {});
@@ -121,6 +121,8 @@ for (const kind of KINDS) {
     t.deepEqual(await files(collected.contents[0]!), { copy: 'input\n', inputs: 'read-only\n', count: '0\n' });
     await ex().release(ctx);
     t.deepEqual(await ex().state(ctx), { phase: 'absent' });
+    // The stored log is read without asking first whether the container is still there.
+    t.deepEqual(await lines(ex(), ctx), [], 'no container, no log lines, and no error');
     for await (const left of ex().leftovers()) t.not(left.runId, ctx.runId, 'nothing of the attempt is left');
   });
 
