@@ -23,6 +23,7 @@ import { KnitClient } from '../client/knit-client.js';
 import { watchContainerStarts } from './lib/container-starts.js';
 import { peakRss } from './lib/proc.js';
 import { startBenchStack } from './lib/stack.js';
+import { formatRoundTrips, perRunRoundTrips } from './lib/round-trips.js';
 import { formatRunTrace, traceRun } from './lib/run-trace.js';
 import { engineFloorThroughput } from './lib/engine-floor.js';
 import { cpuBetween, cpuSnapshot, formatCpu } from './lib/cpu.js';
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
     const e2e: number[] = [];
     const bare: number[] = [];
     let traced = { runId: '', pushedAt: 0, pushS: 0 };
+    const trips0 = await stack.workerRoundTrips();
     for (let i = 0; i < 10; i++) {
       const t0 = Date.now();
       const d = await push([benchTag('overhead')], String(i));
@@ -112,6 +114,8 @@ async function main(): Promise<void> {
       spawnSync('docker', ['run', '--rm', IMAGE, 'true']);
       bare.push(Number(process.hrtime.bigint() - b0) / 1e9);
     }
+    const perRun = perRunRoundTrips(trips0, await stack.workerRoundTrips(), e2e.length);
+    results['roundTripsPerRun'] = perRun;
     results['runEndToEndS'] = median(e2e);
     results['dockerRunRmS'] = median(bare);
     results['overheadRatio'] = median(e2e) / median(bare);
@@ -122,7 +126,11 @@ async function main(): Promise<void> {
       const trace = await traceRun(temporal, traced.runId);
       const described = await temporal.workflow.getHandle(runWorkflowId(traced.runId)).describe().catch(() => undefined);
       const matchedS = described ? (described.startTime.getTime() - traced.pushedAt) / 1000 : NaN;
-      breakdown = [`  push ${Math.round(traced.pushS * 1000)} ms; push start → run workflow started ${Math.round(matchedS * 1000)} ms (outbox, matcher, reconcile)`, formatRunTrace(trace)].join('\n');
+      breakdown = [
+        `  push ${Math.round(traced.pushS * 1000)} ms; push start → run workflow started ${Math.round(matchedS * 1000)} ms (outbox, matcher, reconcile)`,
+        formatRunTrace(trace),
+        formatRoundTrips(perRun),
+      ].join('\n');
       results['runTrace'] = { pushS: traced.pushS, matchedS, ...trace };
     } finally {
       await connection.close();

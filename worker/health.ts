@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { roundTrips } from '../core/metrics/round-trips.js';
 
 /** What the probe reports: each Temporal worker of this process and its state. */
 export type WorkerStates = () => Record<string, string>;
@@ -12,15 +13,22 @@ export interface HealthServer {
  * The worker's probe endpoint (KNIT_HEALTH_LISTEN). The worker serves no API, so without it a
  * kubelet could only see that the process exists. GET /healthz answers 200 while every Temporal
  * worker of the process is RUNNING and 503 once one has stopped, failed or is draining, with the
- * states as JSON. Open, because a probe cannot carry a secret; it reveals only those states.
+ * states as JSON. GET /metrics answers the process's round trips so far to the database and the
+ * Docker engine, by statement verb and Docker route (core/metrics/round-trips.ts). Open, because
+ * a probe cannot carry a secret; it reveals only those states and counts.
  */
 export async function startHealthServer(listen: string, states: WorkerStates): Promise<HealthServer> {
   const at = listen.lastIndexOf(':');
   const host = listen.slice(0, at);
   const port = Number(listen.slice(at + 1));
   const server: Server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/healthz') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /healthz is served here' } }));
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ roundTrips: roundTrips() }));
+      return;
+    }
+    if (req.method !== 'GET' || path !== '/healthz') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'only GET /healthz and GET /metrics are served here' } }));
       return;
     }
     const now = states();

@@ -73,6 +73,8 @@ const STICKY_TIMEOUT_CAP_MS = 10_000;
 export interface RunningWorker {
   stop(): Promise<void>;
   done: Promise<void>;
+  /** Where its health server (KNIT_HEALTH_LISTEN) listens, when it has one. */
+  healthUrl: string | undefined;
 }
 
 export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker> {
@@ -176,6 +178,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
   log.info({ executor: executor.kind, taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS, ...(hooked ? { hooksBefore: hooks.before.length, hooksAfter: hooks.after.length } : {}), ...(health ? { health: health.url } : {}) }, 'worker started');
   return {
     done,
+    healthUrl: health?.url,
     async stop() {
       main.shutdown();
       containers.shutdown();
@@ -187,7 +190,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
 /** The `knit-worker` executable. */
 export async function main(): Promise<void> {
   const worker = await startWorker(readWorkerEnv());
-  process.stdout.write('knit-worker ready\n');
+  process.stdout.write(`knit-worker ready${worker.healthUrl ? ` (health ${worker.healthUrl})` : ''}\n`);
   let stopping = false;
   const stop = () => {
     if (stopping) return;

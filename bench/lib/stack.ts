@@ -12,6 +12,7 @@ import { migrate } from '../../core/db/migrate.js';
 import { openPool, type Pool } from '../../core/db/pool.js';
 import { matcherWorkflowId } from '../../workflows/definitions.js';
 import type { BenchDatabase } from './database.js';
+import type { roundTrips } from '../../core/metrics/round-trips.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -34,10 +35,14 @@ export interface BenchStack {
   knitd: ChildProcess;
   worker: ChildProcess;
   databaseKind: string;
+  /** The first worker's round trips so far to the database and the Docker engine (core/metrics/round-trips.ts). */
+  workerRoundTrips(): Promise<RoundTrips>;
   /** Starts one more worker with the stack's environment and `extra`; the caller stops it. */
   startWorker(extra?: Record<string, string>): Promise<ChildProcess>;
   stop(): Promise<void>;
 }
+
+export type RoundTrips = ReturnType<typeof roundTrips>;
 
 function child(bin: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ proc: ChildProcess; line: string }> {
   const proc = spawn(process.execPath, [join(root, 'bin', bin)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -127,7 +132,9 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
   const apiUrl = /^knitd listening on (\S+)/.exec(api.line)![1]!;
   // The agent in each Pod reaches knitd at its own address, known only once knitd listens.
   if (k8s) env['KNIT_AGENT_URL'] = apiUrl;
-  const worker = await child('knit-worker.js', env, /knit-worker ready/);
+  // The worker's health server also answers its round trips so far (GET /metrics).
+  const worker = await child('knit-worker.js', { ...env, KNIT_HEALTH_LISTEN: '127.0.0.1:0' }, /knit-worker ready/);
+  const workerHealth = /\(health (\S+)\)/.exec(worker.line)?.[1];
   return {
     api: apiUrl,
     token,
@@ -136,6 +143,10 @@ export async function startBenchStack(work: string, extraEnv: Record<string, str
     knitd: api.proc,
     worker: worker.proc,
     databaseKind: database.embedded ? 'embedded PGlite' : 'PostgreSQL',
+    async workerRoundTrips() {
+      if (!workerHealth) throw new Error('the worker did not say where its health server listens');
+      return ((await (await fetch(`${workerHealth}/metrics`)).json()) as { roundTrips: RoundTrips }).roundTrips;
+    },
     async startWorker(extra = {}) {
       return (await child('knit-worker.js', { ...env, ...extra }, /knit-worker ready/)).proc;
     },

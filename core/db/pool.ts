@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { isConnectionError } from './connection-errors.js';
+import { countRoundTrip, statementVerb } from '../metrics/round-trips.js';
 
 export type Pool = pg.Pool;
 export type Tx = pg.PoolClient;
@@ -38,8 +39,19 @@ export function openPool(databaseUrl: string, opts: { max?: number; applicationN
     client.on('error', () => {
       lostConnection.add(client);
     });
+    countStatements(client);
   });
   return pool;
+}
+
+/** Every statement a pool's client sends is counted (core/metrics/round-trips.ts); pool.query goes through it too. */
+function countStatements(client: pg.PoolClient): void {
+  const send = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const q = args[0];
+    countRoundTrip('database', statementVerb(typeof q === 'string' ? q : ((q as { text?: string } | undefined)?.text ?? '')));
+    return send(...args);
+  };
 }
 
 /** Clients whose connection failed: released as broken, never reused. */

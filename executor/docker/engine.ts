@@ -2,6 +2,7 @@ import http, { type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { STRICT_ISOLATION, type ContainerIsolation } from './isolation.js';
+import { countRoundTrip, dockerRoute } from '../../core/metrics/round-trips.js';
 
 /**
  * A small client for the Docker Engine API over its unix socket: only what running a Plan's
@@ -53,6 +54,7 @@ export class DockerEngine {
   constructor(readonly socketPath: string = process.env['DOCKER_SOCKET'] ?? '/var/run/docker.sock') {}
 
   private request(method: string, path: string, opts: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<IncomingMessage> {
+    countRoundTrip('docker', dockerRoute(method, path));
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -250,6 +252,7 @@ export class DockerEngine {
 
   /** Extracts a tar stream into `path` of a container (also a created, never-started one, and its volumes). */
   async putArchive(id: string, path: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, signal?: AbortSignal): Promise<void> {
+    countRoundTrip('docker', dockerRoute('PUT', `/containers/${id}/archive`));
     await new Promise<void>((resolve, reject) => {
       const req = http.request(
         { socketPath: this.socketPath, method: 'PUT', path: `/containers/${encodeURIComponent(id)}/archive?path=${encodeURIComponent(path)}`, headers: { 'content-type': 'application/x-tar' }, ...(signal ? { signal } : {}) },
