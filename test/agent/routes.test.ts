@@ -94,7 +94,9 @@ test('an attempt that is not current, or a run not running, is refused with 409'
   t.is((await call(api, 'PUT', outputPath(run.runId, 1, 0), { token: run.token, body: await craftTar([]) })).status, 409);
 });
 
-test('an upload is stored at its Data\'s blob key and recorded; a repeat replaces it; the sweep keeps it', async (t) => {
+// Serial: its sweep, with no grace, would also take the half-written upload of a test running
+// beside it (CI once saw that upload fail with a 500).
+test.serial('an upload is stored at its Data\'s blob key and recorded; a repeat replaces it; the sweep keeps it', async (t) => {
   const run = await runningAttempt(api, [{ 'a.txt': 'alpha' }], 2);
   const first = await craftTar([{ name: 'result.txt', type: 'file', content: 'first' }]);
   const put = await call(api, 'PUT', outputPath(run.runId, 1, 1), { token: run.token, body: first });
