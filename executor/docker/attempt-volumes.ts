@@ -23,7 +23,7 @@ export class AttemptVolumes {
   output(ctx: AttemptContext, idx: number): string {
     return `${this.base(ctx)}-out${idx}`;
   }
-  private stagingName(ctx: AttemptContext): string {
+  stagingName(ctx: AttemptContext): string {
     return `${this.base(ctx)}-staging`;
   }
 

@@ -37,6 +37,12 @@ function isRefusal(err: unknown): err is DockerError {
   return err instanceof DockerError && err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 409;
 }
 
+/** The engine's 404 (no such container) as nothing; any other failure stays one. */
+function noneIfAbsent(err: unknown): undefined {
+  if (err instanceof DockerError && err.status === 404) return undefined;
+  throw err;
+}
+
 const GPU_RESOURCES = ['gpu', 'nvidia.com/gpu'];
 
 /**
@@ -93,6 +99,12 @@ export class DockerExecutor implements Executor {
   private async ensureImage(ctx: AttemptContext, progress: () => void): Promise<{ user: string }> {
     const present = await this.o.docker.imageConfig(ctx.image);
     if (present) return present;
+    await this.pull(ctx, progress);
+    return (await this.o.docker.imageConfig(ctx.image)) ?? { user: '' };
+  }
+
+  /** Pulls the run's image, heartbeating; one that cannot be pulled refuses the run. */
+  private async pull(ctx: AttemptContext, progress: () => void): Promise<void> {
     const beat = setInterval(progress, 1000);
     try {
       await this.o.docker.pull(ctx.image, this.o.pullTimeoutMs);
@@ -104,7 +116,6 @@ export class DockerExecutor implements Executor {
     } finally {
       clearInterval(beat);
     }
-    return (await this.o.docker.imageConfig(ctx.image)) ?? { user: '' };
   }
 
   async create(ctx: AttemptContext, progress: () => void): Promise<{ warnings: string[] }> {
@@ -151,7 +162,7 @@ export class DockerExecutor implements Executor {
     try {
       await docker.create(spec).catch(async (err: unknown) => {
         if (!(err instanceof DockerError && err.status === 404) || (await docker.imageConfig(ctx.image))) throw err;
-        await this.ensureImage(ctx, progress);
+        await this.pull(ctx, progress);
         await docker.create(spec);
       });
     } catch (err) {
@@ -182,10 +193,7 @@ export class DockerExecutor implements Executor {
 
   async *logs(ctx: AttemptContext, opts: { follow: boolean; after?: string; signal?: AbortSignal }): AsyncIterable<LogLine[]> {
     const since = opts.after ? dockerSince(opts.after) : undefined;
-    const body = await this.o.docker.logs(this.name(ctx), { follow: opts.follow, ...(since ? { since } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }).catch((err: unknown) => {
-      if (err instanceof DockerError && err.status === 404) return undefined;
-      throw err;
-    });
+    const body = await this.o.docker.logs(this.name(ctx), { follow: opts.follow, ...(since ? { since } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }).catch(noneIfAbsent);
     if (!body) return;
     // Docker's `since` includes the line at that time: dropped here, as the port promises.
     const afterNanos = opts.after ? timestampNanos(opts.after) : undefined;
@@ -222,10 +230,7 @@ export class DockerExecutor implements Executor {
         let plan;
         try {
           // No container (it could not be created): the output is empty, and the run fails anyway.
-          const archive = await this.volumes.outputArchive(this.name(ctx), ctx, output.idx).catch((err: unknown) => {
-            if (err instanceof DockerError && err.status === 404) return undefined;
-            throw err;
-          });
+          const archive = await this.volumes.outputArchive(this.name(ctx), ctx, output.idx).catch(noneIfAbsent);
           if (archive) await extractArchive(chunksOf(archive), tree);
           plan = await planPack(tree);
         } catch (err) {

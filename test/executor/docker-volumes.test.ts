@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,18 +30,24 @@ function attempt(inputs: AttemptContext['inputs']) {
   return { docker, instance, labels, volumes, ctx };
 }
 
-// The Docker adapter's files live in the engine, not on a worker's disk: staged through one
-// client, used by a container, collected through another, with no host folder shared.
-test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back', async (t) => {
-  const { docker, instance, labels, volumes, ctx } = attempt([{ idx: 0, path: '/in/data', dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }]);
+/** An attempt with one input, and folders for its source and what is collected; all removed when the test ends. */
+async function attemptWithInput(t: ExecutionContext) {
+  const a = attempt([{ idx: 0, path: '/in/data', dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }]);
   const src = await tempDir();
   const dst = await tempDir();
   t.teardown(async () => {
-    await docker.remove(`${instance}-probe`);
-    await volumes.remove(ctx);
+    await a.docker.remove(`${a.instance}-probe`);
+    await a.volumes.remove(a.ctx);
     await src.cleanup();
     await dst.cleanup();
   });
+  return { ...a, src, dst };
+}
+
+// The Docker adapter's files live in the engine, not on a worker's disk: staged through one
+// client, used by a container, collected through another, with no host folder shared.
+test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back', async (t) => {
+  const { docker, instance, labels, volumes, ctx, src, dst } = await attemptWithInput(t);
   await mkdir(join(src.path, 'sub'));
   await writeFile(join(src.path, 'sub', 'x.txt'), 'input-bytes\n');
   await volumes.stage(ctx, labels, labels, { openOutputs: true }, async () => packDirectory(src.path, await planPack(src.path)));
@@ -92,16 +98,8 @@ test('runsAsRoot: the image default, root and uid 0 are root; any other uid or n
 });
 
 test('a staging container left by a crashed try is replaced, not refused: the retry stages the inputs', async (t) => {
-  const { docker, instance, labels, volumes, ctx } = attempt([{ idx: 0, path: '/in/data', dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }]);
-  const src = await tempDir();
-  const dst = await tempDir();
-  t.teardown(async () => {
-    await docker.remove(`${instance}-probe`);
-    await volumes.remove(ctx);
-    await src.cleanup();
-    await dst.cleanup();
-  });
-  const stagingName = `${instance}-run-${ctx.runId}-a${ctx.attempt}-staging`;
+  const { docker, instance, labels, volumes, ctx, src, dst } = await attemptWithInput(t);
+  const stagingName = volumes.stagingName(ctx);
   await docker.create({ name: stagingName, image: TEST_IMAGE, entrypoint: ['/knit-staging-never-runs'], labels });
   await writeFile(join(src.path, 'x.txt'), 'again\n');
   await volumes.stage(ctx, labels, labels, { openOutputs: false }, async () => packDirectory(src.path, await planPack(src.path)));
