@@ -7,8 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
+import { extractArchive } from '../../core/archive/extract.js';
 import { DockerEngine } from '../../executor/docker/engine.js';
 import { STRICT_ISOLATION } from '../../executor/docker/isolation.js';
+import { emptyFolder, localVolumeFolder } from '../../executor/docker/volume-folder.js';
 
 const drain = async (r: AsyncIterable<unknown>) => {
   for await (const _ of r);
@@ -21,8 +23,16 @@ async function oneRun(docker: DockerEngine, image: string, base: string): Promis
   const output = `${base}-out0`;
   const input1 = Buffer.concat([encodeHeader({ path: 'f', type: 'file', mode: 0o644, size: 1, mtime: new Date(0) }), Buffer.alloc(512, 0x41, 'latin1').fill(0, 1), END_OF_ARCHIVE]);
   await docker.inspect(`${base}-run`);
-  // The volumes are made by whichever container's create comes first, with their labels.
+  // The volumes are made by whichever comes first, the stage's volume create or the run
+  // container's create; the input is written straight into its volume's folder when the engine
+  // is this machine's (executor/docker/volume-folder.ts), else through a staging container.
   const stage = async () => {
+    const folder = await localVolumeFolder(input, (await docker.createVolume(input, labels)).mountpoint);
+    if (folder) {
+      await emptyFolder(folder);
+      await extractArchive((async function* () { yield input1; })(), folder);
+      return;
+    }
     await docker.imageConfig(image);
     const staging = await docker.create({ name: `${base}-staging`, image, entrypoint: ['/knit-staging-never-runs'], mounts: [{ volume: input, target: '/knit/in0', readOnly: false, labels }], labels });
     await docker.putArchive(staging, '/knit/in0', [input1]);
@@ -50,7 +60,7 @@ async function oneRun(docker: DockerEngine, image: string, base: string): Promis
   const collectLog = async () => drain(await docker.logs(`${base}-run`, { follow: false }));
   await Promise.all([collect(), collectLog()]);
   await docker.remove(id);
-  await docker.remove(`${base}-staging`);
+  await docker.remove(`${base}-staging`).catch(() => {});
   await docker.removeVolume(input);
   await docker.removeVolume(output);
 }

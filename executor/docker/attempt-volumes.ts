@@ -1,7 +1,13 @@
+import { chmod } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { extractArchive } from '../../core/archive/extract.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
 import type { AttemptContext } from '../../core/run/model.js';
+import type { StagingMode } from './config.js';
 import { DockerError, type DockerEngine } from './engine.js';
+import { emptyFolder, localVolumeFolder } from './volume-folder.js';
+
+type Archive = AsyncIterable<Buffer> | Iterable<Buffer>;
 
 /**
  * An attempt's inputs and outputs as named volumes of the Docker engine, not folders on one
@@ -9,9 +15,17 @@ import { DockerError, type DockerEngine } from './engine.js';
  * stages, runs or collects sees the same files (see executor/DESIGN.md).
  */
 export class AttemptVolumes {
+  /**
+   * Set once a volume's folder proved not to be this machine's: the engine does not move, so
+   * later attempts go straight to the staging container, without asking for folders first.
+   */
+  private foldersElsewhere = false;
+
   constructor(
     private readonly docker: DockerEngine,
     private readonly instance: string,
+    /** KNIT_DOCKER_STAGING: `auto` fills the volumes' folders directly when they are this machine's (volume-folder.ts). */
+    private readonly staging: StagingMode,
   ) {}
 
   private base(ctx: AttemptContext): string {
@@ -40,7 +54,8 @@ export class AttemptVolumes {
   }
 
   /**
-   * Fills the volumes through a staging container that is created from the run's own image (it
+   * Fills the volumes: directly into their folders when this machine has them (fillFolders),
+   * otherwise through a staging container that is created from the run's own image (it
    * is on the engine already) and never started. A retry puts the same archives again over what
    * a crashed try left: each entry is rewritten whole, and a half-filled volume holds only
    * entries of the same archive, so the result is the archive. The volumes are never removed
@@ -52,11 +67,12 @@ export class AttemptVolumes {
     labels: Record<string, string>,
     stagingLabels: Record<string, string>,
     opts: { openOutputs: boolean },
-    inputArchive: (idx: number) => Promise<AsyncIterable<Buffer> | Iterable<Buffer>>,
+    inputArchive: (idx: number) => Promise<Archive>,
   ): Promise<void> {
     const outputs = opts.openOutputs ? ctx.outputs : [];
     // Nothing to put: no staging container at all (the run container's create makes the volumes).
     if (ctx.inputs.length + outputs.length === 0) return;
+    if (this.staging === 'auto' && !this.foldersElsewhere && (await this.fillFolders(ctx, labels, outputs, inputArchive))) return;
     const spec = {
       name: this.stagingName(ctx),
       image: ctx.image,
@@ -87,6 +103,31 @@ export class AttemptVolumes {
     void this.docker.remove(id).catch(() => {});
   }
 
+  /**
+   * Makes the volumes and, when all their folders are this machine's, extracts each input into
+   * its folder with knit's own extractor (the entry rules of every extraction) and opens the
+   * outputs to any user. A retry first empties what a crashed try left: the run container is
+   * not started yet (combined-steps.ts stages only then). False, with nothing written, when a
+   * folder is elsewhere.
+   */
+  private async fillFolders(ctx: AttemptContext, labels: Record<string, string>, outputs: AttemptContext['outputs'], inputArchive: (idx: number) => Promise<Archive>): Promise<boolean> {
+    const folderOf = async (volume: string) => localVolumeFolder(volume, (await this.docker.createVolume(volume, labels)).mountpoint);
+    const [inputs, opened] = await Promise.all([
+      Promise.all(ctx.inputs.map(async (i) => ({ idx: i.idx, folder: await folderOf(this.input(ctx, i.idx)) }))),
+      Promise.all(outputs.map(async (o) => folderOf(this.output(ctx, o.idx)))),
+    ]);
+    if ([...inputs.map((i) => i.folder), ...opened].some((f) => f === undefined)) {
+      this.foldersElsewhere = true;
+      return false;
+    }
+    for (const { idx, folder } of inputs) {
+      await emptyFolder(folder!);
+      await extractArchive(asAsync(await inputArchive(idx)), folder!);
+    }
+    for (const folder of opened) await chmod(folder!, 0o777);
+    return true;
+  }
+
   /** The output folder's tree as a tar stream, entries relative to the folder. */
   async outputArchive(container: string, ctx: AttemptContext, idx: number): Promise<Readable> {
     const path = ctx.outputs.find((o) => o.idx === idx)!.path;
@@ -98,4 +139,8 @@ export class AttemptVolumes {
     for (const i of ctx.inputs) await this.docker.removeVolume(this.input(ctx, i.idx));
     for (const o of ctx.outputs) await this.docker.removeVolume(this.output(ctx, o.idx));
   }
+}
+
+async function* asAsync(archive: Archive): AsyncGenerator<Buffer> {
+  yield* archive;
 }

@@ -17,6 +17,7 @@ import { MemoryRelief, memoryRelief } from '../../core/streams/memory-relief.js'
 import { RunRefused, type ContainerState, type Executor } from '../executor.js';
 import { withScratch } from '../../core/storage/scratch.js';
 import { AttemptVolumes } from './attempt-volumes.js';
+import type { StagingMode } from './config.js';
 import { DockerError, LogDemuxer, type DockerEngine } from './engine.js';
 import { containerIsolation, type IsolationSettings } from './isolation.js';
 import { dockerSince, parseDockerLine } from './log-lines.js';
@@ -30,6 +31,8 @@ export interface DockerExecutorOptions {
   workdir: string;
   pullTimeoutMs: number;
   isolation: IsolationSettings;
+  /** KNIT_DOCKER_STAGING. */
+  staging: StagingMode;
 }
 
 /** A Docker refusal that no retry can change: the request itself is wrong (bad values, invalid config). */
@@ -58,7 +61,7 @@ export class DockerExecutor implements Executor {
   private hostInfo: ReturnType<DockerEngine['info']> | undefined;
 
   constructor(private readonly o: DockerExecutorOptions) {
-    this.volumes = new AttemptVolumes(o.docker, o.instance);
+    this.volumes = new AttemptVolumes(o.docker, o.instance, o.staging);
   }
 
   private name(ctx: AttemptContext): string {
@@ -90,7 +93,7 @@ export class DockerExecutor implements Executor {
       });
     } catch (err) {
       if ((err as Error).name === 'DigestMismatchError') throw new RunRefused('InputUnusable', `an input's stored archive does not match its digest: ${(err as Error).message}`);
-      if (isRefusal(err)) throw new RunRefused('InputUnusable', `an input could not be staged: ${err.message}`);
+      if (isRefusal(err) || err instanceof UnsafeEntryError) throw new RunRefused('InputUnusable', `an input could not be staged: ${err.message}`);
       throw err;
     }
   }

@@ -26,7 +26,12 @@ export interface ContainerSpec {
   cmd?: string[] | undefined;
   /** `host-or-volume:target[:ro]` strings; prefer `mounts`, which take any path. */
   binds?: string[] | undefined;
-  /** Named volumes; one that does not exist yet is made with `labels`, an existing one is used as it is. */
+  /**
+   * Named volumes; one that does not exist yet is made with `labels`, an existing one is used as
+   * it is. An empty volume stays empty: the engine does not fill it with what the image holds at
+   * its target (NoCopy), so a run sees exactly its input and an output starts empty, whatever
+   * the image keeps at those paths.
+   */
   mounts?: Array<{ volume: string; target: string; readOnly: boolean; labels?: Record<string, string> }> | undefined;
   labels: Record<string, string>;
   /** `NAME=value` strings: the before hooks' variables (AttemptContext.env). */
@@ -158,7 +163,7 @@ export class DockerEngine {
       Tty: false,
       HostConfig: {
         ...(spec.binds ? { Binds: spec.binds } : {}),
-        ...(spec.mounts ? { Mounts: spec.mounts.map((m) => ({ Type: 'volume', Source: m.volume, Target: m.target, ReadOnly: m.readOnly, ...(m.labels ? { VolumeOptions: { Labels: m.labels } } : {}) })) } : {}),
+        ...(spec.mounts ? { Mounts: spec.mounts.map((m) => ({ Type: 'volume', Source: m.volume, Target: m.target, ReadOnly: m.readOnly, VolumeOptions: { NoCopy: true, ...(m.labels ? { Labels: m.labels } : {}) } })) } : {}),
         ...(spec.nanoCpus ? { NanoCpus: Math.round(spec.nanoCpus) } : {}),
         ...(spec.memoryBytes ? { Memory: Math.round(spec.memoryBytes) } : {}),
         ...(spec.gpus ? { DeviceRequests: [{ Driver: 'nvidia', Count: spec.gpus, Capabilities: [['gpu']] }] } : {}),
@@ -234,9 +239,13 @@ export class DockerEngine {
     return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), status: c.State, exitCode: 0, oomKilled: false, error: '', startedAt: '', finishedAt: '', labels: c.Labels }));
   }
 
-  /** Creates a named volume; an existing one of that name is kept (Docker answers 201 for both). */
-  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
-    await this.call('POST', '/volumes/create', { body: { Name: name, Labels: labels } });
+  /**
+   * Makes the named volume, or finds it: an existing one of that name is kept and answered as it
+   * is (Docker answers 201 for both). `mountpoint` is its folder on the engine's host.
+   */
+  async createVolume(name: string, labels: Record<string, string>): Promise<{ mountpoint: string }> {
+    const r = await this.call<{ Mountpoint?: string }>('POST', '/volumes/create', { body: { Name: name, Labels: labels } });
+    return { mountpoint: r.Mountpoint ?? '' };
   }
 
   /** Idempotent: a missing volume is fine; one still mounted by a container is a 409. */

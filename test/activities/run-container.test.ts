@@ -38,6 +38,7 @@ test.before(async () => {
 });
 test.after.always(async () => {
   for (const c of await docker.list({ 'knit.instance': instance })) await docker.remove(c.id).catch(() => {});
+  for (const v of await docker.listVolumes({ 'knit.instance': instance })) await docker.removeVolume(v.name).catch(() => {});
   await db?.drop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -64,7 +65,7 @@ function activities() {
   return attemptActivities({
     pool: db.pool,
     store,
-    executor: new DockerExecutor({ docker, store, instance, workdir, pullTimeoutMs: 10_000, isolation }),
+    executor: new DockerExecutor({ docker, store, instance, workdir, pullTimeoutMs: 10_000, isolation, staging: 'auto' }),
     log: createLogger('activity-test', 'silent'),
     wakeMatcher: async () => {},
     config: { workdir, stopGraceSeconds: 1 },
