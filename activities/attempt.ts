@@ -97,9 +97,11 @@ export function attemptActivities(deps: AttemptDeps) {
      * the database as it is written (for `knit run log -f`), and heartbeats tell Temporal this worker
      * is alive. A replacement worker re-attaches to the same container.
      */
-    async runContainer(ctx: AttemptContext): Promise<{ exitCode: number | null; note?: string }> {
+    async runContainer(ctx: AttemptContext, known?: { created: true }): Promise<{ exitCode: number | null; note?: string }> {
       const activity = Context.current();
-      const state = await executor.state(ctx);
+      // `known`: the caller has just created it (prepareAndRunContainer), so asking the engine
+      // again would only add a round trip before the start.
+      const state = known ? { phase: 'created' as const } : await executor.state(ctx);
       if (state.phase === 'absent') throw containerGone(ctx.runId);
       if (state.phase === 'created') {
         if (await stopRequested(ctx)) return { exitCode: null, note: 'stopped before its container started' };

@@ -31,15 +31,12 @@ export function combinedAttemptSteps(parts: Parts, executor: Executor) {
     async prepareAndRunContainer(ctx: AttemptContext): Promise<{ exitCode: number | null; note?: string; warnings: string[] }> {
       const activity = Context.current();
       const state = await executor.state(ctx);
-      let warnings: string[] = [];
       // An earlier try created it and went on: it was removed since.
       if (state.phase === 'absent' && activity.info.heartbeatDetails !== undefined) throw containerGone(ctx.runId);
-      if (state.phase === 'absent' || state.phase === 'created') {
-        const [, created] = await Promise.all([parts.stageInputs(ctx), parts.createContainer(ctx)]);
-        warnings = created.warnings;
-        activity.heartbeat(CREATED);
-      }
-      return { ...(await parts.runContainer(ctx)), warnings };
+      if (state.phase !== 'absent' && state.phase !== 'created') return { ...(await parts.runContainer(ctx)), warnings: [] };
+      const [, created] = await Promise.all([parts.stageInputs(ctx), parts.createContainer(ctx)]);
+      activity.heartbeat(CREATED);
+      return { ...(await parts.runContainer(ctx, { created: true })), warnings: created.warnings };
     },
 
     /** Stores the outputs and the log at once (collectOutputs and collectLog). */
