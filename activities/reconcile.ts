@@ -24,6 +24,12 @@ export interface ReconcileDeps {
     startBatch: number;
     /** How long the matcher waits for a wake-up before it reconciles and sweeps anyway. */
     backstop: string;
+    /**
+     * The client shares this worker's NativeConnection: a run workflow's first task then comes
+     * back in the start's own answer to this worker (eager start), instead of being queued and
+     * polled for (issue 11). Another client cannot ask for it (the SDK refuses).
+     */
+    eagerStart?: boolean;
   };
 }
 
@@ -48,6 +54,7 @@ export function reconcileActivities(deps: ReconcileDeps) {
       args: [args, { containerQueue: config.containerQueue, heartbeatTimeout: config.heartbeatTimeout, stepTimeout: config.stepTimeout, ...(config.hooks ? { hooks: config.hooks } : {}) } satisfies RunOptions],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      ...(config.eagerStart ? { requestEagerStart: true } : {}),
       typedSearchAttributes: [
         { key: PLAN_ID, value: planId },
         { key: RUN_STATUS, value: status },

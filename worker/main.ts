@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { existsSync, writeFileSync } from 'node:fs';
 import { heartbeatWhile } from '../activities/heartbeat.js';
@@ -20,7 +20,7 @@ import { startPeriodicSweep } from '../core/data/gc-loop.js';
 import { startHealthServer, type HealthServer } from './health.js';
 
 /** Registers knit's search attributes; existing ones are fine (another worker got there first). */
-async function ensureSearchAttributes(connection: Connection, namespace: string, log: Logger): Promise<void> {
+async function ensureSearchAttributes(connection: NativeConnection, namespace: string, log: Logger): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const missing = SEARCH_ATTRIBUTES.filter((k) => !(k.name in (existing.customAttributes ?? {})));
   if (missing.length === 0) return;
@@ -91,10 +91,10 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
   const swept = await sweepLeftovers({ pool, executor, store, workdir, scratchGraceMs: env.KNIT_GC_GRACE_SECONDS * 1000 });
   if (swept.attempts + swept.scratch + swept.liveLogs > 0) log.info(swept, 'removed leftovers of earlier attempts');
 
-  const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  await ensureSearchAttributes(clientConnection, env.TEMPORAL_NAMESPACE, log);
-  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  await ensureSearchAttributes(connection, env.TEMPORAL_NAMESPACE, log);
+  // The workers' own connection: only through it may the matcher start run workflows eagerly.
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
 
   const hooks = { before: env.KNIT_HOOKS_BEFORE, after: env.KNIT_HOOKS_AFTER, timeoutMs: parseDuration(env.KNIT_HOOKS_TIMEOUT)! };
   const hooked = hooks.before.length + hooks.after.length > 0;
@@ -116,6 +116,7 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
       stepTimeout: env.KNIT_STEP_TIMEOUT,
       startBatch: 200,
       backstop: env.KNIT_MATCHER_BACKSTOP,
+      eagerStart: true,
       ...(hooked
         ? {
             hooks: {
@@ -172,7 +173,6 @@ export async function startWorker(env: WorkerProcessEnv): Promise<RunningWorker>
     await health?.close();
     await sweeper.stop();
     await connection.close();
-    await clientConnection.close();
     await pool.end();
   });
   log.info({ executor: executor.kind, taskQueue: queues.main, containerQueue: queues.containers, concurrency: env.KNIT_MAX_CONCURRENT_RUNS, ...(hooked ? { hooksBefore: hooks.before.length, hooksAfter: hooks.after.length } : {}), ...(health ? { health: health.url } : {}) }, 'worker started');
