@@ -32,7 +32,7 @@ export async function openExecutor(env: WorkerProcessEnv, deps: ExecutorDeps): P
       await docker.version();
       // Found now, not by the first plan that asks for the network (Docker answers 404, like a missing image).
       if (!(await docker.hasNetwork(env.KNIT_NETWORK))) throw new Error(`KNIT_NETWORK: the Docker engine has no network ${JSON.stringify(env.KNIT_NETWORK)}; create it (docker network create) or choose another`);
-      return new DockerExecutor({ docker, store: deps.store, instance: env.KNIT_INSTANCE, workdir: deps.workdir, pullTimeoutMs: env.KNIT_PULL_TIMEOUT, isolation: isolationSettings(env), staging: env.KNIT_DOCKER_STAGING });
+      return new DockerExecutor({ docker, store: deps.store, instance: env.KNIT_INSTANCE, workdir: deps.workdir, pullTimeoutMs: env.KNIT_PULL_TIMEOUT, isolation: isolationSettings(env), volumeIo: env.KNIT_DOCKER_VOLUME_IO });
     }
     case 'kubernetes': {
       // WorkerProcessEnv made sure both are set with this executor.

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
 import { extractArchive } from '../../core/archive/extract.js';
+import { packDirectory, planPack } from '../../core/archive/pack.js';
 import { DockerEngine } from '../../executor/docker/engine.js';
 import { STRICT_ISOLATION } from '../../executor/docker/isolation.js';
 import { emptyFolder, localVolumeFolder } from '../../executor/docker/volume-folder.js';
@@ -56,7 +57,15 @@ async function oneRun(docker: DockerEngine, image: string, base: string): Promis
   const following = docker.logs(id, { follow: true }).then(drain);
   await docker.wait(id);
   await following;
-  const collect = async () => drain(await docker.getArchive(`${base}-run`, '/out/.'));
+  // As collect: an exited container's output is read from its volume's folder when that is this
+  // machine's, else through the engine's archive call.
+  const collect = async () => {
+    await docker.inspect(`${base}-run`);
+    const mountpoint = await docker.volumeMountpoint(output);
+    const folder = mountpoint === undefined ? undefined : await localVolumeFolder(output, mountpoint);
+    if (folder) return drain(packDirectory(folder, await planPack(folder)));
+    return drain(await docker.getArchive(`${base}-run`, '/out/.'));
+  };
   const collectLog = async () => drain(await docker.logs(`${base}-run`, { follow: false }));
   await Promise.all([collect(), collectLog()]);
   await docker.remove(id);

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { extractArchive } from '../../core/archive/extract.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../../core/archive/tar-format.js';
 import type { AttemptContext } from '../../core/run/model.js';
-import type { StagingMode } from './config.js';
+import type { VolumeIo } from './config.js';
 import { DockerError, type DockerEngine } from './engine.js';
 import { emptyFolder, localVolumeFolder } from './volume-folder.js';
 
@@ -24,8 +24,8 @@ export class AttemptVolumes {
   constructor(
     private readonly docker: DockerEngine,
     private readonly instance: string,
-    /** KNIT_DOCKER_STAGING: `auto` fills the volumes' folders directly when they are this machine's (volume-folder.ts). */
-    private readonly staging: StagingMode,
+    /** KNIT_DOCKER_VOLUME_IO: `auto` fills and reads the volumes' folders directly when they are this machine's (volume-folder.ts). */
+    private readonly io: VolumeIo,
   ) {}
 
   private base(ctx: AttemptContext): string {
@@ -72,7 +72,7 @@ export class AttemptVolumes {
     const outputs = opts.openOutputs ? ctx.outputs : [];
     // Nothing to put: no staging container at all (the run container's create makes the volumes).
     if (ctx.inputs.length + outputs.length === 0) return;
-    if (this.staging === 'auto' && !this.foldersElsewhere && (await this.fillFolders(ctx, labels, outputs, inputArchive))) return;
+    if (this.io === 'auto' && !this.foldersElsewhere && (await this.fillFolders(ctx, labels, outputs, inputArchive))) return;
     const spec = {
       name: this.stagingName(ctx),
       image: ctx.image,
@@ -126,6 +126,26 @@ export class AttemptVolumes {
     }
     for (const folder of opened) await chmod(folder!, 0o777);
     return true;
+  }
+
+  /**
+   * Each output volume's folder on this machine (null: no such volume yet), or undefined when
+   * any is elsewhere or the engine is to be asked (`engine`); see fillFolders for the checks.
+   */
+  async outputFolders(ctx: AttemptContext): Promise<Map<number, string | null> | undefined> {
+    if (this.io !== 'auto' || this.foldersElsewhere) return undefined;
+    const found = await Promise.all(
+      ctx.outputs.map(async (o) => {
+        const volume = this.output(ctx, o.idx);
+        const mountpoint = await this.docker.volumeMountpoint(volume);
+        return [o.idx, mountpoint === undefined ? null : await localVolumeFolder(volume, mountpoint)] as const;
+      }),
+    );
+    if (found.some(([, folder]) => folder === undefined)) {
+      this.foldersElsewhere = true;
+      return undefined;
+    }
+    return new Map(found as Array<readonly [number, string | null]>);
   }
 
   /** The output folder's tree as a tar stream, entries relative to the folder. */

@@ -8,11 +8,12 @@ export const DockerEnv = z.object({
   KNIT_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a Docker network name').default('bridge'),
   KNIT_PULL_TIMEOUT: setting.duration('60s'),
   /**
-   * How inputs get into a run's volumes: `auto` writes them straight into the volumes' folders
-   * when the worker runs beside the engine and owns them (executor/docker/volume-folder.ts), and
-   * uses a staging container otherwise; `container` always uses the staging container.
+   * How a run's Data gets into and out of its volumes: `auto` writes inputs into the volumes'
+   * folders and reads outputs from them when the worker runs beside the engine and owns them
+   * (executor/docker/volume-folder.ts), and goes through the engine otherwise; `engine` always
+   * goes through the engine (a staging container in, the archive call out).
    */
-  KNIT_DOCKER_STAGING: z.enum(['auto', 'container']).default('auto'),
+  KNIT_DOCKER_VOLUME_IO: z.enum(['auto', 'engine']).default('auto'),
 });
-export type StagingMode = DockerEnv['KNIT_DOCKER_STAGING'];
+export type VolumeIo = DockerEnv['KNIT_DOCKER_VOLUME_IO'];
 export type DockerEnv = z.output<typeof DockerEnv>;

@@ -248,6 +248,16 @@ export class DockerEngine {
     return { mountpoint: r.Mountpoint ?? '' };
   }
 
+  /** The named volume's folder on the engine's host; undefined when there is no such volume. */
+  async volumeMountpoint(name: string): Promise<string | undefined> {
+    try {
+      return (await this.call<{ Mountpoint?: string }>('GET', `/volumes/${encodeURIComponent(name)}`)).Mountpoint ?? '';
+    } catch (err) {
+      if (err instanceof DockerError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
   /** Idempotent: a missing volume is fine; one still mounted by a container is a 409. */
   async removeVolume(name: string): Promise<void> {
     await this.call('DELETE', `/volumes/${encodeURIComponent(name)}?force=true`, { ok: [404] });

@@ -77,7 +77,7 @@ async function begunAttempt(script: string) {
 function grouped() {
   const workdir = join(dir, 'work');
   const isolation = isolationSettings(WorkerProcessEnv.parse({ DATABASE_URL: 'unused' }));
-  const executor = new DockerExecutor({ docker, store, instance, workdir, pullTimeoutMs: 10_000, isolation, staging: 'auto' });
+  const executor = new DockerExecutor({ docker, store, instance, workdir, pullTimeoutMs: 10_000, isolation, volumeIo: 'auto' });
   const steps = attemptActivities({ pool: db.pool, store, executor, log: createLogger('combined-test', 'silent'), wakeMatcher: async () => {}, config: { workdir, stopGraceSeconds: 1 } });
   const calls: string[] = [];
   const counted = <A extends unknown[], T>(name: string, fn: (...a: A) => Promise<T>) => (...a: A) => {

@@ -65,7 +65,7 @@ function activities() {
   return attemptActivities({
     pool: db.pool,
     store,
-    executor: new DockerExecutor({ docker, store, instance, workdir, pullTimeoutMs: 10_000, isolation, staging: 'auto' }),
+    executor: new DockerExecutor({ docker, store, instance, workdir, pullTimeoutMs: 10_000, isolation, volumeIo: 'auto' }),
     log: createLogger('activity-test', 'silent'),
     wakeMatcher: async () => {},
     config: { workdir, stopGraceSeconds: 1 },

@@ -11,7 +11,7 @@ import { packDirectory, planPack } from '../../core/archive/pack.js';
 import type { AttemptContext } from '../../core/run/model.js';
 import { chunksOf } from '../../core/streams/chunks.js';
 import { AttemptVolumes } from '../../executor/docker/attempt-volumes.js';
-import type { StagingMode } from '../../executor/docker/config.js';
+import type { VolumeIo } from '../../executor/docker/config.js';
 import { emptyFolder, localVolumeFolder } from '../../executor/docker/volume-folder.js';
 import { runsAsRoot } from '../../executor/docker/docker-executor.js';
 import { TEST_IMAGE } from '../helpers/stack.js';
@@ -21,11 +21,11 @@ import { waitFor } from '../helpers/wait.js';
 const execFileP = promisify(execFile);
 
 /** A fresh instance's volumes and an attempt of it, with these inputs and outputs. */
-function attempt(inputs: AttemptContext['inputs'], staging: StagingMode = 'container') {
+function attempt(inputs: AttemptContext['inputs'], io: VolumeIo = 'engine') {
   const docker = new DockerEngine();
   const instance = `knit-vol-${randomBytes(3).toString('hex')}`;
   const labels = { 'knit.instance': instance };
-  const volumes = new AttemptVolumes(docker, instance, staging);
+  const volumes = new AttemptVolumes(docker, instance, io);
   const ctx: AttemptContext = {
     runId: randomUUID(), attempt: 1, planId: randomUUID(), image: TEST_IMAGE, entrypoint: null, args: null, resources: {},
     onNode: { may: [], prefer: [], must: [] }, serviceAccount: null, network: false,
@@ -37,8 +37,8 @@ function attempt(inputs: AttemptContext['inputs'], staging: StagingMode = 'conta
 }
 
 /** An attempt with one input, and folders for its source and what is collected; all removed when the test ends. */
-async function attemptWithInput(t: ExecutionContext, staging: StagingMode = 'container', path = '/in/data') {
-  const a = attempt([{ idx: 0, path, dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }], staging);
+async function attemptWithInput(t: ExecutionContext, io: VolumeIo = 'engine', path = '/in/data') {
+  const a = attempt([{ idx: 0, path, dataId: randomUUID(), blobKey: 'unused', digest: 'unused', size: 0 }], io);
   const src = await tempDir();
   const dst = await tempDir();
   t.teardown(async () => {
@@ -52,8 +52,8 @@ async function attemptWithInput(t: ExecutionContext, staging: StagingMode = 'con
 
 // The Docker adapter's files live in the engine, not on a worker's disk: staged through one
 // client, used by a container, collected through another, with no host folder shared.
-const stagedAndCollected = test.macro(async (t, staging: StagingMode) => {
-  const { docker, instance, labels, volumes, ctx, src, dst } = await attemptWithInput(t, staging);
+const stagedAndCollected = test.macro(async (t, io: VolumeIo) => {
+  const { docker, instance, labels, volumes, ctx, src, dst } = await attemptWithInput(t, io);
   await mkdir(join(src.path, 'sub'));
   await writeFile(join(src.path, 'sub', 'x.txt'), 'input-bytes\n');
   await volumes.stage(ctx, labels, labels, { openOutputs: true }, async () => packDirectory(src.path, await planPack(src.path)));
@@ -73,7 +73,7 @@ const stagedAndCollected = test.macro(async (t, staging: StagingMode) => {
   t.deepEqual((await docker.listVolumes(labels)).length, 2);
 });
 test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back (their folders filled directly)', stagedAndCollected, 'auto');
-test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back (a staging container)', stagedAndCollected, 'container');
+test('inputs staged into volumes are read-only to the run, outputs writable by any user and collected back (a staging container)', stagedAndCollected, 'engine');
 
 test('a container running as root writes its outputs unopened; with no inputs nothing is staged at all, and the run container makes its volumes', async (t) => {
   const { docker, instance, labels, volumes, ctx } = attempt([], 'auto');
@@ -194,7 +194,7 @@ async function imageWithData(t: ExecutionContext): Promise<string> {
 }
 
 test('a run sees only its input at a path where its image has files, also when its container is made before the inputs are staged', async (t) => {
-  const { docker, instance, labels, volumes, ctx: base, src, dst } = await attemptWithInput(t, 'container', '/data');
+  const { docker, instance, labels, volumes, ctx: base, src, dst } = await attemptWithInput(t, 'engine', '/data');
   const ctx = { ...base, image: await imageWithData(t) };
   await writeFile(join(src.path, 'only.txt'), 'input\n');
   // The run container's create comes first (it runs beside the staging). The image keeps
