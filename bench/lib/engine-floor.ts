@@ -69,7 +69,7 @@ async function oneRun(docker: DockerEngine, image: string, base: string): Promis
   const collectLog = async () => drain(await docker.logs(`${base}-run`, { follow: false }));
   await Promise.all([collect(), collectLog()]);
   await docker.remove(id);
-  await docker.remove(`${base}-staging`).catch(() => {});
+  await docker.remove(`${base}-staging`);
   await docker.removeVolume(input);
   await docker.removeVolume(output);
 }

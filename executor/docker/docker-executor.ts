@@ -40,12 +40,13 @@ function isRefusal(err: unknown): err is DockerError {
   return err instanceof DockerError && err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 409;
 }
 
-/** The engine's 404 (no such container) as nothing; any other failure stays one. */
+/** A file or folder this process may not read: the engine, reading as itself, may. */
 function isUnreadable(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EACCES' || code === 'EPERM';
 }
 
+/** The engine's 404 (no such container) as nothing; any other failure stays one. */
 function noneIfAbsent(err: unknown): undefined {
   if (err instanceof DockerError && err.status === 404) return undefined;
   throw err;
@@ -240,18 +241,22 @@ export class DockerExecutor implements Executor {
         contents.push({ dataId: output.dataId, size: info.size, digest: info.digest, blobKey: key });
       };
       await withScratch(this.o.workdir, async (dir) => {
+        const emptyTree = async () => {
+          const empty = join(dir, 'empty');
+          await mkdir(empty, { recursive: true });
+          return empty;
+        };
         const refused = async (err: unknown) => {
           if (!(err instanceof UnsafeEntryError)) throw err;
           problems.push(`output ${output.path} was not stored: ${err.message}`);
-          const empty = join(dir, 'empty');
-          await mkdir(empty);
+          const empty = await emptyTree();
           await store(empty, await planPack(empty));
         };
         const folder = direct?.get(output.idx);
         if (folder !== undefined) {
           try {
             // No volume: the container was never created; the output is empty, as through the engine.
-            const root = folder ?? (await mkdir(join(dir, 'none')), join(dir, 'none'));
+            const root = folder ?? (await emptyTree());
             return await store(root, await planPack(root));
           } catch (err) {
             // A file this process may not read (a rootless engine's subordinate uid, mode 0600):
